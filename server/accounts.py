@@ -1,0 +1,125 @@
+"""Editors and their API tokens."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from . import auth
+from .errors import ApiError, conflict, not_found
+from .models import ApiToken, Editor, utcnow
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+# last_used_at is advisory: writing it on every request would make every read a write.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+async def create_editor(
+    session: AsyncSession, *, username: str, display_name: str | None = None,
+    password: str | None = None, role: str = "editor",
+) -> Editor:
+    """Create an editor; a taken username is a 409, a short password a 422."""
+    if not USERNAME_RE.match(username):
+        raise ApiError(422, "invalid_username",
+                       "username must be 2-64 lowercase letters, digits, '.', '_' or '-'")
+    if role not in ("admin", "editor"):
+        raise ApiError(422, "invalid_role", "role must be 'admin' or 'editor'")
+    try:
+        password_hash = None if password is None else auth.hash_password(password)
+    except auth.PasswordTooWeak as exc:
+        raise ApiError(422, "weak_password", str(exc)) from None
+    if (await session.exec(select(Editor.id).where(Editor.username == username))).first():
+        raise conflict("username_taken", f"an editor named {username!r} already exists")
+    editor = Editor(username=username, display_name=(display_name or username).strip()[:100],
+                    password_hash=password_hash, role=role, created_at=utcnow())
+    session.add(editor)
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError:
+        raise conflict("username_taken", f"an editor named {username!r} already exists") from None
+    return editor
+
+
+async def get_editor(session: AsyncSession, *, username: str) -> Editor:
+    """The editor with this username."""
+    editor = (await session.exec(select(Editor).where(Editor.username == username))).first()
+    if editor is None:
+        raise not_found("editor", username)
+    return editor
+
+
+async def list_editors(session: AsyncSession) -> Sequence[Editor]:
+    """Every editor, by username."""
+    return (await session.exec(select(Editor).order_by(col(Editor.username)))).all()
+
+
+async def authenticate_password(
+    session: AsyncSession, *, username: str, password: str
+) -> Editor | None:
+    """The enabled editor with this username and password, or None."""
+    editor = (await session.exec(select(Editor).where(Editor.username == username))).first()
+    ok = auth.verify_password(editor.password_hash if editor else None, password)
+    if not ok or editor is None or editor.disabled:
+        return None
+    return editor
+
+
+async def create_token(
+    session: AsyncSession, *, editor: Editor, name: str
+) -> tuple[ApiToken, str]:
+    """A new token for an editor; the plain token is returned once and never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ApiError(422, "invalid_token_name", "token name must be 1-100 characters")
+    assert editor.id is not None
+    plain = auth.new_token()
+    token = ApiToken(editor_id=editor.id, name=name, token_hash=auth.token_hash(plain),
+                     prefix=auth.token_display_prefix(plain), created_at=utcnow())
+    session.add(token)
+    await session.flush()
+    return token, plain
+
+
+async def list_tokens(session: AsyncSession, *, editor: Editor) -> Sequence[ApiToken]:
+    """An editor's tokens, newest first, revoked ones included."""
+    return (await session.exec(
+        select(ApiToken).where(ApiToken.editor_id == editor.id)
+        .order_by(col(ApiToken.id).desc())
+    )).all()
+
+
+async def revoke_token(session: AsyncSession, *, token_id: int) -> ApiToken:
+    """Revoke a token; revoking twice keeps the first time."""
+    token = await session.get(ApiToken, token_id)
+    if token is None:
+        raise not_found("token", token_id)
+    token.revoked_at = token.revoked_at or utcnow()
+    return token
+
+
+async def editor_for_token(session: AsyncSession, *, plain: str) -> tuple[Editor, ApiToken] | None:
+    """The token's editor, if the token exists and is not revoked (disabled editors too)."""
+    row = (await session.exec(
+        select(ApiToken, Editor).join(Editor, col(Editor.id) == ApiToken.editor_id)
+        .where(ApiToken.token_hash == auth.token_hash(plain))
+    )).first()
+    if row is None or row[0].revoked_at is not None:
+        return None
+    return row[1], row[0]
+
+
+async def touch_token(session: AsyncSession, *, token_id: int) -> None:
+    """Record that a token was used, at most once per interval."""
+    now = utcnow()
+    await session.exec(
+        sa.update(ApiToken).where(
+            col(ApiToken.id) == token_id,
+            sa.or_(col(ApiToken.last_used_at).is_(None),
+                   col(ApiToken.last_used_at) < now - TOKEN_TOUCH_INTERVAL),
+        ).values(last_used_at=now).execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,121 @@
+"""The application factory: routes, error handlers and the lifespan that owns resources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import openapi
+from .brokers import broker_from_url
+from .db import Database
+from .errors import ApiError
+from .ratelimit import RateLimiter
+from .routes import api, health
+from .services import Services
+from .settings import Settings
+
+log = logging.getLogger("bulletin")
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "authentication_required", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "body_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+}
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app. Nothing is opened until the lifespan starts."""
+    settings = (settings or Settings.from_env()).with_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        broker = broker_from_url(settings.broker_url)
+        await broker.connect()
+        app.state.services = Services(
+            settings=settings, db=db, broker=broker,
+            write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
+            auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
+                                      burst=settings.auth_failures_per_minute),
+        )
+        try:
+            yield
+        finally:
+            await broker.disconnect()
+            await db.dispose()
+
+    app = Starlette(
+        routes=[*health.routes(), *api.routes(), *openapi.routes()],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            sa.exc.OperationalError: _database_unavailable,
+            sa.exc.InterfaceError: _database_unavailable,
+            ConnectionError: _database_unavailable,
+            TimeoutError: _database_unavailable,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), exc.status, headers=exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(
+        exc.status_code, str(exc.detail))
+    return JSONResponse({"error": {"code": code, "message": message, "details": None}},
+                        exc.status_code, headers=exc.headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # Raised before commit, so nothing was half-written: the client may simply retry.
+    log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"error": {"code": "database_unavailable",
+                   "message": "the database is unavailable; nothing was changed, retry shortly",
+                   "details": None}},
+        503, headers={"Retry-After": "2"})
+
+
+class SecurityHeaders:
+    """Headers every response carries: no sniffing, no framing of API answers, no caching
+    of writes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff"),
+                         (b"referrer-policy", b"strict-origin-when-cross-origin")]
+                if b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store" if scope["method"] != "GET"
+                                  else b"no-cache"))
+                message["headers"] = headers + [h for h in extra if h[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,65 @@
+"""The in-process broker: one server process, nothing to install."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .base import BrokerClosed, BrokerMessage
+
+DEFAULT_QUEUE_SIZE = 10_000
+
+
+class MemoryBroker:
+    """Delivers published messages to this process's own subscriptions.
+
+    The queue is bounded: when the consumer falls that far behind, new messages are
+    dropped and counted, which the seq makes visible and the database repairs.
+    """
+
+    def __init__(self, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self._channels: set[str] = set()
+        self._queue: asyncio.Queue[BrokerMessage | None] = asyncio.Queue(queue_size)
+        self._connected = False
+        self.dropped = 0
+
+    async def connect(self) -> None:
+        """Start accepting messages."""
+        self._connected = True
+
+    async def disconnect(self) -> None:
+        """Stop; a waiting ``next_message`` raises ``BrokerClosed``."""
+        self._connected = False
+        self._channels.clear()
+        try:
+            self._queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    async def subscribe(self, channel: str) -> None:
+        """Receive messages published on ``channel`` from now on."""
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop receiving ``channel``."""
+        self._channels.discard(channel)
+
+    async def publish(self, channel: str, payload: str) -> None:
+        """Queue the message if someone here follows the channel; never waits."""
+        if not self._connected:
+            raise BrokerClosed("broker is not connected")
+        if channel not in self._channels:
+            return
+        try:
+            self._queue.put_nowait(BrokerMessage(channel, payload))
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def next_message(self) -> BrokerMessage:
+        """The next message on any subscribed channel."""
+        if not self._connected and self._queue.empty():
+            raise BrokerClosed("broker is not connected")
+        message = await self._queue.get()
+        if message is None:
+            raise BrokerClosed("broker was disconnected")
+        return message

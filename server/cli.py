@@ -1,0 +1,238 @@
+"""The ``bulletin`` command: serve, migrate, and manage editors and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+from . import __version__
+
+T = TypeVar("T")
+log = logging.getLogger("bulletin")
+
+
+class CliError(Exception):
+    """A failure to report on one line, with exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts and people both read it.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, exposed for tests and docs."""
+    parser = _Parser(prog="bulletin", description="Live-update push server for live stories.")
+    parser.add_argument("--version", action="version", version=f"bulletin {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="apply migrations and serve HTTP/WebSocket")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serve.add_argument("--demo", action="store_true",
+                       help="create a demo live stream and editor, and print how to use them")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_commands.add_parser("upgrade", help="apply every pending migration")
+
+    editor = commands.add_parser("editor", help="manage editors")
+    editor_commands = editor.add_subparsers(dest="editor_command", required=True,
+                                            parser_class=_Parser)
+    create = editor_commands.add_parser("create", help="create an editor account")
+    create.add_argument("name", help="username: lowercase letters, digits, '.', '_', '-'")
+    create.add_argument("--admin", action="store_true", help="may manage editors and tokens")
+    create.add_argument("--display-name", help="name shown on posts (default: the username)")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (first line)")
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True,
+                                          parser_class=_Parser)
+    token_create = token_commands.add_parser(
+        "create", help="create an API token; printed once, on the last line")
+    token_create.add_argument("editor", help="the editor's username")
+    token_create.add_argument("--name", default="cli", help="what the token is for")
+    return parser
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}: expected 1-65535")
+    return int(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    # Warnings from libraries (Alembic is chatty at INFO); our own notices at INFO.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bulletin").setLevel(logging.INFO)
+    try:
+        from .settings import Settings
+
+        settings = Settings.from_env()
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "db":
+            _upgrade(settings)
+            print("database is up to date")
+            return 0
+        if args.command == "editor":
+            return _editor_create(settings, args)
+        return _token_create(settings, args)
+    except CliError as exc:
+        print(f"bulletin: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from .settings import SettingsError
+
+        if isinstance(exc, SettingsError):
+            print(f"bulletin: error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _upgrade(settings: Any) -> None:
+    from . import migrate
+
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as exc:
+        raise CliError(_database_failure(settings.database_url, exc)) from None
+
+
+def _database_failure(url: str, exc: BaseException) -> str:
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"cannot use the database {shown}: {reason or type(exc).__name__}"
+
+
+def _with_db(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
+    from .db import Database
+
+    async def run() -> T:
+        db = Database(settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except CliError:
+        raise
+    except Exception as exc:
+        from .errors import ApiError
+
+        if isinstance(exc, ApiError):
+            raise CliError(exc.message) from None
+        raise CliError(_database_failure(settings.database_url, exc)) from None
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise CliError("no password on standard input")
+        return line
+    if not sys.stdin.isatty():
+        raise CliError("standard input is not a terminal: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        raise CliError("the passwords do not match")
+    return first
+
+
+def _editor_create(settings: Any, args: argparse.Namespace) -> int:
+    from . import accounts
+
+    password = _read_password(args)
+    _upgrade(settings)
+
+    async def work(db: Any) -> Any:
+        async with db.write() as session:
+            return await accounts.create_editor(
+                session, username=args.name, display_name=args.display_name,
+                password=password, role="admin" if args.admin else "editor")
+
+    editor = _with_db(settings, work)
+    print(f"created {editor.role} {editor.username!r} ({editor.display_name})")
+    return 0
+
+
+def _token_create(settings: Any, args: argparse.Namespace) -> int:
+    from . import accounts
+
+    _upgrade(settings)
+
+    async def work(db: Any) -> str:
+        async with db.write() as session:
+            editor = await accounts.get_editor(session, username=args.editor)
+            if editor.disabled:
+                raise CliError(f"editor {args.editor!r} is disabled")
+            _token, plain = await accounts.create_token(session, editor=editor, name=args.name)
+            return plain
+
+    plain = _with_db(settings, work)
+    print(f"created API token {args.name!r} for {args.editor!r}; it is shown only once:",
+          file=sys.stderr)
+    print(plain)
+    return 0
+
+
+def _serve(settings: Any, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    _upgrade(settings)
+    settings = settings.with_secret()
+    if args.demo:
+        from .demo import seed
+
+        info = _with_db(settings, lambda db: seed(db, password=secrets.token_urlsafe(12)))
+        base = f"http://{_display_host(args.host)}:{args.port}"
+        print(_demo_banner(base, info), flush=True)
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_level=settings.log_level,
+        proxy_headers=True, timeout_graceful_shutdown=10, server_header=False,
+    )
+    return 0
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _demo_banner(base: str, info: dict[str, str]) -> str:
+    slug = info["slug"]
+    return "\n".join([
+        "",
+        "  Bulletin demo is ready.",
+        f"  Stream (JSON):   {base}/api/streams/{slug}",
+        f"  Posts:           {base}/api/streams/{slug}/posts",
+        f"  Event log:       {base}/api/streams/{slug}/events?since=0",
+        f"  API description: {base}/api/openapi.json",
+        f"  Editor sign-in:  username {info['username']}  password {info['password']}",
+        f"  API token:       {info['token']}",
+        "  Post an update:",
+        f"    curl -X POST {base}/api/streams/{slug}/posts \\",
+        f"      -H 'Authorization: Bearer {info['token']}' \\",
+        "      -H 'Content-Type: application/json' -d '{\"body\": \"Hello from the desk\"}'",
+        "  (the password and token are new each time the demo starts)",
+        "",
+    ])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""SQLModel tables: streams, posts and their revisions, the event log, editors and tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC, on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite has no time zone type: keep naive UTC so that text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    column: sa.Column[datetime] = sa.Column(UTCDateTime(), nullable=nullable, index=index)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+# Stable constraint names, so that migrations can refer to them on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STREAM_STATUSES = ("draft", "live", "ended")
+EDITOR_ROLES = ("admin", "editor")
+EVENT_OPS = (
+    "post.created",
+    "post.edited",
+    "post.deleted",
+    "post.pinned",
+    "post.unpinned",
+    "stream.updated",
+    "stream.ended",
+)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Editor(SQLModel, table=True):
+    """A person who may write: signs in with a password or uses API tokens."""
+
+    __tablename__ = "editors"
+    __table_args__ = (sa.CheckConstraint(_one_of("role", EDITOR_ROLES), name="role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=100)
+    password_hash: str | None = Field(default=None, max_length=255)
+    role: str = Field(default="editor", max_length=16)
+    disabled: bool = Field(default=False)
+    created_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """An editor's API token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    editor_id: int = Field(foreign_key="editors.id", index=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    # The first characters of the token, so that people can tell their tokens apart.
+    prefix: str = Field(max_length=16)
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Stream(SQLModel, table=True):
+    """A live story. ``seq`` is the seq of its newest event (0 before the first)."""
+
+    __tablename__ = "streams"
+    __table_args__ = (sa.CheckConstraint(_one_of("status", STREAM_STATUSES), name="status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    status: str = Field(default="draft", max_length=16)
+    seq: int = Field(default=0)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    started_at: datetime | None = _ts(nullable=True)
+    ended_at: datetime | None = _ts(nullable=True)
+
+
+class Post(SQLModel, table=True):
+    """One update in a stream. Deleting sets ``deleted_at``; the row stays."""
+
+    __tablename__ = "posts"
+    __table_args__ = (sa.Index("ix_posts_stream_id_id", "stream_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    stream_id: int = Field(foreign_key="streams.id")
+    author_id: int | None = Field(default=None, foreign_key="editors.id")
+    body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    html: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    embeds: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+    pinned: bool = Field(default=False)
+    revision: int = Field(default=1)
+    created_at: datetime = _ts()
+    edited_at: datetime | None = _ts(nullable=True)
+    edited_by_id: int | None = Field(default=None, foreign_key="editors.id")
+    deleted_at: datetime | None = _ts(nullable=True)
+
+
+class PostRevision(SQLModel, table=True):
+    """The text a post had before an edit: corrections are kept, not overwritten."""
+
+    __tablename__ = "post_revisions"
+    __table_args__ = (sa.UniqueConstraint("post_id", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id")
+    revision: int
+    body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    html: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    # Who wrote this revision and when it was replaced, and by whom.
+    author_id: int | None = Field(default=None, foreign_key="editors.id")
+    replaced_at: datetime = _ts()
+    replaced_by_id: int | None = Field(default=None, foreign_key="editors.id")
+
+
+class Event(SQLModel, table=True):
+    """One change to a stream, numbered 1, 2, 3... per stream with no gaps.
+
+    ``payload`` is the event's wire JSON, encoded once at write time so that replaying
+    the log sends the very bytes live subscribers got.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.UniqueConstraint("stream_id", "seq"),
+        sa.CheckConstraint(_one_of("op", EVENT_OPS), name="op"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    stream_id: int = Field(foreign_key="streams.id")
+    seq: int
+    op: str = Field(max_length=32)
+    post_id: int | None = Field(default=None, foreign_key="posts.id")
+    payload: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    created_at: datetime = _ts()
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first response to a write sent with an ``Idempotency-Key``, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("editor_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    editor_id: int = Field(foreign_key="editors.id")
+    key: str = Field(max_length=200)
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    response: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    created_at: datetime = _ts(index=True)

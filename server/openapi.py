@@ -1,0 +1,267 @@
+"""The OpenAPI 3.1 document describing every HTTP endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import __version__
+from .models import EVENT_OPS
+from .validation import PostCreate, PostPatch, StreamCreate, StreamPatch
+
+JSON = "application/json"
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": _object({
+        "code": {"type": "string", "description": "Stable, machine-readable"},
+        "message": {"type": "string", "description": "For people"},
+        "details": {"description": "Structured context, or null"},
+    })}),
+    "Author": {"type": ["object", "null"], "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}}, "required": ["id", "name"]},
+    "Embed": _object({
+        "provider": {"type": "string", "examples": ["youtube", "vimeo", "x", "instagram"]},
+        "id": {"type": "string"}, "url": {"type": "string", "format": "uri"}}),
+    "Post": _object({
+        "id": {"type": "integer"},
+        "stream": {"type": "string", "description": "The stream's slug"},
+        "author": _ref("Author"),
+        "body": {"type": ["string", "null"], "description": "Markdown; null once deleted"},
+        "html": {"type": ["string", "null"], "description": "Sanitised HTML; null once deleted"},
+        "embeds": {"type": "array", "items": _ref("Embed")},
+        "pinned": {"type": "boolean", "description": "A key event"},
+        "revision": {"type": "integer", "minimum": 1},
+        "created_at": _TIME, "edited_at": _NULLABLE_TIME, "deleted_at": _NULLABLE_TIME,
+        "deleted": {"type": "boolean"},
+    }),
+    "PostWithSeq": {"allOf": [_ref("Post"), _object(
+        {"seq": {"type": ["integer", "null"],
+                 "description": "Seq of the last event this write made; null if none"}})]},
+    "Stream": _object({
+        "slug": {"type": "string"}, "title": {"type": "string"},
+        "description": {"type": "string"},
+        "status": {"type": "string", "enum": ["draft", "live", "ended"]},
+        "seq": {"type": "integer", "minimum": 0, "description": "Seq of the newest event"},
+        "created_at": _TIME, "updated_at": _TIME,
+        "started_at": _NULLABLE_TIME, "ended_at": _NULLABLE_TIME,
+        "links": _object({"self": {"type": "string"}, "posts": {"type": "string"},
+                          "events": {"type": "string"}}),
+    }),
+    "StreamWithPinned": {"allOf": [_ref("Stream"), _object(
+        {"pinned": {"type": "array", "items": _ref("Post"),
+                    "description": "Key events, newest first"}})]},
+    "StreamList": _object({"streams": {"type": "array", "items": _ref("Stream")}}),
+    "PostPage": _object({
+        "stream": {"type": "string"}, "seq": {"type": "integer"},
+        "posts": {"type": "array", "items": _ref("Post")},
+        "next_cursor": {"type": ["string", "null"],
+                        "description": "Pass as `before` for the next page; null at the end"},
+        "links": _object({"next": {"type": ["string", "null"]}}),
+    }),
+    "Event": {
+        "type": "object",
+        "required": ["type", "stream", "seq", "op", "at"],
+        "properties": {
+            "type": {"const": "event"}, "stream": {"type": "string"},
+            "seq": {"type": "integer", "minimum": 1}, "op": {"enum": list(EVENT_OPS)},
+            "at": _TIME,
+            "post": {**_ref("Post"), "description": "For post.* ops: the post after the change"},
+            "stream_info": {**_ref("Stream"),
+                            "description": "For stream.* ops: the stream after the change"},
+        },
+    },
+    "EventPage": _object({
+        "stream": {"type": "string"},
+        "seq": {"type": "integer", "description": "The stream's newest seq"},
+        "since": {"type": "integer"},
+        "has_more": {"type": "boolean", "description": "Ask again with since = last seq"},
+        "events": {"type": "array", "items": _ref("Event")},
+    }),
+    "Revisions": _object({
+        "post": _ref("Post"),
+        "revisions": {"type": "array", "items": _object({
+            "revision": {"type": "integer"}, "body": {"type": "string"},
+            "html": {"type": "string"}, "author_id": {"type": ["integer", "null"]},
+            "replaced_at": _TIME, "replaced_by_id": {"type": ["integer", "null"]}})},
+    }),
+    "Me": _object({"id": {"type": "integer"}, "username": {"type": "string"},
+                   "display_name": {"type": "string"},
+                   "role": {"type": "string", "enum": ["admin", "editor"]}}),
+    "Health": _object({"status": {"type": "string"}}, ["status"]),
+}
+for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
+    SCHEMAS[_model.__name__] = _model.model_json_schema(
+        ref_template="#/components/schemas/{model}")
+
+_ERRORS = {
+    "400": "Malformed request (bad JSON, bad parameter)",
+    "401": "Missing, malformed or unknown API token",
+    "403": "The editor account is disabled",
+    "404": "No such stream or post (drafts are 404 to anonymous callers)",
+    "409": "The state forbids it (slug taken, stream ended, invalid status change)",
+    "413": "Body over the size limit",
+    "415": "Body is not application/json",
+    "422": "Valid JSON of the wrong shape; details lists each field",
+    "429": "Rate limited; see Retry-After",
+    "503": "Database unavailable; nothing was changed",
+}
+
+
+def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
+    out: dict[str, Any] = {ok.split()[0]: {
+        "description": ok.split(" ", 1)[1],
+        "content": {JSON: {"schema": _ref(schema)}}}}
+    for status in errors:
+        out[status] = {"description": _ERRORS[status],
+                       "content": {JSON: {"schema": _ref("Error")}}}
+    return out
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+_SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": "Retrying with the same key returns the first response and creates "
+                   "nothing new (kept 24 hours). Reusing it for another request is a 422.",
+}
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+_WRITE_ERRORS = ("400", "401", "403", "413", "415", "422", "429", "503")
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document."""
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
+                             "security": [{}],
+                             "responses": _responses("200 Up", "Health")}},
+        "/readyz": {"get": {"summary": "The database is reachable", "operationId": "readyz",
+                            "security": [{}],
+                            "responses": _responses("200 Ready", "Health", "503")}},
+        "/api/openapi.json": {"get": {
+            "summary": "This document", "operationId": "openapi", "security": [{}],
+            "responses": {"200": {"description": "OpenAPI 3.1",
+                                  "content": {JSON: {"schema": {"type": "object"}}}}}}},
+        "/api/me": {"get": {"summary": "The editor this token belongs to", "operationId": "me",
+                            "security": _AUTH,
+                            "responses": _responses("200 The editor", "Me", "401", "403")}},
+        "/api/streams": {
+            "get": {"summary": "List streams (drafts only for editors), newest first",
+                    "operationId": "listStreams", "security": _OPTIONAL_AUTH,
+                    "responses": _responses("200 Streams", "StreamList", "401")},
+            "post": {"summary": "Create a stream", "operationId": "createStream",
+                     "security": _AUTH, "parameters": [_IDEMPOTENCY],
+                     "requestBody": _body("StreamCreate"),
+                     "responses": _responses("201 Created", "StreamWithPinned",
+                                             *_WRITE_ERRORS, "409")},
+        },
+        "/api/streams/{slug}": {
+            "parameters": [_SLUG],
+            "get": {"summary": "A stream with its current seq and key events",
+                    "operationId": "getStream", "security": _OPTIONAL_AUTH,
+                    "responses": _responses("200 The stream", "StreamWithPinned", "401", "404")},
+            "patch": {"summary": "Change title, description or status (status changes are "
+                                 "events: live is stream.updated, ended is stream.ended)",
+                      "operationId": "updateStream", "security": _AUTH,
+                      "requestBody": _body("StreamPatch"),
+                      "responses": _responses("200 Updated", "StreamWithPinned",
+                                              *_WRITE_ERRORS, "404", "409")},
+        },
+        "/api/streams/{slug}/posts": {
+            "parameters": [_SLUG],
+            "get": {"summary": "Posts, newest first, a page at a time",
+                    "operationId": "listPosts", "security": _OPTIONAL_AUTH,
+                    "parameters": [
+                        {"name": "before", "in": "query", "schema": {"type": "string"},
+                         "description": "A next_cursor from the previous page"},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                    "responses": _responses("200 A page", "PostPage", "400", "401", "404")},
+            "post": {"summary": "Publish a post (201; 409 if the stream has ended)",
+                     "operationId": "createPost", "security": _AUTH,
+                     "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
+                     "responses": _responses("201 Created", "PostWithSeq",
+                                             *_WRITE_ERRORS, "404", "409")},
+        },
+        "/api/streams/{slug}/events": {
+            "parameters": [_SLUG],
+            "get": {"summary": "The event log after a seq, for catching up",
+                    "operationId": "listEvents", "security": _OPTIONAL_AUTH,
+                    "parameters": [
+                        {"name": "since", "in": "query",
+                         "schema": {"type": "integer", "minimum": 0, "default": 0},
+                         "description": "Return events with seq greater than this"},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+                    "responses": _responses("200 Events in seq order", "EventPage",
+                                            "400", "401", "404", "409")},
+        },
+        "/api/posts/{id}": {
+            "parameters": [_ID],
+            "get": {"summary": "One post", "operationId": "getPost",
+                    "security": _OPTIONAL_AUTH,
+                    "responses": _responses("200 The post", "Post", "401", "404")},
+            "patch": {"summary": "Edit a post's text (kept as a revision) and/or pin it",
+                      "operationId": "updatePost", "security": _AUTH,
+                      "requestBody": _body("PostPatch"),
+                      "responses": _responses("200 Updated", "PostWithSeq",
+                                              *_WRITE_ERRORS, "404")},
+            "delete": {"summary": "Delete a post (readers see a post.deleted event)",
+                       "operationId": "deletePost", "security": _AUTH,
+                       "responses": _responses("200 Deleted", "PostWithSeq",
+                                               "401", "403", "404", "429", "503")},
+        },
+        "/api/posts/{id}/revisions": {
+            "parameters": [_ID],
+            "get": {"summary": "A post's earlier texts, oldest first (editors)",
+                    "operationId": "listRevisions", "security": _AUTH,
+                    "responses": _responses("200 Revisions", "Revisions", "401", "404")},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bulletin API",
+            "version": __version__,
+            "description": "Live streams, posts and the event log. Errors are "
+                           "`{\"error\": {\"code\", \"message\", \"details\"}}`.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API token from `bulletin token create EDITOR`"}},
+        },
+    }
+
+
+async def openapi_json(request: Request) -> Response:
+    """GET /api/openapi.json."""
+    return JSONResponse(document())
+
+
+def routes() -> list[BaseRoute]:
+    """The document's route."""
+    return [Route("/api/openapi.json", openapi_json, methods=["GET"])]

@@ -1,0 +1,140 @@
+"""The typed settings object, read from ``BULLETIN_*`` environment variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("bulletin.settings")
+
+PREFIX = "BULLETIN_"
+SECRET_FILE_NAME = ".bulletin-secret"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{Path.cwd() / 'bulletin.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server can be configured with; defaults run on a bare laptop."""
+
+    database_url: str = field(default_factory=_default_database_url)
+    broker_url: str = "memory://"
+    secret_key: str = ""
+    # Where a generated development secret is kept between runs.
+    secret_key_file: str = SECRET_FILE_NAME
+    production: bool = False
+    # Origins allowed to open WebSocket connections and post forms; the server's own
+    # origin is always allowed.
+    allowed_origins: tuple[str, ...] = ()
+    public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 64 * 1024
+    max_post_chars: int = 20_000
+    max_title_chars: int = 200
+    max_description_chars: int = 2_000
+    page_size: int = 20
+    max_page_size: int = 100
+    events_page_size: int = 500
+    replay_limit: int = 1000
+    # Editor writes per second per editor (token bucket), and its burst.
+    write_rate: float = 10.0
+    write_burst: int = 40
+    # Failed sign-ins per minute per client address before 429.
+    auth_failures_per_minute: int = 10
+    idempotency_ttl_hours: int = 24
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``BULLETIN_*`` variables (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(name, f.type, raw)
+        values.update(overrides)
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        """Check values that the type alone does not; raise SettingsError naming the variable."""
+        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                "BULLETIN_DATABASE_URL must start with sqlite+aiosqlite:// or "
+                f"postgresql+asyncpg://, got {self.database_url!r}"
+            )
+        if not self.broker_url.startswith("memory://"):
+            raise SettingsError(
+                f"BULLETIN_BROKER_URL: unsupported broker {self.broker_url!r}; "
+                "this release supports memory://"
+            )
+        for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
+                     "events_page_size", "replay_limit", "write_burst"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        if self.page_size > self.max_page_size:
+            raise SettingsError(f"{PREFIX}PAGE_SIZE must not exceed {PREFIX}MAX_PAGE_SIZE")
+        if self.secret_key and len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"BULLETIN_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        if self.production and not self.secret_key:
+            raise SettingsError("BULLETIN_SECRET_KEY is required when BULLETIN_PRODUCTION=1")
+        return self
+
+    def with_secret(self) -> Settings:
+        """Return settings with a secret key, generating a development one in a file if unset."""
+        if self.secret_key:
+            return self
+        path = Path(self.secret_key_file)
+        if path.exists():
+            key = path.read_text().strip()
+            if len(key) >= MIN_SECRET_LENGTH:
+                return replace(self, secret_key=key)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        log.warning(
+            "BULLETIN_SECRET_KEY is not set: generated a development key in %s. "
+            "Set BULLETIN_SECRET_KEY in production.", path.resolve()
+        )
+        return replace(self, secret_key=key)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (the embedded default)."""
+        return self.database_url.startswith("sqlite")
+
+
+def _parse(name: str, annotation: Any, raw: str) -> Any:
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("tuple"):
+            return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name}: expected {kind}, got {raw!r}") from None
+    return raw

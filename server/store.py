@@ -1,0 +1,363 @@
+"""Queries and writes for streams, posts and the event log.
+
+Every change to a stream appends events in the same transaction as the change. The
+stream row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite write
+transactions begin IMMEDIATE and so are serial already), then ``streams.seq`` is bumped
+once per event: two writers can never take the same seq, and a rolled-back write gives
+its seq back, so the log has no gaps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from . import content
+from .errors import ApiError, conflict, not_found
+from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
+from .payloads import encode, event_json, post_json, stream_json
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+PUBLIC_STATUSES = ("live", "ended")
+MAX_PINNED = 50
+
+# (from, to) status changes an editor may make. A story that readers have seen cannot
+# go back to draft; an ended one may be reopened.
+TRANSITIONS = {("draft", "live"), ("live", "ended"), ("ended", "live")}
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """A post with its author, ready to be turned into JSON."""
+
+    post: Post
+    author: Editor | None
+    stream_slug: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The post's public JSON."""
+        return post_json(self.post, stream_slug=self.stream_slug, author=self.author)
+
+
+# --- streams -----------------------------------------------------------------------------
+
+
+async def list_streams(session: AsyncSession, *, include_drafts: bool) -> Sequence[Stream]:
+    """Streams, newest first; drafts only for editors."""
+    query = select(Stream).order_by(col(Stream.created_at).desc(), col(Stream.id).desc())
+    if not include_drafts:
+        query = query.where(col(Stream.status).in_(PUBLIC_STATUSES))
+    return (await session.exec(query)).all()
+
+
+async def get_stream(session: AsyncSession, *, slug: str, include_drafts: bool) -> Stream:
+    """The stream with this slug; a draft is not found unless ``include_drafts``."""
+    stream = (await session.exec(select(Stream).where(Stream.slug == slug))).first()
+    if stream is None or (stream.status not in PUBLIC_STATUSES and not include_drafts):
+        raise not_found("stream", slug)
+    return stream
+
+
+async def create_stream(
+    session: AsyncSession, *, slug: str, title: str, description: str, status: str
+) -> Stream:
+    """Create a stream; a taken slug is a 409."""
+    if not SLUG_RE.match(slug):
+        raise ApiError(422, "invalid_slug", "slug must be lowercase letters, digits and dashes")
+    if status not in ("draft", "live"):
+        raise ApiError(422, "invalid_status", "a new stream is 'draft' or 'live'")
+    taken = (await session.exec(select(Stream.id).where(Stream.slug == slug))).first()
+    if taken is not None:
+        raise conflict("slug_taken", f"a stream with slug {slug!r} already exists")
+    now = utcnow()
+    stream = Stream(
+        slug=slug, title=title, description=description, status=status,
+        created_at=now, updated_at=now, started_at=now if status == "live" else None,
+    )
+    session.add(stream)
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError:
+        # Another writer took the slug between our check and our insert.
+        raise conflict("slug_taken", f"a stream with slug {slug!r} already exists") from None
+    return stream
+
+
+async def update_stream(
+    session: AsyncSession,
+    *,
+    slug: str,
+    title: str | None = None,
+    description: str | None = None,
+    status: str | None = None,
+) -> tuple[Stream, list[Event]]:
+    """Change a stream's details or status; one ``stream.updated`` or ``stream.ended`` event."""
+    stream = await _lock_stream(session, col(Stream.slug) == slug)
+    if stream is None:
+        raise not_found("stream", slug)
+    now = utcnow()
+    changed = False
+    if title is not None and title != stream.title:
+        stream.title, changed = title, True
+    if description is not None and description != stream.description:
+        stream.description, changed = description, True
+    op = "stream.updated"
+    if status is not None and status != stream.status:
+        if (stream.status, status) not in TRANSITIONS:
+            raise conflict(
+                "invalid_transition",
+                f"a {stream.status} stream cannot become {status}",
+                {"from": stream.status, "to": status},
+            )
+        if status == "live":
+            stream.started_at = stream.started_at or now
+            stream.ended_at = None
+        elif status == "ended":
+            stream.ended_at = now
+            op = "stream.ended"
+        stream.status, changed = status, True
+    if not changed:
+        return stream, []
+    stream.updated_at = now
+    seq = await _next_seq(session, stream)
+    subject = stream_json(stream)
+    return stream, [_event(session, stream, seq=seq, op=op, at=now, subject=subject)]
+
+
+# --- posts -------------------------------------------------------------------------------
+
+
+async def create_post(
+    session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool
+) -> tuple[PostView, list[Event]]:
+    """Add a post to a stream that has not ended; one ``post.created`` event."""
+    rendered = _render(body)
+    stream = await _lock_stream(session, col(Stream.slug) == slug)
+    if stream is None:
+        raise not_found("stream", slug)
+    if stream.status == "ended":
+        raise conflict("stream_ended", f"stream {slug!r} has ended; reopen it to post")
+    now = utcnow()
+    assert stream.id is not None
+    post = Post(
+        stream_id=stream.id, author_id=author.id, body=body, html=rendered.html,
+        embeds=[e.to_json() for e in rendered.embeds], pinned=pinned, created_at=now,
+    )
+    session.add(post)
+    await session.flush()
+    stream.updated_at = now
+    view = PostView(post, author, stream.slug)
+    seq = await _next_seq(session, stream)
+    event = _event(session, stream, seq=seq, op="post.created", at=now,
+                   subject=view.to_json(), post=post)
+    return view, [event]
+
+
+async def edit_post(
+    session: AsyncSession, *, post_id: int, editor: Editor,
+    body: str | None = None, pinned: bool | None = None,
+) -> tuple[PostView, list[Event]]:
+    """Change a post's text (keeping the old text as a revision) and/or its pin."""
+    rendered = _render(body) if body is not None else None
+    post, stream = await _lock_post(session, post_id)
+    now = utcnow()
+    ops: list[str] = []
+    if body is not None and rendered is not None and body != post.body:
+        assert post.id is not None
+        session.add(PostRevision(
+            post_id=post.id, revision=post.revision, body=post.body, html=post.html,
+            author_id=post.edited_by_id or post.author_id,
+            replaced_at=now, replaced_by_id=editor.id,
+        ))
+        post.body, post.html = body, rendered.html
+        post.embeds = [e.to_json() for e in rendered.embeds]
+        post.revision += 1
+        post.edited_at = now
+        post.edited_by_id = editor.id
+        ops.append("post.edited")
+    if pinned is not None and pinned != post.pinned:
+        post.pinned = pinned
+        ops.append("post.pinned" if pinned else "post.unpinned")
+    view = PostView(post, await _author(session, post), stream.slug)
+    if not ops:
+        return view, []
+    stream.updated_at = now
+    await session.flush()
+    events = []
+    for op in ops:
+        seq = await _next_seq(session, stream)
+        events.append(_event(session, stream, seq=seq, op=op, at=now,
+                             subject=view.to_json(), post=post))
+    return view, events
+
+
+async def delete_post(
+    session: AsyncSession, *, post_id: int, editor: Editor
+) -> tuple[PostView, list[Event]]:
+    """Soft-delete a post; one ``post.deleted`` event whose post carries no text."""
+    post, stream = await _lock_post(session, post_id)
+    now = utcnow()
+    post.deleted_at = now
+    post.pinned = False
+    stream.updated_at = now
+    view = PostView(post, await _author(session, post), stream.slug)
+    seq = await _next_seq(session, stream)
+    event = _event(session, stream, seq=seq, op="post.deleted", at=now,
+                   subject=view.to_json(), post=post)
+    return view, [event]
+
+
+async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool) -> PostView:
+    """One post that is not deleted, in a stream the caller may see."""
+    row = (await session.exec(
+        select(Post, Stream).join(Stream, col(Stream.id) == Post.stream_id)
+        .where(Post.id == post_id, col(Post.deleted_at).is_(None))
+    )).first()
+    if row is None or (row[1].status not in PUBLIC_STATUSES and not include_drafts):
+        raise not_found("post", post_id)
+    post, stream = row
+    return PostView(post, await _author(session, post), stream.slug)
+
+
+async def list_posts(
+    session: AsyncSession, *, stream: Stream, before: int | None, limit: int
+) -> tuple[list[PostView], int | None]:
+    """A page of live posts, newest first, and the cursor of the next page (or None)."""
+    query = (
+        select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
+        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None))
+        .order_by(col(Post.id).desc()).limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(col(Post.id) < before)
+    rows = (await session.exec(query)).all()
+    views = [PostView(post, author, stream.slug) for post, author in rows[:limit]]
+    next_cursor = views[-1].post.id if len(rows) > limit and views else None
+    return views, next_cursor
+
+
+async def pinned_posts(session: AsyncSession, *, stream: Stream) -> list[PostView]:
+    """The stream's key events, newest first."""
+    rows = (await session.exec(
+        select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
+        .where(Post.stream_id == stream.id, col(Post.pinned).is_(True),
+               col(Post.deleted_at).is_(None))
+        .order_by(col(Post.id).desc()).limit(MAX_PINNED)
+    )).all()
+    return [PostView(post, author, stream.slug) for post, author in rows]
+
+
+async def post_revisions(session: AsyncSession, *, post_id: int) -> Sequence[PostRevision]:
+    """A post's earlier texts, oldest first."""
+    return (await session.exec(
+        select(PostRevision).where(PostRevision.post_id == post_id)
+        .order_by(col(PostRevision.revision))
+    )).all()
+
+
+# --- the event log -----------------------------------------------------------------------
+
+
+async def events_since(
+    session: AsyncSession, *, stream: Stream, since: int, limit: int
+) -> list[str]:
+    """Encoded events with seq > since, in seq order, at most ``limit`` of them."""
+    rows = await session.exec(
+        select(Event.payload).where(Event.stream_id == stream.id, col(Event.seq) > since)
+        .order_by(col(Event.seq)).limit(limit)
+    )
+    return list(rows.all())
+
+
+async def _next_seq(session: AsyncSession, stream: Stream) -> int:
+    result = await session.exec(
+        sa.update(Stream).where(col(Stream.id) == stream.id)
+        .values(seq=col(Stream.seq) + 1).returning(col(Stream.seq))
+        .execution_options(synchronize_session=False)
+    )
+    seq: int = result.scalar_one()
+    stream.seq = seq
+    return seq
+
+
+def _event(
+    session: AsyncSession,
+    stream: Stream, *, seq: int, op: str, at: datetime, subject: dict[str, Any],
+    post: Post | None = None,
+) -> Event:
+    payload = encode(event_json(stream_slug=stream.slug, seq=seq, op=op, at=at, subject=subject))
+    assert stream.id is not None
+    event = Event(stream_id=stream.id, seq=seq, op=op, post_id=post.id if post else None,
+                  payload=payload, created_at=at)
+    session.add(event)
+    return event
+
+
+async def _lock_stream(session: AsyncSession, where: sa.ColumnElement[bool]) -> Stream | None:
+    return (await session.exec(
+        select(Stream).where(where).with_for_update()
+        .execution_options(populate_existing=True)
+    )).first()
+
+
+async def _lock_post(session: AsyncSession, post_id: int) -> tuple[Post, Stream]:
+    # Lock the stream before reading the post, so that two concurrent edits of one post
+    # see each other's result instead of both building revision N+1 from revision N.
+    stream_id = (await session.exec(select(Post.stream_id).where(Post.id == post_id))).first()
+    stream = None if stream_id is None else await _lock_stream(session, col(Stream.id) == stream_id)
+    post = (await session.exec(
+        select(Post).where(Post.id == post_id).execution_options(populate_existing=True)
+    )).first()
+    if post is None or stream is None or post.deleted_at is not None:
+        raise not_found("post", post_id)
+    return post, stream
+
+
+async def _author(session: AsyncSession, post: Post) -> Editor | None:
+    return None if post.author_id is None else await session.get(Editor, post.author_id)
+
+
+def _render(body: str) -> content.Rendered:
+    try:
+        return content.render(body)
+    except content.ContentError as exc:
+        raise ApiError(422, "empty_post", str(exc)) from None
+
+
+# --- idempotency -------------------------------------------------------------------------
+
+
+async def find_idempotent(
+    session: AsyncSession, *, editor_id: int, key: str, ttl: timedelta
+) -> IdempotencyKey | None:
+    """The stored response for this editor's key, if it has not expired."""
+    row = (await session.exec(
+        select(IdempotencyKey).where(IdempotencyKey.editor_id == editor_id,
+                                     IdempotencyKey.key == key)
+    )).first()
+    if row is None or row.created_at < utcnow() - ttl:
+        return None
+    return row
+
+
+async def save_idempotent(
+    session: AsyncSession, *, editor_id: int, key: str, fingerprint: str,
+    status_code: int, response: str, ttl: timedelta,
+) -> None:
+    """Record a response under the key, in the same transaction as the write it answers."""
+    now = utcnow()
+    # Expired keys may be reused: clear this editor's stale ones as we go.
+    await session.exec(
+        sa.delete(IdempotencyKey).where(col(IdempotencyKey.editor_id) == editor_id,
+                                        col(IdempotencyKey.created_at) < now - ttl)
+    )
+    session.add(IdempotencyKey(editor_id=editor_id, key=key, fingerprint=fingerprint,
+                               status_code=status_code, response=response, created_at=now))
+    await session.flush()

@@ -1,0 +1,141 @@
+"""Request bodies and query parameters: parsed strictly, refused with a clear 4xx."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+from starlette.requests import Request
+
+from .errors import ApiError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded at all:
+    # refuse both here rather than fail inside the database.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("invalid_unicode", "must be valid Unicode") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_storable),
+]
+Description = Annotated[Text, Field(max_length=2000)]
+Slug = Annotated[Text, Field(min_length=1, max_length=64,
+                             pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StreamCreate(_Body):
+    """``POST /api/streams``."""
+
+    slug: Slug = Field(description="URL name: lowercase letters, digits and inner dashes")
+    title: Title
+    description: Description = ""
+    status: Literal["draft", "live"] = "draft"
+
+
+class StreamPatch(_Body):
+    """``PATCH /api/streams/{slug}``: any of the fields; status changes are events."""
+
+    title: Title | None = None
+    description: Description | None = None
+    status: Literal["draft", "live", "ended"] | None = None
+
+
+class PostCreate(_Body):
+    """``POST /api/streams/{slug}/posts``."""
+
+    body: Text = Field(min_length=1, description="Markdown (CommonMark)")
+    pinned: bool = Field(default=False, description="A key event, shown at the top")
+
+
+class PostPatch(_Body):
+    """``PATCH /api/posts/{id}``: a new text, a pin change, or both."""
+
+    body: Text | None = Field(default=None, min_length=1)
+    pinned: bool | None = None
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The raw JSON body, refusing other media types and bodies over ``max_bytes``."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type",
+                       "send the body as JSON with Content-Type: application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
+    """Parse a JSON object into ``model``: 400 for bad JSON, 422 for a wrong shape."""
+    try:
+        data: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "validation_error", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or None,
+             "type": err["type"], "message": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        first = details[0]
+        message = str(first["message"])
+        if first["field"]:
+            message = f"{first['field']}: {message}"
+        raise ApiError(422, "validation_error", message, details) from None
+
+
+def int_param(request: Request, name: str, *, default: int | None, minimum: int = 0,
+              maximum: int | None = None) -> int | None:
+    """An integer query parameter; 400 when it is not one or is below ``minimum``."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 18:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an integer",
+                       {"parameter": name})
+    value = int(raw)
+    if value < minimum:
+        raise ApiError(400, "invalid_parameter", f"{name} must be at least {minimum}",
+                       {"parameter": name})
+    return value if maximum is None else min(value, maximum)
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the body is over the {max_bytes}-byte limit",
+                    {"max_bytes": max_bytes})

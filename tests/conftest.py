@@ -1,0 +1,180 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, the app, API clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from server import accounts, migrate
+from server.app import create_app
+from server.db import Database
+from server.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "BULLETIN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("BULLETIN_REQUIRE_SERVICES") == "1"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+T = TypeVar("T")
+TABLES = ("idempotency_keys", "events", "post_revisions", "posts", "streams",
+          "api_tokens", "editors")
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip the test, or fail it when the run requires every service (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (BULLETIN_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a fresh loop in a worker thread (safe anywhere)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A private PostgreSQL database for this test session, migrated once, dropped after."""
+    import asyncpg
+
+    name = f"bulletin_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        run_async(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        service_unavailable(f"PostgreSQL not available at {POSTGRES_URL}: {exc}")
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    run_async(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a SQLite file, then the PostgreSQL server."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "bulletin.db"
+        shutil.copy(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    import asyncpg
+
+    async def truncate() -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(url))
+        try:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    run_async(truncate())
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for a test app: generous rate limits, a fixed secret."""
+    return Settings(database_url=database_url, secret_key=TEST_SECRET,
+                    secret_key_file=str(tmp_path / "secret"), write_rate=1000.0,
+                    write_burst=1000)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A Database on the test database, for arranging and checking state directly."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The app with its lifespan running."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An anonymous client of the app."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class EditorLogin:
+    """An editor and an API token of theirs."""
+
+    username: str
+    token: str
+    editor_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization header for this editor."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_editor(db: Database, username: str, role: str = "editor") -> EditorLogin:
+    """Create an editor with a token."""
+    async with db.write() as session:
+        editor = await accounts.create_editor(
+            session, username=username, display_name=username.title(),
+            password="correct horse battery", role=role)
+        _token, plain = await accounts.create_token(session, editor=editor, name="tests")
+    assert editor.id is not None
+    return EditorLogin(username, plain, editor.id)
+
+
+@pytest.fixture
+async def editor(app: Starlette, db: Database) -> EditorLogin:
+    """An editor named alice with a token."""
+    return await make_editor(db, "alice")
+
+
+@pytest.fixture
+async def editor_client(
+    app: Starlette, editor: EditorLogin
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends alice's token."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers=editor.headers) as c:
+        yield c

@@ -1,0 +1,211 @@
+"""The `bulletin` command, run as a subprocess the way people and scripts run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BULLETIN = [sys.executable, "-m", "server.cli"]
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """Run the command to completion."""
+    return subprocess.run([*BULLETIN, *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """An environment pointing the command at a private SQLite file."""
+    return {**os.environ, "BULLETIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+            "BULLETIN_SECRET_KEY": "cli-test-secret-0123456789-abcdefghijklmnop"}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_db_upgrade_creates_the_schema(env: dict[str, str]) -> None:
+    """`bulletin db upgrade` migrates a new database and says so."""
+    result = run(["db", "upgrade"], env)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+
+
+def test_editor_and_token_work_against_the_api(env: dict[str, str], tmp_path: Path) -> None:
+    """An editor and token made on the command line can post through the API."""
+    made = run(["editor", "create", "ada", "--admin", "--display-name", "Ada L",
+                "--password-stdin"], env, stdin="a long enough password\n")
+    assert made.returncode == 0, made.stderr
+    assert "admin 'ada'" in made.stdout
+    token_run = run(["token", "create", "ada", "--name", "cms"], env)
+    assert token_run.returncode == 0, token_run.stderr
+    token = token_run.stdout.strip().splitlines()[-1]
+    assert token.startswith("blt_") and "shown only once" in token_run.stderr
+
+    port = free_port()
+    server = subprocess.Popen([*BULLETIN, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base, server)
+        auth = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(f"{base}/api/streams", headers=auth,
+                             json={"slug": "vote", "title": "Vote", "status": "live"})
+        assert created.status_code == 201
+        post = httpx.post(f"{base}/api/streams/vote/posts", headers=auth,
+                          json={"body": "First result"})
+        assert post.status_code == 201
+        assert httpx.get(f"{base}/api/streams/vote/posts").json()["posts"][0]["body"] == (
+            "First result")
+    finally:
+        _stop(server)
+
+
+def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
+    env: dict[str, str],
+) -> None:
+    """`serve --demo` seeds a live stream, prints where to find it, and exits on SIGTERM."""
+    port = free_port()
+    server = subprocess.Popen([*BULLETIN, "serve", "--demo", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, server)
+        streams = httpx.get(f"{base}/api/streams").json()["streams"]
+        assert [s["status"] for s in streams] == ["live"]
+        slug = streams[0]["slug"]
+        posts = httpx.get(f"{base}/api/streams/{slug}/posts").json()["posts"]
+        assert len(posts) >= 4
+        assert httpx.get(f"{base}/api/streams/{slug}").json()["pinned"]
+    finally:
+        output = _stop(server)
+    # uvicorn re-raises SIGTERM once it has shut down gracefully, as supervisors expect.
+    assert server.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in output
+    assert f"{base}/api/streams/{slug}" in output
+    token = next(line.split()[-1] for line in output.splitlines() if "API token:" in line)
+    assert token.startswith("blt_")
+    assert "password" in output
+
+
+def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, str]) -> None:
+    """Starting the demo again keeps one demo stream; only the newest token works."""
+    tokens = []
+    for _ in range(2):
+        port = free_port()
+        server = subprocess.Popen([*BULLETIN, "serve", "--demo", "--port", str(port)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base, server)
+            assert len(httpx.get(f"{base}/api/streams").json()["streams"]) == 1
+            if tokens:
+                old = httpx.get(f"{base}/api/me",
+                                headers={"Authorization": f"Bearer {tokens[0]}"})
+                assert old.status_code == 401
+        finally:
+            output = _stop(server)
+        tokens.append(next(line.split()[-1] for line in output.splitlines()
+                           if "API token:" in line))
+    assert tokens[0] != tokens[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["serve", "--port", "99999"], "invalid port"),
+     (["serve", "--bogus"], "unrecognized arguments"),
+     (["editor"], "required"),
+     (["frobnicate"], "invalid choice")],
+)
+def test_bad_arguments_give_one_line_and_exit_2(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    """Bad arguments print one error line and exit with status 2."""
+    result = run(args, env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_duplicate_editor_and_unknown_editor_are_errors(env: dict[str, str]) -> None:
+    """Creating a taken name or a token for nobody fails with one line and status 1."""
+    assert run(["editor", "create", "ada", "--password-stdin"], env,
+               stdin="a long enough password\n").returncode == 0
+    again = run(["editor", "create", "ada", "--password-stdin"], env,
+                stdin="a long enough password\n")
+    assert again.returncode == 1
+    assert again.stderr.strip() == "bulletin: error: an editor named 'ada' already exists"
+    nobody = run(["token", "create", "nobody"], env)
+    assert nobody.returncode == 1
+    assert nobody.stderr.strip() == "bulletin: error: no editor 'nobody'"
+    assert nobody.stdout == ""
+
+
+def test_weak_password_and_missing_password_are_errors(env: dict[str, str]) -> None:
+    """A short password, or no terminal and no --password-stdin, are clear errors."""
+    weak = run(["editor", "create", "bob", "--password-stdin"], env, stdin="short\n")
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    no_tty = run(["editor", "create", "bob"], env, stdin="")
+    assert no_tty.returncode == 1 and "--password-stdin" in no_tty.stderr
+
+
+def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
+    """A database that cannot be reached gives one line naming it (without the password)."""
+    port = free_port()
+    env = {**env, "BULLETIN_DATABASE_URL":
+           f"postgresql+asyncpg://bulletin:hunter2@127.0.0.1:{port}/nowhere"}
+    result = run(["db", "upgrade"], env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("bulletin: error: cannot use the database")
+    assert "hunter2" not in result.stderr and str(port) in lines[0]
+
+
+def test_bad_setting_is_one_line(env: dict[str, str]) -> None:
+    """A malformed BULLETIN_* variable is reported on one line with status 1."""
+    result = run(["db", "upgrade"], {**env, "BULLETIN_MAX_BODY_BYTES": "lots"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "bulletin: error: BULLETIN_MAX_BODY_BYTES: expected int, got 'lots'")
+
+
+def _wait_ready(base: str, server: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            out = server.stdout.read() if server.stdout else ""
+            raise AssertionError(f"server exited with {server.returncode}:\n{out}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become ready")
+
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    try:
+        out, _ = server.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        out, _ = server.communicate()
+        raise AssertionError(f"server did not stop within 15 s of SIGTERM:\n{out}") from None
+    return out

@@ -1,0 +1,83 @@
+"""Settings come from BULLETIN_* variables, with defaults that run on a bare laptop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings, SettingsError
+
+
+def test_defaults_need_nothing_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no variables: a SQLite file in the working directory and the memory broker."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'bulletin.db'}"
+    assert settings.broker_url == "memory://"
+    assert settings.production is False
+
+
+def test_variables_are_parsed_by_type() -> None:
+    """Ints, floats, booleans and comma lists are parsed from strings."""
+    settings = Settings.from_env({
+        "BULLETIN_MAX_BODY_BYTES": "1024", "BULLETIN_WRITE_RATE": "2.5",
+        "BULLETIN_PRODUCTION": "yes", "BULLETIN_SECRET_KEY": "s" * 40,
+        "BULLETIN_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
+    })
+    assert settings.max_body_bytes == 1024
+    assert settings.write_rate == 2.5
+    assert settings.production is True
+    assert settings.allowed_origins == ("https://a.example", "https://b.example")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"BULLETIN_MAX_BODY_BYTES": "lots"}, "BULLETIN_MAX_BODY_BYTES: expected int"),
+     ({"BULLETIN_PRODUCTION": "maybe"}, "BULLETIN_PRODUCTION: expected bool"),
+     ({"BULLETIN_DATABASE_URL": "mysql://x"}, "BULLETIN_DATABASE_URL must start"),
+     ({"BULLETIN_BROKER_URL": "kafka://x"}, "unsupported broker"),
+     ({"BULLETIN_PRODUCTION": "1"}, "BULLETIN_SECRET_KEY is required"),
+     ({"BULLETIN_SECRET_KEY": "short"}, "at least 32"),
+     ({"BULLETIN_PAGE_SIZE": "0"}, "must be positive")],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    """A malformed variable raises SettingsError naming it."""
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_development_secret_is_generated_once_and_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a secret, one is generated into a private file with a warning, then reused."""
+    path = tmp_path / "secret"
+    first = Settings.from_env({}, secret_key_file=str(path)).with_secret()
+    assert "BULLETIN_SECRET_KEY is not set" in caplog.text
+    assert path.stat().st_mode & 0o077 == 0
+    second = Settings.from_env({}, secret_key_file=str(path)).with_secret()
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= 32
+
+
+def test_reading_settings_does_not_touch_the_environment_at_import() -> None:
+    """Importing the app modules reads no variables and opens nothing (factory does)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "class Spy(dict):\n"
+        "    def get(self, k, d=None):\n"
+        "        if k.startswith('BULLETIN_'): raise SystemExit('read ' + k)\n"
+        "        return super().get(k, d)\n"
+        "    def __getitem__(self, k):\n"
+        "        if k.startswith('BULLETIN_'): raise SystemExit('read ' + k)\n"
+        "        return super().__getitem__(k)\n"
+        "os.environ = Spy(os.environ)\n"
+        "import server.app, server.cli, server.store, server.db, server.models\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -65,7 +65,15 @@ SCHEMAS: dict[str, Any] = {
     "StreamWithPinned": {"allOf": [_ref("Stream"), _object(
         {"pinned": {"type": "array", "items": _ref("Post"),
                     "description": "Key events, newest first"}})]},
-    "StreamList": _object({"streams": {"type": "array", "items": _ref("Stream")}}),
+    "StreamList": _object({
+        "streams": {"type": "array", "items": _ref("Stream")},
+        "next_cursor": {"type": ["string", "null"],
+                        "description": "Pass as `before` for the next page; null at the end"},
+        "links": _object({"next": {"type": ["string", "null"]}}),
+    }),
+    "Index": _object({
+        "name": {"type": "string"}, "version": {"type": "string"},
+        "links": {"type": "object", "additionalProperties": {"type": "string"}}}),
     "PostPage": _object({
         "stream": {"type": "string"}, "seq": {"type": "integer"},
         "posts": {"type": "array", "items": _ref("Post")},
@@ -152,6 +160,9 @@ _WRITE_ERRORS = ("400", "401", "403", "413", "415", "422", "429", "503")
 def document() -> dict[str, Any]:
     """The OpenAPI document."""
     paths: dict[str, Any] = {
+        "/": {"get": {"summary": "What this server is, and links to start from",
+                      "operationId": "index", "security": [{}],
+                      "responses": _responses("200 Index", "Index")}},
         "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
                              "security": [{}],
                              "responses": _responses("200 Up", "Health")}},
@@ -168,7 +179,14 @@ def document() -> dict[str, Any]:
         "/api/streams": {
             "get": {"summary": "List streams (drafts only for editors), newest first",
                     "operationId": "listStreams", "security": _OPTIONAL_AUTH,
-                    "responses": _responses("200 Streams", "StreamList", "401")},
+                    "parameters": [
+                        {"name": "status", "in": "query",
+                         "schema": {"type": "string", "enum": ["draft", "live", "ended"]}},
+                        {"name": "before", "in": "query", "schema": {"type": "string"},
+                         "description": "A next_cursor from the previous page"},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                    "responses": _responses("200 Streams", "StreamList", "400", "401")},
             "post": {"summary": "Create a stream", "operationId": "createStream",
                      "security": _AUTH, "parameters": [_IDEMPOTENCY],
                      "requestBody": _body("StreamCreate"),

@@ -38,15 +38,11 @@ class Settings:
     # Origins allowed to open WebSocket connections and post forms; the server's own
     # origin is always allowed.
     allowed_origins: tuple[str, ...] = ()
-    public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 64 * 1024
     max_post_chars: int = 20_000
-    max_title_chars: int = 200
-    max_description_chars: int = 2_000
     page_size: int = 20
     max_page_size: int = 100
     events_page_size: int = 500
-    replay_limit: int = 1000
     # Editor writes per second per editor (token bucket), and its burst.
     write_rate: float = 10.0
     write_burst: int = 40
@@ -82,7 +78,7 @@ class Settings:
                 "this release supports memory://"
             )
         for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
-                     "events_page_size", "replay_limit", "write_burst"):
+                     "events_page_size", "write_burst"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:

@@ -49,12 +49,21 @@ class PostView:
 # --- streams -----------------------------------------------------------------------------
 
 
-async def list_streams(session: AsyncSession, *, include_drafts: bool) -> Sequence[Stream]:
-    """Streams, newest first; drafts only for editors."""
-    query = select(Stream).order_by(col(Stream.created_at).desc(), col(Stream.id).desc())
+async def list_streams(
+    session: AsyncSession, *, include_drafts: bool, status: str | None = None,
+    before: int | None = None, limit: int = 50,
+) -> tuple[Sequence[Stream], int | None]:
+    """A page of streams, newest first (drafts only for editors), and the next cursor."""
+    query = select(Stream).order_by(col(Stream.id).desc()).limit(limit + 1)
     if not include_drafts:
         query = query.where(col(Stream.status).in_(PUBLIC_STATUSES))
-    return (await session.exec(query)).all()
+    if status is not None:
+        query = query.where(col(Stream.status) == status)
+    if before is not None:
+        query = query.where(col(Stream.id) < before)
+    rows = (await session.exec(query)).all()
+    page = rows[:limit]
+    return page, (page[-1].id if len(rows) > limit and page else None)
 
 
 async def get_stream(session: AsyncSession, *, slug: str, include_drafts: bool) -> Stream:

@@ -44,6 +44,42 @@ async def test_drafts_are_hidden_from_anonymous_readers(
     assert (await editor_client.get("/api/streams/secret-plan")).status_code == 200
 
 
+async def test_streams_filter_by_status_and_page_newest_first(
+    editor_client: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    """GET /api/streams pages newest first with a cursor and filters by status."""
+    for i in range(5):
+        await new_stream(editor_client, f"s{i}", status="live")
+    await editor_client.patch("/api/streams/s1", json={"status": "ended"})
+    first = (await client.get("/api/streams", params={"limit": 2})).json()
+    assert [s["slug"] for s in first["streams"]] == ["s4", "s3"]
+    second = (await client.get("/api/streams", params={"limit": 2,
+                                                       "before": first["next_cursor"]})).json()
+    assert [s["slug"] for s in second["streams"]] == ["s2", "s1"]
+    third = (await client.get(second["links"]["next"])).json()
+    assert [s["slug"] for s in third["streams"]] == ["s0"] and third["next_cursor"] is None
+    ended = (await client.get("/api/streams", params={"status": "ended"})).json()
+    assert [s["slug"] for s in ended["streams"]] == ["s1"]
+    bad = await client.get("/api/streams", params={"status": "paused"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_parameter"
+
+
+async def test_anonymous_status_filter_cannot_reveal_drafts(
+    editor_client: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    """status=draft lists nothing for anonymous callers."""
+    await new_stream(editor_client, "plan", status="draft")
+    listed = (await client.get("/api/streams", params={"status": "draft"})).json()
+    assert listed["streams"] == []
+
+
+async def test_index_points_to_the_api(client: httpx.AsyncClient) -> None:
+    """GET / names the server and links to the API."""
+    index = (await client.get("/")).json()
+    assert index["name"] == "Bulletin"
+    assert index["links"]["streams"] == "/api/streams"
+
+
 async def test_going_live_and_ending_are_events(editor_client: httpx.AsyncClient) -> None:
     """Status changes append stream.updated and stream.ended events with the new state."""
     await new_stream(editor_client, "night", status="draft")

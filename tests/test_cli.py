@@ -38,6 +38,14 @@ def free_port() -> int:
         return port
 
 
+def start_server(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `bulletin serve` on a free port; returns the process and its base URL."""
+    port = free_port()
+    server = subprocess.Popen([*BULLETIN, "serve", "--port", str(port), *args], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return server, f"http://127.0.0.1:{port}"
+
+
 def test_db_upgrade_creates_the_schema(env: dict[str, str]) -> None:
     """`bulletin db upgrade` migrates a new database and says so."""
     result = run(["db", "upgrade"], env)
@@ -56,11 +64,8 @@ def test_editor_and_token_work_against_the_api(env: dict[str, str], tmp_path: Pa
     token = token_run.stdout.strip().splitlines()[-1]
     assert token.startswith("blt_") and "shown only once" in token_run.stderr
 
-    port = free_port()
-    server = subprocess.Popen([*BULLETIN, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, base = start_server(env)
     try:
-        base = f"http://127.0.0.1:{port}"
         _wait_ready(base, server)
         auth = {"Authorization": f"Bearer {token}"}
         created = httpx.post(f"{base}/api/streams", headers=auth,
@@ -79,10 +84,7 @@ def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
     env: dict[str, str],
 ) -> None:
     """`serve --demo` seeds a live stream, prints where to find it, and exits on SIGTERM."""
-    port = free_port()
-    server = subprocess.Popen([*BULLETIN, "serve", "--demo", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(env, "--demo")
     try:
         _wait_ready(base, server)
         streams = httpx.get(f"{base}/api/streams").json()["streams"]
@@ -106,10 +108,7 @@ def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, st
     """Starting the demo again keeps one demo stream; only the newest token works."""
     tokens = []
     for _ in range(2):
-        port = free_port()
-        server = subprocess.Popen([*BULLETIN, "serve", "--demo", "--port", str(port)], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_server(env, "--demo")
         try:
             _wait_ready(base, server)
             assert len(httpx.get(f"{base}/api/streams").json()["streams"]) == 1

@@ -81,3 +81,15 @@ def test_reading_settings_does_not_touch_the_environment_at_import() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_readme_documents_every_setting() -> None:
+    """The README's configuration table names exactly the settings that exist."""
+    import re
+    from dataclasses import fields
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`BULLETIN_([A-Z_]+)`", table))
+    internal = {"SECRET_KEY_FILE"}
+    assert documented == {f.name.upper() for f in fields(Settings)} - internal

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import accounts, store
 from ..errors import ApiError
-from ..models import Editor, Stream, utcnow
+from ..models import STREAM_STATUSES, Editor, Stream, utcnow
 from ..payloads import encode, iso, stream_json
 from ..services import Services, services
 from ..validation import (
@@ -157,11 +157,28 @@ async def _replay(
 
 
 async def list_streams(request: Request) -> Response:
-    """GET /api/streams."""
+    """GET /api/streams?status=live&before=<cursor>&limit=N."""
     editor = await caller(request, required=False)
+    settings = services(request).settings
+    status = request.query_params.get("status")
+    if status is not None and status not in STREAM_STATUSES:
+        raise ApiError(400, "invalid_parameter", "status must be draft, live or ended",
+                       {"parameter": "status"})
+    limit = int_param(request, "limit", default=settings.max_page_size, minimum=1,
+                      maximum=settings.max_page_size) or settings.max_page_size
+    before = _cursor(request)
     async with services(request).db.read() as session:
-        streams = await store.list_streams(session, include_drafts=editor is not None)
-    return json_response({"streams": [stream_summary(s) for s in streams]})
+        streams, next_cursor = await store.list_streams(
+            session, include_drafts=editor is not None, status=status, before=before,
+            limit=limit)
+    cursor = None if next_cursor is None else str(next_cursor)
+    query = f"status={status}&" if status else ""
+    return json_response({
+        "streams": [stream_summary(s) for s in streams],
+        "next_cursor": cursor,
+        "links": {"next": None if cursor is None else
+                  f"/api/streams?{query}before={cursor}&limit={limit}"},
+    })
 
 
 def stream_summary(stream: Stream) -> dict[str, Any]:
@@ -386,6 +403,17 @@ async def list_events(request: Request) -> Response:
                     media_type="application/json")
 
 
+async def index(request: Request) -> Response:
+    """GET /: what this server is and where its API starts."""
+    from .. import __version__
+
+    return json_response({
+        "name": "Bulletin", "version": __version__,
+        "links": {"streams": "/api/streams", "openapi": "/api/openapi.json",
+                  "health": "/healthz", "ready": "/readyz"},
+    })
+
+
 async def me(request: Request) -> Response:
     """GET /api/me: the editor the token belongs to."""
     editor = await caller(request, required=True)
@@ -397,6 +425,7 @@ async def me(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     """The API's routes."""
     return [
+        Route("/", index, methods=["GET"]),
         Route("/api/me", me, methods=["GET"]),
         Route("/api/streams", list_streams, methods=["GET"]),
         Route("/api/streams", create_stream, methods=["POST"]),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,7 +56,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[*health.routes(), *api.routes(), *openapi.routes()],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                CORSMiddleware, allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                               "Last-Event-ID"],
+                expose_headers=["Retry-After", "Idempotent-Replayed"], max_age=600,
+            ),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -326,6 +326,29 @@ async def test_every_event_carries_the_full_post_state(
     assert [state[k] for k in sorted(state, reverse=True)] == feed
 
 
+async def test_committed_events_are_published_to_the_broker(
+    app: Any, editor_client: httpx.AsyncClient
+) -> None:
+    """Each committed event goes to the stream's broker channel, byte for byte as stored;
+    a refused write and an idempotent replay publish nothing."""
+    broker = app.state.services.broker
+    await new_stream(editor_client, "night")
+    await broker.subscribe("stream:night")
+    post = await editor_client.post("/api/streams/night/posts", json={"body": "a"},
+                                    headers={"Idempotency-Key": "once"})
+    await editor_client.post("/api/streams/night/posts", json={"body": "a"},
+                             headers={"Idempotency-Key": "once"})
+    await editor_client.post("/api/streams/night/posts", json={"body": ""})
+    await editor_client.patch(f"/api/posts/{post.json()['id']}", json={"pinned": True})
+    await editor_client.patch("/api/streams/night", json={"status": "ended"})
+    received = [await asyncio.wait_for(broker.next_message(), 2) for _ in range(3)]
+    stored = (await editor_client.get("/api/streams/night/events")).text
+    assert [m.channel for m in received] == ["stream:night"] * 3
+    assert f'"events":[{",".join(m.payload for m in received)}]' in stored
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(broker.next_message(), 0.2)
+
+
 # --- idempotency -------------------------------------------------------------------------
 
 
@@ -606,6 +629,34 @@ async def test_empty_patch_is_refused(editor_client: httpx.AsyncClient) -> None:
     post = await new_post(editor_client, "night", "x")
     assert (await editor_client.patch("/api/streams/night", json={})).status_code == 422
     assert (await editor_client.patch(f"/api/posts/{post['id']}", json={})).status_code == 422
+
+
+# --- browsers on other origins ----------------------------------------------------------
+
+
+async def test_cors_allows_only_listed_origins(settings: Any) -> None:
+    """Listed origins get CORS headers and preflight answers; others get neither."""
+    from dataclasses import replace
+
+    from server.app import create_app
+
+    app = create_app(replace(settings, allowed_origins=("https://news.example",)))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            listed = await c.get("/api/streams", headers={"Origin": "https://news.example"})
+            other = await c.get("/api/streams", headers={"Origin": "https://evil.example"})
+            preflight = await c.options("/api/streams", headers={
+                "Origin": "https://news.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, idempotency-key"})
+            refused = await c.options("/api/streams", headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert listed.headers["access-control-allow-origin"] == "https://news.example"
+    assert "access-control-allow-credentials" not in listed.headers
+    assert "access-control-allow-origin" not in other.headers
+    assert preflight.status_code == 200
+    assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert refused.status_code == 400
 
 
 # --- health ------------------------------------------------------------------------------

@@ -9,13 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import accounts, store
 from ..errors import ApiError
-from ..models import STREAM_STATUSES, Editor, Stream, utcnow
+from ..models import STREAM_STATUSES, Editor, Event, Stream, utcnow
 from ..payloads import encode, iso, stream_json
 from ..services import Services, services
 from ..validation import (
@@ -98,14 +99,18 @@ async def writer(request: Request) -> Editor:
 # --- idempotent creation -----------------------------------------------------------------
 
 
+Created = tuple[int, dict[str, Any], str, list[Event]]
+
+
 async def idempotent(
     request: Request, editor: Editor, raw: bytes,
-    create: Callable[[], Awaitable[tuple[int, dict[str, Any], Callable[[Any], Awaitable[None]]]]],
+    create: Callable[[AsyncSession], Awaitable[Created]],
 ) -> Response:
     """Run ``create`` at most once per ``Idempotency-Key``; replay its response on retries.
 
-    ``create`` runs inside a write transaction (given to it by the caller via
-    ``request.state.session``) and returns (status, body, after_commit).
+    ``create`` runs inside the write transaction and returns (status, body, stream slug,
+    events); the response is stored in the same transaction, and the events are
+    published once it has committed.
     """
     svc = services(request)
     key = request.headers.get("idempotency-key")
@@ -123,8 +128,7 @@ async def idempotent(
             return replay
     try:
         async with svc.db.write() as session:
-            request.state.session = session
-            status, body, after_commit = await create()
+            status, body, slug, events = await create(session)
             if key is not None:
                 await store.save_idempotent(
                     session, editor_id=editor.id, key=key, fingerprint=fingerprint,
@@ -135,7 +139,7 @@ async def idempotent(
         if replay is None:
             raise
         return replay
-    await after_commit(body)
+    await svc.publish(slug, events)
     return json_response(body, status)
 
 
@@ -199,17 +203,13 @@ async def create_stream(request: Request) -> Response:
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, StreamCreate)
 
-    async def create() -> tuple[int, dict[str, Any], Callable[[Any], Awaitable[None]]]:
+    async def create(session: AsyncSession) -> Created:
         stream = await store.create_stream(
-            request.state.session, slug=data.slug, title=data.title,
-            description=data.description, status=data.status)
-        return 201, stream_summary(stream) | {"pinned": []}, _nothing
+            session, slug=data.slug, title=data.title, description=data.description,
+            status=data.status)
+        return 201, stream_summary(stream) | {"pinned": []}, stream.slug, []
 
     return await idempotent(request, editor, raw, create)
-
-
-async def _nothing(_body: Any) -> None:
-    return None
 
 
 async def get_stream(request: Request) -> Response:
@@ -294,15 +294,10 @@ async def create_post(request: Request) -> Response:
     data = parse_body(raw, PostCreate)
     _check_length(svc, data.body)
 
-    async def create() -> tuple[int, dict[str, Any], Callable[[Any], Awaitable[None]]]:
+    async def create(session: AsyncSession) -> Created:
         view, events = await store.create_post(
-            request.state.session, slug=slug, author=editor, body=data.body,
-            pinned=data.pinned)
-
-        async def after_commit(_body: Any) -> None:
-            await svc.publish(slug, events)
-
-        return 201, view.to_json() | {"seq": events[-1].seq}, after_commit
+            session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
+        return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
     return await idempotent(request, editor, raw, create)
 

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -195,6 +196,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    _check_port(args.host, args.port)
     _upgrade(settings)
     settings = settings.with_secret()
     if args.demo:
@@ -208,6 +210,23 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         proxy_headers=True, timeout_graceful_shutdown=10, server_header=False,
     )
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    # Fail before migrating and seeding, with one line, rather than after startup with
+    # uvicorn's five. (Something may still take the port in between; uvicorn reports that.)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CliError(f"cannot bind to {host!r}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}; "
+                           "choose another with --port") from None
 
 
 def _display_host(host: str) -> str:

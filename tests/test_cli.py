@@ -175,6 +175,20 @@ def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
     assert "hunter2" not in result.stderr and str(port) in lines[0]
 
 
+def test_port_in_use_is_one_line(env: dict[str, str]) -> None:
+    """Serving on a port that is taken fails at once with one line, before any set-up."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(["serve", "--demo", "--port", str(port)], env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"bulletin: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another with --port")
+    assert "demo" not in result.stdout
+
+
 def test_bad_setting_is_one_line(env: dict[str, str]) -> None:
     """A malformed BULLETIN_* variable is reported on one line with status 1."""
     result = run(["db", "upgrade"], {**env, "BULLETIN_MAX_BODY_BYTES": "lots"})

@@ -35,7 +35,7 @@ def service_unavailable(reason: str) -> None:
     """Skip the test, or fail it when the run requires every service (CI)."""
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (BULLETIN_REQUIRE_SERVICES=1 makes this a failure)")
-    pytest.skip(reason)
+    pytest.skip(reason)  # service not available here; CI sets BULLETIN_REQUIRE_SERVICES=1
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

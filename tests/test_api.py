@@ -669,20 +669,30 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
 
 
-async def test_readiness_reports_an_unreachable_database(tmp_path: Any) -> None:
-    """/readyz is a 503 when the database cannot be opened."""
+async def test_readiness_reports_an_unreachable_database() -> None:
+    """/readyz is a 503 naming the database, and API calls a 503, while it is unreachable.
+
+    The database is a PostgreSQL URL on a port nothing listens on: what an outage looks
+    like in production. (A SQLite file in a missing folder fails too, but aiosqlite then
+    stops its worker thread without awaiting it, which races with the test's loop.)
+    """
+    import socket
+
     from server.app import create_app
     from server.settings import Settings
 
-    missing = tmp_path / "no-such-dir" / "db.sqlite"
-    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{missing}",
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Settings(database_url=f"postgresql+asyncpg://x@127.0.0.1:{port}/none",
                               secret_key="k" * 40))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             ready = await c.get("/readyz")
-            write = await c.get("/api/streams")
+            read = await c.get("/api/streams")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": "unreachable"}
-    assert write.status_code == 503
-    assert write.json()["error"]["code"] == "database_unavailable"
+    assert read.status_code == 503
+    assert read.json()["error"]["code"] == "database_unavailable"
+    assert read.headers["retry-after"] == "2"

@@ -1,0 +1,143 @@
+"""Wire protocol v1: client frames in, server frames out. No I/O.
+
+Client frames are parsed into ``Subscribe`` / ``Unsubscribe`` or refused with a
+``ProtocolError`` that carries the ``error`` frame's code. Server frames are built as
+JSON bytes, and wrapped once per transport: a ready-to-write WebSocket frame, or a
+Server-Sent Events record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+MAX_SEQ = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Follow ``stream``; replay events after ``since`` first (None: only new ones)."""
+
+    stream: str
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Stop following ``stream``."""
+
+    stream: str
+
+
+ClientFrame = Subscribe | Unsubscribe
+
+
+class ProtocolError(Exception):
+    """A refused client frame; the connection stays open."""
+
+    def __init__(self, code: str, message: str, stream: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.stream = stream
+
+
+def parse(text: str) -> ClientFrame:
+    """Parse one client text frame, or raise ProtocolError saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ProtocolError("bad_json", "the frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_frame", "a frame must be a JSON object")
+    kind = data.get("type")
+    if kind not in ("subscribe", "unsubscribe"):
+        raise ProtocolError(
+            "unknown_type",
+            f"expected type 'subscribe' or 'unsubscribe', got {_show(kind)}")
+    stream = data.get("stream")
+    if not isinstance(stream, str) or not SLUG_RE.match(stream):
+        raise ProtocolError("bad_stream", f"'stream' must be a stream slug, got {_show(stream)}")
+    if kind == "unsubscribe":
+        _no_extra(data, {"type", "stream"}, stream)
+        return Unsubscribe(stream)
+    _no_extra(data, {"type", "stream", "since"}, stream)
+    since = data.get("since")
+    if since is not None and (
+        isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ
+    ):
+        raise ProtocolError(
+            "bad_since", f"'since' must be a seq (an integer >= 0) or null, got {_show(since)}",
+            stream)
+    return Subscribe(stream, since)
+
+
+def _no_extra(data: dict[str, Any], allowed: set[str], stream: str) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise ProtocolError("bad_frame", f"unknown field(s): {', '.join(extra)}", stream)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- server frames -----------------------------------------------------------------------
+
+
+def _dump(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def subscribed(stream: str, seq: int) -> bytes:
+    """Now following ``stream``, whose newest event is ``seq``."""
+    return _dump({"type": "subscribed", "stream": stream, "seq": seq})
+
+
+def unsubscribed(stream: str) -> bytes:
+    """No longer following ``stream``."""
+    return _dump({"type": "unsubscribed", "stream": stream})
+
+
+def reset(stream: str, seq: int) -> bytes:
+    """Reload ``stream`` over HTTP, then subscribe again from its seq."""
+    return _dump({"type": "reset", "stream": stream, "seq": seq})
+
+
+def error(code: str, message: str, stream: str | None = None) -> bytes:
+    """A refused frame."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if stream is not None:
+        frame["stream"] = stream
+    return _dump(frame)
+
+
+HEARTBEAT = _dump({"type": "heartbeat"})
+
+
+# --- transport encodings -----------------------------------------------------------------
+
+
+def ws_frame(payload: bytes) -> bytes:
+    """A complete unmasked, unfragmented WebSocket text frame (server to client)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def sse_event(payload: bytes, *, event: str, id: int | None = None) -> bytes:
+    """One Server-Sent Events record. JSON payloads hold no raw newlines."""
+    head = f"id: {id}\nevent: {event}\n" if id is not None else f"event: {event}\n"
+    return head.encode() + b"data: " + payload + b"\n\n"
+
+
+SSE_HEARTBEAT = b": heartbeat\n\n"

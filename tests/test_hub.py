@@ -1,0 +1,454 @@
+"""The hub's state machine, driven by plain calls: no sockets, no event loop."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from server import closecodes, protocol
+from server.closecodes import CloseCode
+from server.hub import (
+    Encoding,
+    Event,
+    Hub,
+    LoadEvents,
+    LoadStream,
+    Need,
+    StreamInfo,
+    Subscriber,
+    Unfollow,
+)
+
+
+class FakeOutlet:
+    """Records writes; ``pending`` counts bytes until ``flush``."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.unsent = 0
+        self.closed: CloseCode | None = None
+
+    def write(self, data: bytes) -> None:
+        assert self.closed is None, "write after close"
+        self.writes.append(data)
+        self.unsent += len(data)
+
+    def pending(self) -> int:
+        return self.unsent
+
+    def close(self, code: CloseCode) -> None:
+        self.closed = code
+
+    def flush(self) -> None:
+        self.unsent = 0
+
+    def frames(self) -> list[dict[str, Any]]:
+        return [json.loads(w) for w in self.writes]
+
+    def seqs(self, stream: str = "s") -> list[int]:
+        return [f["seq"] for f in self.frames() if f["type"] == "event" and f["stream"] == stream]
+
+    def types(self) -> list[str]:
+        return [f["type"] for f in self.frames()]
+
+
+def ev(seq: int, stream: str = "s", op: str = "post.created", status: str | None = None) -> Event:
+    data: dict[str, Any] = {"type": "event", "stream": stream, "seq": seq, "op": op}
+    if status is not None:
+        data["stream_info"] = {"status": status}
+    else:
+        data["post"] = {"id": seq, "body": "x" * 20}
+    return Event.from_payload(json.dumps(data))
+
+
+def evs(first: int, last: int, stream: str = "s") -> list[Event]:
+    return [ev(n, stream) for n in range(first, last + 1)]
+
+
+def connect(hub: Hub, drafts: bool = False,
+            encoding: Encoding = Encoding.MESSAGE) -> tuple[Subscriber, FakeOutlet]:
+    outlet = FakeOutlet()
+    return hub.connect(outlet, encoding, drafts=drafts), outlet
+
+
+def load(hub: Hub, needs: list[Need], *, seq: int, status: str = "live",
+         stream: str = "s", window: int | None = None) -> list[Need]:
+    """Answer the LoadStream in ``needs`` with a stream at ``seq`` and its newest events."""
+    (need,) = [n for n in needs if isinstance(n, LoadStream)]
+    first = max(1, seq - (window or hub.window_size) + 1)
+    return hub.stream_loaded(stream, need.token, StreamInfo(status, seq), evs(first, seq, stream))
+
+
+def live_hub(seq: int = 10, **kwargs: Any) -> tuple[Hub, Subscriber, FakeOutlet]:
+    """A hub following stream 's' at ``seq`` with one live subscriber."""
+    hub = Hub(**kwargs)
+    sub, out = connect(hub)
+    load(hub, hub.subscribe(sub, "s", None), seq=seq)
+    return hub, sub, out
+
+
+# --- handshake ---------------------------------------------------------------------------
+
+
+def test_first_subscriber_asks_to_follow_and_load_the_stream() -> None:
+    """The first subscribe to a stream asks for the channel and the stream's state."""
+    hub = Hub()
+    sub, out = connect(hub)
+    needs = hub.subscribe(sub, "s", None)
+    assert [type(n) for n in needs] == [LoadStream]
+    assert out.writes == []
+    assert load(hub, needs, seq=4) == []
+    assert out.frames() == [{"type": "subscribed", "stream": "s", "seq": 4}]
+
+
+def test_second_subscriber_is_served_without_any_read() -> None:
+    """A stream already followed answers a new subscriber from memory at once."""
+    hub, _, _ = live_hub(seq=10)
+    sub, out = connect(hub)
+    assert hub.subscribe(sub, "s", 7) == []
+    assert out.types() == ["subscribed", "event", "event", "event"]
+    assert out.seqs() == [8, 9, 10]
+
+
+def test_live_events_during_load_are_sent_after_replay_without_duplicates() -> None:
+    """Events published while the stream loads follow the replay once, in order."""
+    hub = Hub()
+    sub, out = connect(hub)
+    needs = hub.subscribe(sub, "s", 3)
+    hub.publish(ev(6))   # committed after the read below: arrives early
+    hub.publish(ev(5))   # committed before the read but published after registration
+    load(hub, needs, seq=5)
+    hub.publish(ev(6))   # the broker's copy of an event already delivered
+    hub.publish(ev(7))
+    assert out.types()[0] == "subscribed"
+    assert out.frames()[0]["seq"] == 6
+    assert out.seqs() == [4, 5, 6, 7]
+
+
+def test_resume_older_than_window_waits_for_the_database() -> None:
+    """A resume behind the window reads once and gets no live event before its replay."""
+    hub, _, _ = live_hub(seq=100, window=10)
+    sub, out = connect(hub)
+    needs = hub.subscribe(sub, "s", 50)
+    assert needs == [LoadEvents("s", 50, hub.replay_limit + 10)]
+    hub.publish(ev(101))
+    assert out.writes == []
+    hub.events_loaded("s", 50, evs(51, 101))
+    hub.publish(ev(102))
+    assert out.frames()[0] == {"type": "subscribed", "stream": "s", "seq": 101}
+    assert out.seqs() == list(range(51, 103))
+
+
+def test_concurrent_resumes_share_one_read() -> None:
+    """Resumes that need the database while a covering read is in flight join it."""
+    hub, _, _ = live_hub(seq=100, window=10)
+    outs = []
+    needs: list[Need] = []
+    for since in (40, 60, 45, 89):
+        sub, out = connect(hub)
+        needs += hub.subscribe(sub, "s", since)
+        outs.append(out)
+    assert needs == [LoadEvents("s", 40, hub.replay_limit + 10)]
+    hub.events_loaded("s", 40, evs(41, 100))
+    for out, since in zip(outs, (40, 60, 45, 89), strict=True):
+        assert out.seqs() == list(range(since + 1, 101))
+
+
+def test_earlier_resume_starts_its_own_read() -> None:
+    """A resume further back than the read in flight asks for its own."""
+    hub, _, _ = live_hub(seq=100, window=10)
+    a, out_a = connect(hub)
+    b, out_b = connect(hub)
+    assert hub.subscribe(a, "s", 60) == [LoadEvents("s", 60, hub.replay_limit + 10)]
+    assert hub.subscribe(b, "s", 30) == [LoadEvents("s", 30, hub.replay_limit + 10)]
+    hub.events_loaded("s", 60, evs(61, 100))
+    assert out_a.seqs() == list(range(61, 101))
+    assert out_b.writes == []
+    hub.events_loaded("s", 30, evs(31, 100))
+    assert out_b.seqs() == list(range(31, 101))
+
+
+def test_window_overrun_during_read_reads_again() -> None:
+    """If more events than the window holds arrive during a read, the waiter reads again."""
+    hub, _, _ = live_hub(seq=20, window=5)
+    sub, out = connect(hub)
+    assert hub.subscribe(sub, "s", 10) == [LoadEvents("s", 10, hub.replay_limit + 5)]
+    for seq in range(21, 31):
+        hub.publish(ev(seq))
+    needs = hub.events_loaded("s", 10, evs(11, 20))
+    assert needs == [LoadEvents("s", 10, hub.replay_limit + 5)]
+    assert out.writes == []
+    hub.events_loaded("s", 10, evs(11, 30))
+    assert out.seqs() == list(range(11, 31))
+
+
+def test_since_beyond_replay_limit_answers_reset() -> None:
+    """A resume further back than the replay limit gets reset with the current seq."""
+    hub, _, _ = live_hub(seq=2000, replay_limit=1000)
+    sub, out = connect(hub)
+    assert hub.subscribe(sub, "s", 999) == []
+    assert out.frames() == [{"type": "reset", "stream": "s", "seq": 2000}]
+    assert sub.streams == {}
+    (need,) = hub.subscribe(sub, "s", 1000)
+    hub.events_loaded("s", 1000, evs(1001, 2000))
+    assert out.types()[1] == "subscribed"
+    assert out.seqs() == list(range(1001, 2001))
+
+
+def test_since_ahead_checks_the_database_then_resets() -> None:
+    """A client ahead of this process is served if the database agrees, else reset."""
+    hub, _, _ = live_hub(seq=10)
+    sub, out = connect(hub)
+    assert hub.subscribe(sub, "s", 11) == [LoadEvents("s", 10, hub.replay_limit + hub.window_size)]
+    hub.events_loaded("s", 10, evs(11, 11))
+    assert out.frames() == [{"type": "subscribed", "stream": "s", "seq": 11}]
+    other, out2 = connect(hub)
+    hub.subscribe(other, "s", 50)
+    hub.events_loaded("s", 11, [])
+    assert out2.frames() == [{"type": "reset", "stream": "s", "seq": 11}]
+
+
+# --- ordering --------------------------------------------------------------------------
+
+
+def test_duplicate_and_old_events_are_dropped() -> None:
+    """The broker's duplicates and stale events never reach a subscriber twice."""
+    hub, _, out = live_hub(seq=10)
+    for seq in (11, 11, 5, 12, 12):
+        hub.publish(ev(seq))
+    assert out.seqs() == [11, 12]
+
+
+def test_gap_is_repaired_from_the_database_before_later_events() -> None:
+    """A jump in seq holds later events back until the missing ones are read."""
+    hub, _, out = live_hub(seq=10)
+    assert hub.publish(ev(13)) == [LoadEvents("s", 10, hub.replay_limit + hub.window_size)]
+    assert hub.publish(ev(14)) == []  # the read in flight covers it
+    assert out.seqs() == []
+    hub.events_loaded("s", 10, evs(11, 13))
+    assert out.seqs() == [11, 12, 13, 14]
+    hub.publish(ev(15))
+    assert out.seqs() == [11, 12, 13, 14, 15]
+
+
+def test_gap_still_open_after_a_read_reads_again() -> None:
+    """A read that does not close the gap (replica lag) is followed by another."""
+    hub, _, out = live_hub(seq=10)
+    hub.publish(ev(13))
+    assert hub.events_loaded("s", 10, evs(11, 11)) == [
+        LoadEvents("s", 11, hub.replay_limit + hub.window_size)]
+    assert out.seqs() == [11]
+    hub.events_loaded("s", 11, evs(12, 13))
+    assert out.seqs() == [11, 12, 13]
+
+
+def test_events_for_unfollowed_streams_are_ignored() -> None:
+    """An event for a stream nobody here follows is dropped without a read."""
+    hub, _, out = live_hub(seq=10)
+    assert hub.publish(ev(1, stream="other")) == []
+    assert out.seqs() == []
+
+
+def test_each_stream_keeps_its_own_order() -> None:
+    """One connection following two streams gets each stream's events in its own order."""
+    hub = Hub()
+    sub, out = connect(hub)
+    load(hub, hub.subscribe(sub, "a", None), seq=0, stream="a")
+    load(hub, hub.subscribe(sub, "b", None), seq=5, stream="b")
+    for event in (ev(1, "a"), ev(6, "b"), ev(2, "a"), ev(7, "b")):
+        hub.publish(event)
+    assert out.seqs("a") == [1, 2]
+    assert out.seqs("b") == [6, 7]
+
+
+# --- fan-out and slow clients -------------------------------------------------------------
+
+
+def test_one_encoding_per_event_shared_by_every_subscriber() -> None:
+    """The same bytes object goes to every subscriber of an encoding."""
+    hub = Hub()
+    outs: list[FakeOutlet] = []
+    for encoding in (Encoding.FRAME, Encoding.FRAME, Encoding.SSE, Encoding.SSE):
+        sub, out = connect(hub, encoding=encoding)
+        needs = hub.subscribe(sub, "s", None)
+        if needs:
+            load(hub, needs, seq=0)
+        outs.append(out)
+    hub.publish(ev(1))
+    assert outs[0].writes[-1] is outs[1].writes[-1]
+    assert outs[2].writes[-1] is outs[3].writes[-1]
+    payload = ev(1).payload
+    assert outs[0].writes[-1] == protocol.ws_frame(payload)
+    assert outs[2].writes[-1] == b"id: 1\nevent: post.created\ndata: " + payload + b"\n\n"
+
+
+def test_ws_frame_header_lengths() -> None:
+    """Frames carry the 7-bit, 16-bit or 64-bit length form as RFC 6455 requires."""
+    assert protocol.ws_frame(b"x" * 125)[:2] == b"\x81\x7d"
+    assert protocol.ws_frame(b"x" * 126)[:4] == b"\x81\x7e\x00\x7e"
+    assert protocol.ws_frame(b"x" * 70000)[:10] == b"\x81\x7f" + (70000).to_bytes(8, "big")
+
+
+def test_slow_subscriber_is_closed_and_others_keep_receiving() -> None:
+    """A subscriber over its byte limit is closed with SLOW; the others are unaffected."""
+    hub = Hub(max_pending=1000)
+    slow, slow_out = connect(hub)
+    fast, fast_out = connect(hub)
+    load(hub, hub.subscribe(slow, "s", None), seq=0)
+    hub.subscribe(fast, "s", None)
+    for seq in range(1, 40):
+        hub.publish(ev(seq))
+        fast_out.flush()
+    assert slow_out.closed is closecodes.SLOW
+    assert slow.closed is closecodes.SLOW and slow.streams == {}
+    assert hub.evicted == 1
+    assert sum(len(w) for w in slow_out.writes) <= 1000 + len(slow_out.writes[-1])
+    assert fast_out.seqs() == list(range(1, 40))
+    assert fast_out.closed is None
+
+
+def test_subscriber_that_keeps_up_is_never_closed() -> None:
+    """Draining outlets stay open however many events pass through."""
+    hub, _, out = live_hub(seq=0, max_pending=500)
+    for seq in range(1, 1000):
+        hub.publish(ev(seq))
+        out.flush()
+    assert out.closed is None and len(out.seqs()) == 999
+
+
+def test_slow_close_on_replay_stops_the_replay() -> None:
+    """A replay larger than the limit closes the subscriber instead of queueing it all."""
+    hub, _, _ = live_hub(seq=200, max_pending=2000)
+    sub, out = connect(hub)
+    hub.subscribe(sub, "s", 0)
+    assert out.closed is closecodes.SLOW
+    assert len(out.seqs()) < 200
+
+
+# --- subscriptions -----------------------------------------------------------------------
+
+
+def test_unsubscribe_stops_events_and_drops_the_channel() -> None:
+    """Unsubscribing acknowledges, stops events, and lets go of an unfollowed stream."""
+    hub, sub, out = live_hub(seq=0)
+    hub.publish(ev(1))
+    assert hub.unsubscribe(sub, "s") == [Unfollow("s")]
+    assert out.frames()[-1] == {"type": "unsubscribed", "stream": "s"}
+    assert hub.channels == {}
+    hub.publish(ev(2))
+    assert out.seqs() == [1]
+    hub.unsubscribe(sub, "s")
+    assert out.frames()[-1]["code"] == "not_subscribed"
+
+
+def test_disconnect_cleans_up_every_subscription() -> None:
+    """A connection that ends leaves no trace in the hub."""
+    hub = Hub()
+    sub, _ = connect(hub)
+    load(hub, hub.subscribe(sub, "a", None), seq=0, stream="a")
+    hub.subscribe(sub, "b", None)  # still loading
+    needs = hub.disconnect(sub)
+    assert sorted(n.stream for n in needs if isinstance(n, Unfollow)) == ["a", "b"]
+    assert hub.channels == {} and hub.subscribers == {}
+
+
+def test_answer_for_a_dropped_channel_is_ignored() -> None:
+    """A stream read for a channel that was dropped and made again does not count."""
+    hub = Hub()
+    a, _ = connect(hub)
+    first = hub.subscribe(a, "s", None)
+    hub.disconnect(a)
+    b, out = connect(hub)
+    second = hub.subscribe(b, "s", None)
+    assert load(hub, first, seq=3) == []
+    assert out.writes == []
+    load(hub, second, seq=3)
+    assert out.types() == ["subscribed"]
+
+
+def test_drafts_are_refused_to_readers_and_open_to_editors() -> None:
+    """An anonymous subscriber cannot follow a draft; an editor can."""
+    hub = Hub()
+    reader, reader_out = connect(hub)
+    editor, editor_out = connect(hub, drafts=True)
+    needs = hub.subscribe(reader, "s", None)
+    hub.subscribe(editor, "s", None)
+    load(hub, needs, seq=2, status="draft")
+    assert reader_out.frames() == [{"type": "error", "code": "stream_not_found",
+                                    "message": "no stream 's'", "stream": "s"}]
+    assert editor_out.types() == ["subscribed"]
+    hub.publish(ev(3, op="stream.updated", status="live"))
+    hub.subscribe(reader, "s", None)
+    assert reader_out.types()[-1] == "subscribed"
+
+
+def test_unknown_stream_is_an_error_and_the_connection_stays() -> None:
+    """Subscribing to a stream that does not exist answers an error frame."""
+    hub = Hub()
+    sub, out = connect(hub)
+    (need,) = hub.subscribe(sub, "nope", None)
+    assert isinstance(need, LoadStream)
+    assert hub.stream_loaded("nope", need.token, None, []) == [Unfollow("nope")]
+    assert out.frames()[0]["code"] == "stream_not_found"
+    assert sub.closed is None and sub.streams == {}
+
+
+def test_subscription_limit_and_repeated_refusals() -> None:
+    """Past the subscription limit an error comes back; endless refusals close."""
+    hub = Hub(max_subscriptions=2, max_refused=3)
+    sub, out = connect(hub)
+    for slug in ("a", "b"):
+        load(hub, hub.subscribe(sub, slug, None), seq=0, stream=slug)
+    hub.subscribe(sub, "c", None)
+    assert out.frames()[-1]["code"] == "too_many_subscriptions"
+    assert sub.closed is None
+    hub.subscribe(sub, "a", None)
+    assert out.frames()[-1]["code"] == "already_subscribed"
+    hub.subscribe(sub, "c", None)
+    hub.subscribe(sub, "c", None)
+    assert out.closed is closecodes.TOO_MANY_SUBSCRIPTIONS
+
+
+# --- heartbeats and shutdown ------------------------------------------------------------
+
+
+def test_heartbeat_only_for_idle_connections() -> None:
+    """A tick sends a heartbeat to connections that were sent nothing since the last one."""
+    hub, _, busy = live_hub(seq=0)
+    idle_sub, idle = connect(hub)
+    hub.heartbeat()  # resets activity flags
+    busy.writes.clear()
+    idle.writes.clear()
+    hub.publish(ev(1))
+    hub.heartbeat()
+    assert busy.types() == ["event"]
+    assert idle.types() == ["heartbeat"]
+    hub.heartbeat()
+    assert busy.types() == ["event", "heartbeat"]
+
+
+def test_sse_heartbeat_is_a_comment() -> None:
+    """SSE connections get a comment line, which EventSource ignores."""
+    hub = Hub()
+    _, out = connect(hub, encoding=Encoding.SSE)
+    hub.heartbeat()
+    assert out.writes == [protocol.SSE_HEARTBEAT]
+
+
+def test_close_all_closes_every_connection_with_the_code() -> None:
+    """Shutdown closes every connection with going-away and forgets every stream."""
+    hub, _, out = live_hub(seq=0)
+    _, other = connect(hub)
+    hub.close_all(closecodes.GOING_AWAY)
+    assert out.closed is closecodes.GOING_AWAY and other.closed is closecodes.GOING_AWAY
+    assert hub.channels == {} and hub.subscribers == {}
+
+
+@pytest.mark.parametrize("code", closecodes.ALL)
+def test_close_codes_are_valid_and_unique(code: CloseCode) -> None:
+    """Close codes are in the ranges RFC 6455 allows to send, with one meaning each."""
+    assert code.code in (1000, 1001, 1002, 1009, 1011, 1012) or 4000 <= code.code < 5000
+    assert closecodes.BY_CODE[code.code] is code
+    assert len(code.reason.encode()) <= 123

@@ -19,8 +19,9 @@ from . import openapi
 from .brokers import broker_from_url
 from .db import Database
 from .errors import ApiError
+from .live import Live
 from .ratelimit import RateLimiter
-from .routes import api, health
+from .routes import api, health, ws
 from .services import Services
 from .settings import Settings
 
@@ -42,8 +43,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url)
         broker = broker_from_url(settings.broker_url)
         await broker.connect()
+        live = Live(settings=settings, db=db, broker=broker)
+        await live.start()
         app.state.services = Services(
-            settings=settings, db=db, broker=broker,
+            settings=settings, db=db, broker=broker, live=live,
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
                                       burst=settings.auth_failures_per_minute),
@@ -51,11 +54,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await live.stop()
             await broker.disconnect()
             await db.dispose()
 
     app = Starlette(
-        routes=[*health.routes(), *api.routes(), *openapi.routes()],
+        routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes()],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(

@@ -192,9 +192,8 @@ def _token_create(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Any, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .app import create_app
+    from .serving import serve
 
     _check_port(args.host, args.port)
     _upgrade(settings)
@@ -205,10 +204,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         info = _with_db(settings, lambda db: seed(db, password=secrets.token_urlsafe(12)))
         base = f"http://{_display_host(args.host)}:{args.port}"
         print(_demo_banner(base, info), flush=True)
-    uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, log_level=settings.log_level,
-        proxy_headers=True, timeout_graceful_shutdown=10, server_header=False,
-    )
+    serve(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 
 

@@ -39,6 +39,7 @@ MESSAGE_TOO_BIG = CloseCode(1009, "message_too_big", Reconnect.NO, "frame too la
 INTERNAL_ERROR = CloseCode(1011, "internal_error", Reconnect.BACKOFF, "internal error")
 SERVICE_RESTART = CloseCode(1012, "service_restart", Reconnect.BACKOFF, "server restarting")
 SLOW = CloseCode(4000, "slow", Reconnect.NOW, "too slow: outgoing queue full; resume")
+UNAUTHORIZED = CloseCode(4001, "unauthorized", Reconnect.NO, "credentials refused")
 FORBIDDEN_ORIGIN = CloseCode(4003, "forbidden_origin", Reconnect.NO, "origin not allowed")
 BAD_FRAMES = CloseCode(4008, "bad_frames", Reconnect.NO, "too many refused frames")
 TOO_MANY_SUBSCRIPTIONS = CloseCode(
@@ -46,6 +47,6 @@ TOO_MANY_SUBSCRIPTIONS = CloseCode(
 
 ALL: tuple[CloseCode, ...] = (
     NORMAL, GOING_AWAY, PROTOCOL_ERROR, MESSAGE_TOO_BIG, INTERNAL_ERROR, SERVICE_RESTART,
-    SLOW, FORBIDDEN_ORIGIN, BAD_FRAMES, TOO_MANY_SUBSCRIPTIONS,
+    SLOW, UNAUTHORIZED, FORBIDDEN_ORIGIN, BAD_FRAMES, TOO_MANY_SUBSCRIPTIONS,
 )
 BY_CODE: dict[int, CloseCode] = {c.code: c for c in ALL}

@@ -60,7 +60,7 @@ class Outlet(Protocol):
 class Event:
     """One committed event with its encodings, each built once."""
 
-    __slots__ = ("stream", "seq", "op", "status", "payload", "_frame", "_sse")
+    __slots__ = ("_frame", "_sse", "op", "payload", "seq", "status", "stream")
 
     def __init__(self, stream: str, seq: int, op: str, payload: bytes,
                  status: str | None = None) -> None:
@@ -145,8 +145,16 @@ class StreamInfo:
 class Subscriber:
     """One connection: an outlet and the streams it follows."""
 
-    __slots__ = ("outlet", "encoding", "drafts", "streams", "closed", "active", "refused",
-                 "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "active",
+        "closed",
+        "drafts",
+        "encoding",
+        "outlet",
+        "refused",
+        "streams",
+    )
 
     def __init__(self, outlet: Outlet, encoding: Encoding, drafts: bool) -> None:
         self.outlet = outlet

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -14,6 +15,9 @@ from .db import Database
 from .models import Event
 from .ratelimit import RateLimiter
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .live import Live
 
 log = logging.getLogger("bulletin")
 
@@ -32,6 +36,7 @@ class Services:
     broker: Broker
     write_limiter: RateLimiter
     auth_failures: RateLimiter
+    live: Live
     clock: Callable[[], float] = field(default=time.monotonic)
 
     async def publish(self, slug: str, events: Sequence[Event]) -> None:

@@ -49,6 +49,22 @@ class Settings:
     # Failed sign-ins per minute per client address before 429.
     auth_failures_per_minute: int = 10
     idempotency_ttl_hours: int = 24
+    # Live delivery. A resume further back than replay_limit events gets "reset".
+    replay_limit: int = 1000
+    # Newest events kept in memory per followed stream, to serve resumes without a query.
+    window_events: int = 256
+    # Unsent bytes a connection may hold before it is closed as slow (it then resumes).
+    send_queue_bytes: int = 1024 * 1024
+    # Streams one connection may follow.
+    max_subscriptions: int = 100
+    # Largest frame a client may send; larger ones close the connection with 1009.
+    max_frame_bytes: int = 4096
+    # Idle seconds before a heartbeat frame (or SSE comment) is sent.
+    heartbeat_seconds: float = 15.0
+    # WebSocket ping interval, and how long a pong may take before the peer is dropped.
+    ping_seconds: float = 20.0
+    # Seconds a stopping server waits for connections and requests to finish.
+    shutdown_seconds: float = 10.0
     log_level: str = "info"
 
     @classmethod
@@ -78,7 +94,9 @@ class Settings:
                 "this release supports memory://"
             )
         for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
-                     "events_page_size", "write_burst"):
+                     "events_page_size", "write_burst", "replay_limit", "window_events",
+                     "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
+                     "heartbeat_seconds", "ping_seconds", "shutdown_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:

@@ -285,6 +285,33 @@ async def events_since(
     return list(rows.all())
 
 
+async def stream_head(
+    session: AsyncSession, *, slug: str, window: int
+) -> tuple[Stream, list[str]] | None:
+    """A stream with its newest ``window`` encoded events in seq order; None if unknown."""
+    stream = (await session.exec(select(Stream).where(Stream.slug == slug))).first()
+    if stream is None:
+        return None
+    rows = await session.exec(
+        select(Event.payload).where(Event.stream_id == stream.id,
+                                    col(Event.seq) > stream.seq - window)
+        .order_by(col(Event.seq))
+    )
+    return stream, list(rows.all())
+
+
+async def events_after(
+    session: AsyncSession, *, slug: str, since: int, limit: int
+) -> list[str]:
+    """Encoded events of the stream ``slug`` with seq > since, in seq order."""
+    rows = await session.exec(
+        select(Event.payload).join(Stream, col(Stream.id) == col(Event.stream_id))
+        .where(Stream.slug == slug, col(Event.seq) > since)
+        .order_by(col(Event.seq)).limit(limit)
+    )
+    return list(rows.all())
+
+
 async def _next_seq(session: AsyncSession, stream: Stream) -> int:
     result = await session.exec(
         sa.update(Stream).where(col(Stream.id) == stream.id)

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -28,6 +28,7 @@ from ..validation import (
     parse_body,
     read_body,
 )
+from . import sse
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 # Ids are 32-bit integers in the database; a larger one cannot exist.
@@ -42,7 +43,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 # --- who is calling ----------------------------------------------------------------------
 
 
-async def caller(request: Request, *, required: bool) -> Editor | None:
+async def caller(request: HTTPConnection, *, required: bool) -> Editor | None:
     """The editor behind the request's bearer token; None for anonymous readers.
 
     A request that sends credentials must send good ones: a bad token is a 401 even on
@@ -380,6 +381,8 @@ async def list_events(request: Request) -> Response:
     editor = await caller(request, required=False)
     settings = services(request).settings
     slug = _slug(request)
+    if sse.wants_event_stream(request):
+        return await sse.event_stream(request, slug, drafts=editor is not None)
     since = int_param(request, "since", default=0, minimum=0) or 0
     limit = int_param(request, "limit", default=settings.events_page_size, minimum=1,
                       maximum=settings.events_page_size) or settings.events_page_size

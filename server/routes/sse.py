@@ -1,0 +1,100 @@
+"""Server-Sent Events: the same events as the WebSocket, for clients that cannot use it.
+
+``GET /api/streams/{slug}/events`` with ``Accept: text/event-stream``. Each record has
+``id:`` = seq, ``event:`` = op and ``data:`` = the event JSON; the browser's EventSource
+sends the last id back as ``Last-Event-ID`` when it reconnects, and the stream resumes
+after it. ``?since=N`` does the same for the first connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .. import closecodes, store
+from ..errors import ApiError
+from ..hub import Encoding, Subscriber
+from ..live import Live, QueueOutlet
+from ..protocol import MAX_SEQ
+from ..services import services
+
+# How long EventSource waits before reconnecting, in milliseconds.
+RETRY_MS = 2000
+
+
+def wants_event_stream(request: Request) -> bool:
+    """Whether the client asked for text/event-stream rather than JSON."""
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+def resume_point(request: Request) -> int | None:
+    """The seq to resume after: Last-Event-ID, else ?since=, else None (only new events)."""
+    for name, raw in (("Last-Event-ID", request.headers.get("last-event-id")),
+                      ("since", request.query_params.get("since"))):
+        if raw is None or raw.strip() == "":
+            continue
+        raw = raw.strip()
+        if not raw.isdigit() or int(raw) > MAX_SEQ:
+            raise ApiError(400, "invalid_parameter", f"{name} must be a seq (an integer >= 0)",
+                           {"parameter": name})
+        return int(raw)
+    return None
+
+
+async def event_stream(request: Request, slug: str, *, drafts: bool) -> EventStream:
+    """Check the stream exists for this caller, then subscribe an SSE outlet to it."""
+    since = resume_point(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        await store.get_stream(session, slug=slug, include_drafts=drafts)
+    live: Live = svc.live
+    outlet = QueueOutlet()
+    sub = live.hub.connect(outlet, Encoding.SSE, drafts=drafts)
+    live.run(live.hub.subscribe(sub, slug, since))
+    return EventStream(live, sub, outlet)
+
+
+class EventStream(Response):
+    """The streaming response: drains the subscriber's queue until either side ends."""
+
+    def __init__(self, live: Live, sub: Subscriber, outlet: QueueOutlet) -> None:
+        super().__init__(media_type="text/event-stream")
+        self.live = live
+        self.sub = sub
+        self.outlet = outlet
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.create_task(self._watch_disconnect(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]})
+            await send({"type": "http.response.body", "body": b"retry: %d\n\n" % RETRY_MS,
+                        "more_body": True})
+            while True:
+                batch = await self.outlet.next_batch()
+                if not batch:
+                    break
+                await send({"type": "http.response.body", "body": b"".join(batch),
+                            "more_body": True})
+                self.outlet.sent(batch)
+                if not self.sub.streams:
+                    break  # reset or refused: the client must start over
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            watcher.cancel()
+            self.live.run(self.live.hub.disconnect(self.sub))
+
+    async def _watch_disconnect(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.outlet.close(closecodes.NORMAL)
+                return

@@ -1,0 +1,81 @@
+"""uvicorn's sans-I/O WebSocket protocol, plus a way to write pre-built frames.
+
+An ASGI app can only send a message by awaiting ``send``, and the server then builds a
+frame for that one connection. For fan-out to thousands of readers that is the cost that
+matters, so ``bulletin serve`` runs this protocol: it puts a ``RawSocket`` into the
+connection's scope (extension ``bulletin.raw_socket``), through which the hub writes the
+same ready-made frame bytes to every connection's transport, without awaiting.
+Per-message-deflate is off, so a frame is the same bytes for every connection. Under
+any other ASGI server the extension is absent and the app falls back to ``send``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from . import closecodes
+from .closecodes import CloseCode
+
+EXTENSION = "bulletin.raw_socket"
+
+
+class RawSocket:
+    """The hub's outlet for one connection: frames go straight to the transport."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, protocol: BulletinWebSocketProtocol) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+
+    def write(self, data: bytes) -> None:
+        """Write one complete frame unless the connection is closing."""
+        protocol = self._protocol
+        if not protocol.close_sent and not protocol.disconnected:
+            self._transport.write(data)
+
+    def pending(self) -> int:
+        """Bytes the kernel has not accepted yet."""
+        return self._transport.get_write_buffer_size()
+
+    def close(self, code: CloseCode) -> None:
+        """Send a close frame after what is written; the app's receive() then ends."""
+        self._protocol.close_with(code.code, code.reason)
+
+
+class BulletinWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O protocol with the raw-frame extension and a going-away close."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.close_sent:
+            scope["extensions"][EXTENSION] = RawSocket(self)
+
+    def close_with(self, code: int, reason: str) -> None:
+        """Close from outside the app's task, as the app's own websocket.close would."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    def shutdown(self) -> None:
+        """Server shutdown: close open connections with going-away, not service-restart."""
+        if self.handshake_complete and not self.close_sent and not self.disconnected:
+            self.stop_keepalive()
+            code = closecodes.GOING_AWAY
+            self.close_with(code.code, code.reason)
+            if self.close_timer is not None:
+                self.close_timer.cancel()
+                self.close_timer = None
+            self.transport.close()
+            return
+        super().shutdown()

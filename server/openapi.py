@@ -140,6 +140,12 @@ def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
     return out
 
 
+def _sse(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["200"]["content"]["text/event-stream"] = {
+        "schema": {"type": "string", "description": "Server-Sent Events records"}}
+    return responses
+
+
 def _body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
 
@@ -230,9 +236,30 @@ def document() -> dict[str, Any]:
                          "schema": {"type": "integer", "minimum": 0, "default": 0},
                          "description": "Return events with seq greater than this"},
                         {"name": "limit", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
-                    "responses": _responses("200 Events in seq order", "EventPage",
-                                            "400", "401", "404", "409")},
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                        {"name": "Last-Event-ID", "in": "header", "required": False,
+                         "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                         "description": "Server-Sent Events only: resume after this seq "
+                                        "(sent by EventSource when it reconnects)"}],
+                    "description": "With `Accept: text/event-stream` the answer is a "
+                                   "Server-Sent Events stream instead: `id:` = seq, "
+                                   "`event:` = op, `data:` = the event JSON; it resumes "
+                                   "after `Last-Event-ID` or `since` (neither: only new "
+                                   "events). See docs/protocol.md.",
+                    "responses": _sse(_responses("200 Events in seq order", "EventPage",
+                                                 "400", "401", "404", "409"))},
+        },
+        "/ws": {
+            "get": {"summary": "WebSocket protocol v1 (upgrade): subscribe to many streams",
+                    "operationId": "websocket", "security": _OPTIONAL_AUTH,
+                    "description": "Open with a WebSocket client, then send "
+                                   "`{\"type\":\"subscribe\",\"stream\":\"<slug>\","
+                                   "\"since\":N}`. Frames, close codes and the resume "
+                                   "rules are in docs/protocol.md. A browser's Origin must "
+                                   "be the server's own or in BULLETIN_ALLOWED_ORIGINS.",
+                    "responses": {
+                        "101": {"description": "Switching to the WebSocket protocol"},
+                        "400": {"description": "Not a WebSocket upgrade request"}}},
         },
         "/api/posts/{id}": {
             "parameters": [_ID],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -33,17 +34,19 @@ class BulletinServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def config(app: Starlette, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
-    """uvicorn settings for serving Bulletin."""
+def config(app: Starlette, settings: Settings, *, host: str, port: int,
+           **overrides: Any) -> uvicorn.Config:
+    """uvicorn settings for serving Bulletin (``overrides``: more uvicorn.Config arguments)."""
+    options: dict[str, Any] = {"log_level": settings.log_level, **overrides}
     return uvicorn.Config(
-        app, host=host, port=port, log_level=settings.log_level, proxy_headers=True,
-        server_header=False, timeout_graceful_shutdown=int(settings.shutdown_seconds),
+        app, host=host, port=port, proxy_headers=True, server_header=False, timeout_graceful_shutdown=int(settings.shutdown_seconds),
         ws=BulletinWebSocketProtocol,
         # Off: compression costs CPU per connection and makes each frame differ per
         # connection, which would defeat encoding a frame once for every reader.
         ws_per_message_deflate=False,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ping_seconds, ws_ping_timeout=settings.ping_seconds,
+        **options,
     )
 
 

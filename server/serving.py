@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -31,16 +32,20 @@ class BulletinServer(uvicorn.Server):
         services = getattr(self._app.state, "services", None)
         if services is not None:
             services.live.close_all(closecodes.GOING_AWAY)
+            # Let connections served through ASGI send() write their close frames before
+            # uvicorn closes them with its own code.
+            await asyncio.sleep(0.05)
         await super().shutdown(sockets)
 
 
 def config(app: Starlette, settings: Settings, *, host: str, port: int,
            **overrides: Any) -> uvicorn.Config:
     """uvicorn settings for serving Bulletin (``overrides``: more uvicorn.Config arguments)."""
-    options: dict[str, Any] = {"log_level": settings.log_level, **overrides}
+    options: dict[str, Any] = {"log_level": settings.log_level,
+                               "ws": BulletinWebSocketProtocol, **overrides}
     return uvicorn.Config(
-        app, host=host, port=port, proxy_headers=True, server_header=False, timeout_graceful_shutdown=int(settings.shutdown_seconds),
-        ws=BulletinWebSocketProtocol,
+        app, host=host, port=port, proxy_headers=True, server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_seconds),
         # Off: compression costs CPU per connection and makes each frame differ per
         # connection, which would defeat encoding a frame once for every reader.
         ws_per_message_deflate=False,

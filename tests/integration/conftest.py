@@ -35,8 +35,9 @@ def free_port() -> int:
 class LiveServer:
     """Bulletin under uvicorn (with its WebSocket protocol) in this event loop."""
 
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings, port: int, **uvicorn_options: Any) -> None:
         self.settings = settings
+        self.uvicorn_options = uvicorn_options
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}/ws"
@@ -49,7 +50,7 @@ class LiveServer:
         self.app = create_app(self.settings)
         self.server = BulletinServer(
             config(self.app, self.settings, host="127.0.0.1", port=self.port,
-                   log_config=None, log_level="warning"), self.app)
+                   log_config=None, log_level="warning", **self.uvicorn_options), self.app)
         self.task = asyncio.create_task(self.server.serve())
         for _ in range(200):
             if self.server.started:
@@ -86,8 +87,10 @@ async def start_server(
     """Start a server with settings overrides; every one started is stopped at the end."""
     servers: list[LiveServer] = []
 
-    async def start(port: int | None = None, **overrides: Any) -> LiveServer:
-        server = LiveServer(replace(live_settings, **overrides), port or free_port())
+    async def start(port: int | None = None, uvicorn_options: dict[str, Any] | None = None,
+                    **overrides: Any) -> LiveServer:
+        server = LiveServer(replace(live_settings, **overrides), port or free_port(),
+                            **(uvicorn_options or {}))
         await server.start()
         servers.append(server)
         return server
@@ -145,9 +148,9 @@ async def ws_connect(url: str, **kwargs: Any) -> ClientConnection:
     return await connect(url, compression=None, open_timeout=5, **kwargs)
 
 
-async def recv(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+async def recv(ws: ClientConnection, wait: float = 5) -> dict[str, Any]:
     """The next frame, decoded."""
-    result: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    result: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), wait))
     return result
 
 
@@ -160,11 +163,11 @@ async def subscribe(ws: ClientConnection, slug: str, since: int | None = None) -
     return seq
 
 
-async def events(ws: ClientConnection, count: int, timeout: float = 5) -> list[dict[str, Any]]:
+async def events(ws: ClientConnection, count: int, wait: float = 5) -> list[dict[str, Any]]:
     """The next ``count`` event frames (heartbeats skipped)."""
     out: list[dict[str, Any]] = []
     while len(out) < count:
-        frame = await recv(ws, timeout)
+        frame = await recv(ws, wait)
         if frame["type"] == "event":
             out.append(frame)
         else:
@@ -210,30 +213,31 @@ class RawClient:
         self.sock.sendall(bytes((0x81, 0x80 | len(payload))) + mask + masked)
 
     def frames(self, timeout: float = 5) -> list[tuple[int, bytes]]:
-        """Read until the server closes; every (opcode, payload) it sent."""
+        """Read until a close frame or EOF; every (opcode, payload) the server sent."""
         self.sock.settimeout(timeout)
         out: list[tuple[int, bytes]] = []
         data = self.buffer
         while True:
+            while len(data) >= 2:
+                opcode, n = data[0] & 0x0F, data[1] & 0x7F
+                offset = 2
+                if n == 126:
+                    n, offset = struct.unpack("!H", data[2:4])[0], 4
+                elif n == 127:
+                    n, offset = struct.unpack("!Q", data[2:10])[0], 10
+                if len(data) < offset + n:
+                    break
+                out.append((opcode, data[offset:offset + n]))
+                data = data[offset + n:]
+                if opcode == 0x8:
+                    return out
             try:
                 chunk = self.sock.recv(1 << 16)
             except (ConnectionResetError, TimeoutError):
                 chunk = b""
             if not chunk:
-                break
+                return out
             data += chunk
-        while len(data) >= 2:
-            opcode, n = data[0] & 0x0F, data[1] & 0x7F
-            offset = 2
-            if n == 126:
-                n, offset = struct.unpack("!H", data[2:4])[0], 4
-            elif n == 127:
-                n, offset = struct.unpack("!Q", data[2:10])[0], 10
-            if len(data) < offset + n:
-                break
-            out.append((opcode, data[offset:offset + n]))
-            data = data[offset + n:]
-        return out
 
     def close(self) -> None:
         self.sock.close()

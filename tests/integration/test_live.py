@@ -124,7 +124,7 @@ async def test_concurrent_posting_during_subscribe_loses_and_doubles_nothing(
         ws = await ws_connect(server.ws_url)
         head = await subscribe(ws, "busy", since)
         start = head if since is None else since
-        seqs = [e["seq"] for e in await events(ws, 25 - start, timeout=10)]
+        seqs = [e["seq"] for e in await events(ws, 25 - start, wait=10)]
         await quiet(ws, 0.2)
         await ws.close()
         return start, seqs
@@ -188,7 +188,7 @@ async def test_client_that_stops_reading_is_closed_and_others_keep_receiving(
         assert posts < 400, "the stalled reader was never closed"
     for n in range(3):
         await api.post("s", f"after {n}")
-    got = await events(fine, posts + 3, timeout=10)
+    got = await events(fine, posts + 3, wait=10)
     assert [e["seq"] for e in got] == list(range(1, posts + 4))
 
     frames = await asyncio.to_thread(stalled.frames, 15)
@@ -203,7 +203,7 @@ async def test_client_that_stops_reading_is_closed_and_others_keep_receiving(
     last = seen[-1] if seen else 0
     resumed = await ws_connect(server.ws_url, max_size=None)
     head = await subscribe(resumed, "s", since=last)
-    rest = await events(resumed, head - last, timeout=10)
+    rest = await events(resumed, head - last, wait=10)
     assert [e["seq"] for e in rest] == list(range(last + 1, posts + 4))
     for ws in (fine, resumed):
         await ws.close()
@@ -405,3 +405,30 @@ async def test_peer_that_never_answers_pings_is_dropped(
     assert frames[0][0] == 0x9, "expected a ping first"
     assert frames[-1][0] == 0x8
     assert int.from_bytes(frames[-1][1][:2], "big") == 1011
+
+
+async def test_other_asgi_websocket_servers_use_the_queue_path(
+    start_server: Callable[..., Any], editor: EditorLogin,
+) -> None:
+    """Without the raw-frame extension (uvicorn's stock protocol), every frame goes
+    through ASGI send from a byte-counted queue: same protocol, same answers."""
+    server = await start_server(uvicorn_options={"ws": "websockets-sansio"},
+                                send_queue_bytes=64 * 1024)
+    api = Api(server.base, editor)
+    await api.stream("s")
+    await api.post("s", "stored")
+    ws = await ws_connect(server.ws_url)
+    await ws.send("nonsense")
+    assert (await recv(ws))["code"] == "bad_json"
+    assert await subscribe(ws, "s", since=0) == 1
+    await api.post("s", "live")
+    got = await events(ws, 2)
+    assert [e["post"]["body"] for e in got] == ["stored", "live"]
+    (sub,) = server.hub.subscribers
+    assert sub.encoding.value == "message"
+    await server.stop()
+    with pytest.raises(ConnectionClosed) as closed:
+        await recv(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == closecodes.GOING_AWAY.code
+    await api.client.aclose()

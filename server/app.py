@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from . import openapi
 from .brokers import broker_from_url
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await broker.disconnect()
             await db.dispose()
 
-    app = Starlette(
+    app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes()],
         middleware=[
             Middleware(SecurityHeaders),
@@ -82,6 +83,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     return app
+
+
+class BulletinApp(Starlette):
+    """Starlette, with the live socket dispatched ahead of the middleware stack.
+
+    Every middleware here is for HTTP (security headers, CORS) or turns exceptions into
+    HTTP responses; around a WebSocket each would only keep a coroutine frame alive for
+    as long as the reader stays, about 5 KB per connection in all. ``/ws`` handles its
+    own errors, so it is called directly.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            path, root = scope["path"], scope.get("root_path", "")
+            if (path[len(root):] if root and path.startswith(root) else path) == ws.PATH:
+                scope["app"] = self
+                await ws.websocket_endpoint(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -18,6 +18,9 @@ from ..wsprotocol import EXTENSION, RawSocket
 from .api import caller
 
 
+PATH = "/ws"
+
+
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
     """Whether a browser page at ``origin`` may connect; apps send no Origin at all."""
     if origin is None:
@@ -111,4 +114,4 @@ async def _close(websocket: WebSocket, code: CloseCode) -> None:
 
 def routes() -> list[BaseRoute]:
     """The WebSocket route."""
-    return [WebSocketRoute("/ws", websocket_endpoint)]
+    return [WebSocketRoute(PATH, websocket_endpoint)]

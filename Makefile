@@ -17,11 +17,11 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check server tests alembic
+	$(BIN)/ruff check server tests alembic bench
 	$(BIN)/mypy
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix server tests alembic
+	$(BIN)/ruff check --fix server tests alembic bench
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3.11, python3.12 ...)"; exit 1; }

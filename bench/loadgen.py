@@ -249,6 +249,7 @@ class Swarm:
         for sub in self.subscribers:
             sub.seen = bytearray(count)
             sub.received = sub.duplicates = sub.out_of_order = 0
+            sub.last_seq = -1  # the baseline numbers each phase from 1
         return self.phase
 
     def delivered(self) -> int:

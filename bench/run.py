@@ -39,7 +39,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Phase, Swarm, raise_fd_limit  # noqa: E402
+from loadgen import Phase, Swarm, raise_fd_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAM = "bench"
@@ -83,6 +83,22 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def unread_bytes(port: int) -> int:
+    """Bytes received but not yet read, summed over local sockets connected to ``port``."""
+    total = 0
+    suffix = f":{port:04X}"
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[2].endswith(suffix) and fields[3] == "01":  # ESTABLISHED, to port
+                total += int(fields[4].split(":")[1], 16)
+    return total
 
 
 def pinned(core: int | None) -> Callable[[], None]:
@@ -294,12 +310,29 @@ async def scenario_burst(target: Target, swarm: Swarm, posts: int,
         for i in indexes:
             await target.publish(i, phase)
 
+    backlog: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            backlog.append(unread_bytes(target.port))
+
+    sampler = asyncio.create_task(sample())
     with measured(target.proc) as window:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         await swarm.wait_delivered(posts * len(swarm.subscribers))
+    sampler.cancel()
     result = swarm.report(phase)
+    # Bytes that had reached the generator's sockets but that it had not read yet, per
+    # connection, on average over the burst: near zero means it kept up with the server.
+    result["generator_unread_bytes"] = (
+        round(sum(backlog) / len(backlog) / len(swarm.subscribers)) if backlog else 0)
     result["deliveries_per_second"] = (round(result["delivered"] / result["seconds"])
                                        if result["seconds"] else 0)
+    # What a delivery costs the server, idle time aside (Bulletin's includes its API,
+    # database and broker work for the posts).
+    result["server_cpu_us_per_delivery"] = (
+        round(window.server_cpu / result["delivered"] * 1e6, 2) if result["delivered"] else 0)
     result.update(window.figures())
     return result
 
@@ -396,13 +429,17 @@ def summary(results: dict[str, Any]) -> str:
         row(f"burst {m}: duplicated", burst, "duplicates", False)
         row(f"burst {m}: out of order", burst, "out_of_order", False)
         row(f"burst {m}: server CPU %", burst, "server_cpu_pct", False)
+        row(f"burst {m}: server CPU µs per delivery", burst, "server_cpu_us_per_delivery")
         row(f"burst {m}: generator CPU %", burst, "generator_cpu_pct", False)
+        row(f"burst {m}: generator unread bytes/conn", burst, "generator_unread_bytes", False)
     if rate:
         m = rate["bulletin"]["subscribers"]
         row(f"rate {m}: p50 ms", rate, "p50_ms")
         row(f"rate {m}: p99 ms", rate, "p99_ms")
         row(f"rate {m}: max ms", rate, "max_ms")
         row(f"rate {m}: lost", rate, "lost", False)
+        row(f"rate {m}: duplicated", rate, "duplicates", False)
+        row(f"rate {m}: out of order", rate, "out_of_order", False)
         row(f"rate {m}: server CPU %", rate, "server_cpu_pct", False)
         row(f"rate {m}: generator CPU %", rate, "generator_cpu_pct", False)
     return "\n".join(lines)

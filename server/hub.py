@@ -47,11 +47,9 @@ class Encoding(enum.Enum):
 class Outlet(Protocol):
     """Where one subscriber's bytes go. ``write`` must not block."""
 
-    def write(self, data: bytes) -> None:
-        """Queue ``data`` for sending."""
-
-    def pending(self) -> int:
-        """Bytes written but not yet handed to the network."""
+    def write(self, data: bytes) -> int:
+        """Queue ``data`` for sending; return the bytes written but not yet handed to
+        the network (one call per subscriber per event: the hot path)."""
 
     def close(self, code: CloseCode) -> None:
         """Close the connection with ``code`` after what is already written."""
@@ -164,7 +162,8 @@ class Subscriber:
         # slug → True once live, False while waiting for its replay.
         self.streams: dict[str, bool] = {}
         self.closed: CloseCode | None = None
-        # Whether anything was written since the last heartbeat tick.
+        # Whether a control message was written since the last heartbeat tick (events
+        # count per channel: Channel.active).
         self.active = False
         self.refused = 0
 
@@ -187,6 +186,10 @@ class Channel:
     early: dict[int, Event] = field(default_factory=dict)
     # ``after`` of each LoadEvents in flight.
     fetching: set[int] = field(default_factory=set)
+    # Applied events not yet written to the live subscribers (see Hub._flush).
+    pending: list[Event] = field(default_factory=list)
+    # Whether events went out since the last heartbeat tick.
+    active: bool = False
 
     def empty(self) -> bool:
         return not self.waiting and not any(self.live.values())
@@ -207,6 +210,7 @@ class Hub:
         self.subscribers: dict[Subscriber, None] = {}
         self.evicted = 0
         self._needs: list[Need] = []
+        self._dirty: list[Channel] = []
         self._tokens = 0
 
     # --- connections -------------------------------------------------------------------
@@ -237,10 +241,14 @@ class Hub:
 
     def heartbeat(self) -> None:
         """Send a heartbeat to every connection that was sent nothing since the last call."""
+        channels = self.channels
         for sub in list(self.subscribers):
-            if sub.closed is None and not sub.active:
+            if sub.closed is None and not sub.active and not any(
+                    channels[slug].active for slug, live in sub.streams.items() if live):
                 self._send(sub, protocol.HEARTBEAT, kind="heartbeat")
             sub.active = False
+        for channel in channels.values():
+            channel.active = False
 
     def refuse(self, sub: Subscriber, code: str, message: str, stream: str | None = None) -> None:
         """Answer a refused frame with an ``error``; too many refusals close the connection."""
@@ -292,16 +300,30 @@ class Hub:
 
     def publish(self, event: Event) -> list[Need]:
         """A committed event arrived from the broker."""
-        channel = self.channels.get(event.stream)
-        if channel is None:
-            return []
-        if channel.head is None or event.seq > channel.head + 1:
-            channel.early[event.seq] = event
-            if channel.head is not None:
-                self._fetch(channel, channel.head)
-        elif event.seq == channel.head + 1:
-            self._apply(channel, event)
-            self._drain_early(channel)
+        return self.publish_many((event,))
+
+    def publish_many(self, events: Iterable[Event]) -> list[Need]:
+        """Committed events arrived from the broker, in this order.
+
+        Each live subscriber gets the stream's new events in one write: under a burst,
+        one system call per reader for many events, not one per event.
+        """
+        touched: dict[Channel, None] = {}
+        for event in events:
+            channel = self.channels.get(event.stream)
+            if channel is None:
+                continue
+            touched[channel] = None
+            if channel.head is None or event.seq > channel.head + 1:
+                channel.early[event.seq] = event
+            elif event.seq == channel.head + 1:
+                self._apply(channel, event)
+                self._drain_early(channel, fetch=False)
+        # A gap still open at the end of the batch (not merely out of order inside it)
+        # is read from the database.
+        for channel in touched:
+            if channel.early and channel.head is not None:
+                self._drain_early(channel)
         return self._take()
 
     def stream_loaded(self, slug: str, token: int, info: StreamInfo | None,
@@ -343,11 +365,18 @@ class Hub:
     # --- internals -----------------------------------------------------------------------
 
     def _take(self) -> list[Need]:
+        """End of a public call: write what was applied, and hand over the needs."""
+        if self._dirty:
+            self._flush()
         needs, self._needs = self._needs, []
         return needs
 
     def _serve(self, channel: Channel, sub: Subscriber, loaded: list[Event] | None) -> None:
         """Bring a waiting subscriber up to the channel's head, or ask for what it needs."""
+        # The live subscribers get what was applied before anyone joins them, or the
+        # newcomer would get those events twice (in its replay and in the flush).
+        if self._dirty:
+            self._flush()
         slug = channel.slug
         assert channel.head is not None
         head = channel.head
@@ -401,7 +430,8 @@ class Hub:
         channel.fetching.add(after)
         self._needs.append(LoadEvents(channel.slug, after, self.replay_limit + self.window_size))
 
-    def _drain_early(self, channel: Channel) -> None:
+    def _drain_early(self, channel: Channel, *, fetch: bool = True) -> None:
+        """Apply held events that now follow the head; read the gap if one remains."""
         assert channel.head is not None
         early = channel.early
         while early:
@@ -409,29 +439,47 @@ class Hub:
             if event is None:
                 for seq in [s for s in early if s <= channel.head]:
                     del early[seq]
-                if early:
+                if early and fetch:
                     self._fetch(channel, channel.head)
                 return
             self._apply(channel, event)
 
     def _apply(self, channel: Channel, event: Event) -> None:
-        """Advance the channel by one event and fan it out: the hot path."""
+        """Advance the channel by one event; ``_flush`` fans it out."""
         channel.head = event.seq
         channel.window.append(event)
         if event.status is not None:
             channel.status = event.status
+        if not channel.pending:
+            self._dirty.append(channel)
+        channel.pending.append(event)
+
+    def _flush(self) -> None:
+        """Write every channel's applied events to its live subscribers: the hot path.
+
+        Each encoding's bytes are built once and the same object is offered to every
+        subscriber; nothing here waits for any of them.
+        """
+        dirty, self._dirty = self._dirty, []
         limit = self.max_pending
         slow: list[Subscriber] = []
-        for encoding, subs in channel.live.items():
-            if not subs:
-                continue
-            data = event.encoded(encoding)
-            for sub in subs:
-                outlet = sub.outlet
-                outlet.write(data)
-                sub.active = True
-                if outlet.pending() > limit:
-                    slow.append(sub)
+        for channel in dirty:
+            events, channel.pending = channel.pending, []
+            channel.active = True
+            for encoding, subs in channel.live.items():
+                if not subs:
+                    continue
+                if encoding is Encoding.MESSAGE and len(events) > 1:
+                    for sub in subs:  # one message per event
+                        write = sub.outlet.write
+                        if max([write(e.payload) for e in events]) > limit:
+                            slow.append(sub)
+                    continue
+                data = (events[0].encoded(encoding) if len(events) == 1
+                        else b"".join(e.encoded(encoding) for e in events))
+                for sub in subs:
+                    if sub.outlet.write(data) > limit:
+                        slow.append(sub)
         for sub in slow:
             self._evict(sub, closecodes.SLOW)
 
@@ -449,9 +497,8 @@ class Hub:
     def _write(self, sub: Subscriber, data: bytes) -> None:
         if sub.closed is not None:
             return
-        sub.outlet.write(data)
         sub.active = True
-        if sub.outlet.pending() > self.max_pending:
+        if sub.outlet.write(data) > self.max_pending:
             self._evict(sub, closecodes.SLOW)
 
     def _leave(self, sub: Subscriber, slug: str) -> None:

@@ -28,6 +28,8 @@ log = logging.getLogger("bulletin.live")
 T = TypeVar("T")
 
 RETRY_FIRST = 0.1
+# Broker messages fanned out in one pass at most (see Broker.next_messages).
+PUMP_BATCH = 256
 RETRY_MAX = 5.0
 
 
@@ -88,15 +90,16 @@ class Live:
     async def _pump(self) -> None:
         while True:
             try:
-                message = await self.broker.next_message()
+                messages = await self.broker.next_messages(PUMP_BATCH)
             except BrokerClosed:
                 return
-            try:
-                event = Event.from_payload(message.payload)
-            except (ValueError, KeyError, TypeError):
-                log.error("dropped a malformed broker message on %s", message.channel)
-                continue
-            self.run(self.hub.publish(event))
+            events: list[Event] = []
+            for message in messages:
+                try:
+                    events.append(Event.from_payload(message.payload))
+                except (ValueError, KeyError, TypeError):
+                    log.error("dropped a malformed broker message on %s", message.channel)
+            self.run(self.hub.publish_many(events))
 
     async def _ticker(self) -> None:
         while True:
@@ -173,15 +176,12 @@ class QueueOutlet:
         self._wakeup = asyncio.Event()
         self.closed: CloseCode | None = None
 
-    def write(self, data: bytes) -> None:
-        """Queue ``data``; never waits."""
+    def write(self, data: bytes) -> int:
+        """Queue ``data``; never waits. Returns the bytes queued and not yet sent."""
         if self.closed is None:
             self._queue.append(data)
             self._bytes += len(data)
             self._wakeup.set()
-
-    def pending(self) -> int:
-        """Bytes queued and not yet sent."""
         return self._bytes
 
     def close(self, code: CloseCode) -> None:

@@ -31,15 +31,14 @@ class RawSocket:
         self._protocol = protocol
         self._transport = protocol.transport
 
-    def write(self, data: bytes) -> None:
-        """Write one complete frame unless the connection is closing."""
+    def write(self, data: bytes) -> int:
+        """Write complete frames unless the connection is closing; returns the bytes the
+        kernel has not accepted yet."""
         protocol = self._protocol
+        transport = self._transport
         if not protocol.close_sent and not protocol.disconnected:
-            self._transport.write(data)
-
-    def pending(self) -> int:
-        """Bytes the kernel has not accepted yet."""
-        return self._transport.get_write_buffer_size()
+            transport.write(data)
+        return transport.get_write_buffer_size()
 
     def close(self, code: CloseCode) -> None:
         """Send a close frame after what is written; the app's receive() then ends."""

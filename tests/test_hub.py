@@ -23,19 +23,17 @@ from server.hub import (
 
 
 class FakeOutlet:
-    """Records writes; ``pending`` counts bytes until ``flush``."""
+    """Records writes; counts unsent bytes until ``flush``."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.unsent = 0
         self.closed: CloseCode | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         assert self.closed is None, "write after close"
         self.writes.append(data)
         self.unsent += len(data)
-
-    def pending(self) -> int:
         return self.unsent
 
     def close(self, code: CloseCode) -> None:
@@ -282,6 +280,75 @@ def test_one_encoding_per_event_shared_by_every_subscriber() -> None:
     payload = ev(1).payload
     assert outs[0].writes[-1] == protocol.ws_frame(payload)
     assert outs[2].writes[-1] == b"id: 1\nevent: post.created\ndata: " + payload + b"\n\n"
+
+
+def test_a_batch_is_one_write_per_subscriber_built_once() -> None:
+    """Events that arrive together reach each frame subscriber in one write, the same
+    bytes for all; message subscribers get one message per event."""
+    hub = Hub()
+    outs: list[FakeOutlet] = []
+    for encoding in (Encoding.FRAME, Encoding.FRAME, Encoding.MESSAGE):
+        sub, out = connect(hub, encoding=encoding)
+        needs = hub.subscribe(sub, "s", None)
+        if needs:
+            load(hub, needs, seq=0)
+        outs.append(out)
+    hub.publish_many(evs(1, 3) + evs(1, 2, stream="other"))
+    frames = b"".join(protocol.ws_frame(e.payload) for e in evs(1, 3))
+    assert outs[0].writes[-1] == frames
+    assert outs[0].writes[-1] is outs[1].writes[-1]
+    assert outs[2].seqs() == [1, 2, 3]
+
+
+def test_a_batch_with_gaps_and_repeats_is_delivered_once_in_order() -> None:
+    """Inside one batch, out-of-order and repeated events still come out 1, 2, 3 once."""
+    hub, _, out = live_hub(seq=0)
+    assert hub.publish_many([ev(1), ev(3), ev(1), ev(2), ev(3)]) == []
+    assert out.seqs() == [1, 2, 3]
+
+
+def test_a_slow_subscriber_in_a_batch_is_closed_and_the_others_get_it_all() -> None:
+    """A batch that takes a subscriber over its limit closes it; the others get it all."""
+    hub = Hub(max_pending=1000)
+    slow, slow_out = connect(hub)
+    fast, fast_out = connect(hub)
+    load(hub, hub.subscribe(slow, "s", None), seq=0)
+    hub.subscribe(fast, "s", None)
+    for first in range(1, 30, 3):
+        hub.publish_many(evs(first, first + 2))
+        fast_out.flush()
+    assert slow_out.closed is closecodes.SLOW and hub.evicted == 1
+    assert fast_out.seqs() == list(range(1, 31)) and fast_out.closed is None
+
+
+def test_gap_repair_and_a_joining_subscriber_each_get_events_once() -> None:
+    """Events applied by a database read reach the live subscribers once, and a resume
+    served by the same read gets its replay once, not again from the batch."""
+    hub, _, live_out = live_hub(seq=10, window=5)
+    hub.publish(ev(13))  # 11 and 12 missing: a read is asked for
+    sub, out = connect(hub)
+    needs = hub.subscribe(sub, "s", 2)  # older than the window: also needs the database
+    assert all(isinstance(n, LoadEvents) for n in needs)
+    hub.events_loaded("s", 10, evs(11, 13))
+    hub.events_loaded("s", 2, evs(3, 13))
+    assert live_out.seqs() == [11, 12, 13]
+    assert out.seqs() == list(range(3, 14))
+    hub.publish(ev(14))
+    assert out.seqs() == list(range(3, 15)) and live_out.seqs() == [11, 12, 13, 14]
+
+
+def test_a_resume_served_by_a_gap_read_does_not_get_the_read_twice() -> None:
+    """A read that repairs a gap and also serves a waiting resume: the live subscriber
+    gets the repaired events once, and the resumer only what follows its since."""
+    hub, _, live_out = live_hub(seq=10)
+    hub.publish(ev(13))
+    sub, out = connect(hub)
+    assert hub.subscribe(sub, "s", 12) == []  # ahead of this process: waits on the read
+    hub.events_loaded("s", 10, evs(11, 13))
+    assert live_out.seqs() == [11, 12, 13]
+    assert out.types() == ["subscribed", "event"] and out.seqs() == [13]
+    hub.publish(ev(14))
+    assert live_out.seqs() == [11, 12, 13, 14] and out.seqs() == [13, 14]
 
 
 def test_ws_frame_header_lengths() -> None:

@@ -27,7 +27,7 @@ class Broker(Protocol):
         """Open connections; call once before anything else."""
 
     async def disconnect(self) -> None:
-        """Close connections; ``next_message`` then raises ``BrokerClosed``."""
+        """Close connections; ``next_messages`` then raises ``BrokerClosed``."""
 
     async def subscribe(self, channel: str) -> None:
         """Start receiving messages published on ``channel``."""
@@ -38,8 +38,11 @@ class Broker(Protocol):
     async def publish(self, channel: str, payload: str) -> None:
         """Send ``payload`` to every process subscribed to ``channel``."""
 
-    async def next_message(self) -> BrokerMessage:
-        """Wait for the next message on any subscribed channel."""
+    async def next_messages(self, limit: int) -> list[BrokerMessage]:
+        """Wait for the next message on any subscribed channel; return it together with
+        those that arrived after it and are already here (at most ``limit`` in all), in
+        the order they arrived. The caller fans them out in one pass: under load a
+        reader's events then leave in one write rather than one write each."""
 
 
 class BrokerClosed(Exception):

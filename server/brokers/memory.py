@@ -20,14 +20,16 @@ class MemoryBroker:
         self._channels: set[str] = set()
         self._queue: asyncio.Queue[BrokerMessage | None] = asyncio.Queue(queue_size)
         self._connected = False
+        self._closed_seen = False
         self.dropped = 0
 
     async def connect(self) -> None:
         """Start accepting messages."""
         self._connected = True
+        self._closed_seen = False
 
     async def disconnect(self) -> None:
-        """Stop; a waiting ``next_message`` raises ``BrokerClosed``."""
+        """Stop; a waiting ``next_messages`` raises ``BrokerClosed``."""
         self._connected = False
         self._channels.clear()
         try:
@@ -55,11 +57,19 @@ class MemoryBroker:
         except asyncio.QueueFull:
             self.dropped += 1
 
-    async def next_message(self) -> BrokerMessage:
-        """The next message on any subscribed channel."""
-        if not self._connected and self._queue.empty():
+    async def next_messages(self, limit: int) -> list[BrokerMessage]:
+        """The next message on any subscribed channel, and those queued after it."""
+        if self._closed_seen or (not self._connected and self._queue.empty()):
             raise BrokerClosed("broker is not connected")
         message = await self._queue.get()
         if message is None:
+            self._closed_seen = True
             raise BrokerClosed("broker was disconnected")
-        return message
+        batch = [message]
+        while len(batch) < limit and not self._queue.empty():
+            message = self._queue.get_nowait()
+            if message is None:  # disconnected: the next call says so
+                self._closed_seen = True
+                break
+            batch.append(message)
+        return batch

@@ -17,7 +17,6 @@ from ..services import services
 from ..wsprotocol import EXTENSION, RawSocket
 from .api import caller
 
-
 PATH = "/ws"
 
 

@@ -1,0 +1,39 @@
+"""The benchmark's own machinery, in its smallest run.
+
+Both servers are started as in the full run, the same subscribers and payloads are used,
+and every delivery is counted. No figure of speed or memory is asserted here (they are
+measured by ``bench/run.py`` and recorded in docs/benchmarks.md); this keeps the tool
+that produces them working and exact.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_counts_every_delivery_on_both_servers(tmp_path: Path) -> None:
+    """A --quick run delivers every post to every subscriber of both servers, once."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--no-pin", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["post_errors"] == 0
+    assert results["frame_bytes"] >= 400
+    for scenario in ("hold", "burst", "rate"):
+        for server in ("baseline", "bulletin"):
+            figures = results[scenario][server]
+            assert figures["expected"] > 0, (scenario, server)
+            assert figures["delivered"] == figures["expected"], (scenario, server, figures)
+            assert figures["duplicates"] == figures["out_of_order"] == 0, (scenario, server)
+            assert figures["disconnected"] == 0, (scenario, server)
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    assert results["hold"]["bulletin"]["unexpected_frames"] == 0
+    assert results["burst"]["bulletin"]["deliveries_per_second"] > 0
+    assert "| burst 100: deliveries/s |" in proc.stdout

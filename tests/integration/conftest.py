@@ -10,7 +10,6 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from server.app import create_app
 from server.db import Database
 from server.serving import BulletinServer, config
 from server.settings import Settings
-from tests.conftest import TEST_SECRET, EditorLogin, make_editor
+from tests.conftest import EditorLogin, make_editor
 
 
 def free_port() -> int:
@@ -73,23 +72,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings for a live server: generous write limits, quick heartbeats off."""
-    return Settings(database_url=database_url, secret_key=TEST_SECRET,
-                    secret_key_file=str(tmp_path / "secret"), write_rate=1000.0,
-                    write_burst=1000)
-
-
-@pytest.fixture
 async def start_server(
-    live_settings: Settings,
+    settings: Settings,
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start a server with settings overrides; every one started is stopped at the end."""
     servers: list[LiveServer] = []
 
     async def start(port: int | None = None, uvicorn_options: dict[str, Any] | None = None,
                     **overrides: Any) -> LiveServer:
-        server = LiveServer(replace(live_settings, **overrides), port or free_port(),
+        server = LiveServer(replace(settings, **overrides), port or free_port(),
                             **(uvicorn_options or {}))
         await server.start()
         servers.append(server)

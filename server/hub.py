@@ -14,7 +14,8 @@ database rows arrive, and concurrent waiters share one read. Live events that sk
 are held back until the missing ones are read from the database.
 
 Fan-out encodes an event once per transport encoding and writes the same bytes to every
-subscriber's outlet without waiting for any of them; an outlet holding more than
+subscriber's outlet without waiting for any of them; events that arrive together
+(``publish_many``) go out to each subscriber in one write. An outlet holding more than
 ``max_pending`` unsent bytes is closed with the SLOW code.
 """
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import signal
 
+from loadgen import raise_fd_limit  # this directory is on sys.path when run as a script
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -61,8 +61,7 @@ if __name__ == "__main__":
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
                         help="event loop (default uvloop, as uvicorn uses for Bulletin)")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_fd_limit()
     if args.loop == "uvloop":
         import uvloop
 

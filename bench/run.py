@@ -272,8 +272,9 @@ def measured(proc: Proc) -> Iterator[Window]:
         window.generator_cpu = own_cpu() - gen
 
 
-async def scenario_hold(target: Target, n: int, posts: int, seconds: float) -> dict[str, Any]:
-    swarm = Swarm("127.0.0.1", target.port, sources=SOURCES)
+async def scenario_hold(target: Target, sources: tuple[str, ...], n: int, posts: int,
+                        seconds: float) -> dict[str, Any]:
+    swarm = Swarm("127.0.0.1", target.port, sources=sources)
     rss_before = target.proc.rss_kb()
     connect_seconds = await swarm.connect(n, STREAM)
     await asyncio.sleep(2)
@@ -352,9 +353,6 @@ async def scenario_rate(target: Target, swarm: Swarm, posts: int, rate: float) -
     return result
 
 
-SOURCES: tuple[str, ...] = ("127.0.0.1",)
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bulletin-bench-"))
     bulletin_port, baseline_port = free_port(), free_port()
@@ -362,6 +360,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                           args.database_url)
     baseline_proc = start_baseline(baseline_port, args.server_core)
     results: dict[str, Any] = {"settings": vars(args).copy()}
+    # Several local addresses, so that 10,000 sockets and their TIME_WAIT leftovers do
+    # not exhaust one address's ephemeral ports.
+    sources = tuple(f"127.0.0.{i}" for i in range(1, args.sources + 1))
     try:
         bulletin = BulletinPublisher(bulletin_port, token)
         await bulletin.create_stream()
@@ -375,9 +376,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for target in targets if "hold" in args.scenarios else ():
             log(f"hold: {args.hold} subscribers on {target.name}")
             results.setdefault("hold", {})[target.name] = await scenario_hold(
-                target, args.hold, args.hold_posts, args.hold_seconds)
+                target, sources, args.hold, args.hold_posts, args.hold_seconds)
         for target in targets if {"burst", "rate"} & set(args.scenarios) else ():
-            swarm = Swarm("127.0.0.1", target.port, sources=SOURCES)
+            swarm = Swarm("127.0.0.1", target.port, sources=sources)
             await swarm.connect(args.subscribers, STREAM)
             if "burst" in args.scenarios:
                 log(f"burst: {args.subscribers} subscribers x {args.burst_posts} "
@@ -479,8 +480,6 @@ def main() -> int:
     if args.generator_core is not None:
         os.sched_setaffinity(0, {args.generator_core})
     raise_fd_limit()
-    global SOURCES
-    SOURCES = tuple(f"127.0.0.{i}" for i in range(1, args.sources + 1))
 
     import uvloop
 

@@ -7,14 +7,22 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+AXE := tests/browser/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint format clean
 
 run: $(INSTALLED)
 	$(BIN)/bulletin serve --demo
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# axe-core (npm) for the browser tests' accessibility audit. Without npm the audit skips
+# with its reason (and fails under BULLETIN_REQUIRE_BROWSER=1, as on CI).
+$(AXE): tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/axe-core/axe.min.js; \
+	else echo "npm not found: the accessibility audit will be skipped"; fi
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check server tests alembic bench
@@ -33,4 +41,4 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 clean:
-	rm -rf $(VENV) bulletin.db bulletin.db-wal bulletin.db-shm .bulletin-secret
+	rm -rf $(VENV) tests/browser/node_modules bulletin.db bulletin.db-wal bulletin.db-shm .bulletin-secret

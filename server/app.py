@@ -17,14 +17,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from . import openapi
+from .assets import Assets
 from .brokers import broker_from_url
 from .db import Database
 from .errors import ApiError
 from .live import Live
 from .ratelimit import RateLimiter
-from .routes import api, health, ws
+from .routes import api, health, static, ws
 from .services import Services
 from .settings import Settings
+from .templating import Pages
 
 log = logging.getLogger("bulletin")
 
@@ -60,7 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.dispose()
 
     app = BulletinApp(
-        routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes()],
+        routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
+                *static.routes()],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(
@@ -82,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.assets = assets = Assets()
+    app.state.pages = Pages(assets)
     return app
 
 

@@ -1,0 +1,68 @@
+"""The browser files: client_js/ modules and server/static/, served under a version.
+
+Every file is read once when the app starts. Its URL carries a version, the hash of all
+the files together, so the ES modules can import each other by relative path and every
+URL can be cached for a year: a new release has a new version and so new URLs. A request
+for an old version still gets the current file, but with ``no-cache``, so that a page
+cached across a deploy keeps working. Every response has an ETag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# client_js/ sits beside the package in a checkout.
+SOURCES = (PACKAGE_DIR.parent / "client_js", PACKAGE_DIR / "static")
+SERVED_SUFFIXES = {".js", ".mjs", ".css", ".svg", ".png", ".ico", ".woff2", ".d.ts"}
+PREFIX = "/static"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+_TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
+          ".ts": "text/plain; charset=utf-8"}
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One file, in memory."""
+
+    name: str
+    body: bytes
+    etag: str
+    media_type: str
+
+
+class Assets:
+    """The files under their versioned URLs."""
+
+    def __init__(self, sources: tuple[Path, ...] = SOURCES) -> None:
+        files: dict[str, Asset] = {}
+        whole = hashlib.sha256()
+        for directory in sources:
+            if not directory.is_dir():
+                continue
+            for path in sorted(directory.iterdir()):
+                if not path.is_file() or not _served(path.name):
+                    continue
+                body = path.read_bytes()
+                digest = hashlib.sha256(body).hexdigest()
+                whole.update(path.name.encode() + b"\0" + digest.encode())
+                media = _TYPES.get(path.suffix) or (
+                    mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+                files.setdefault(path.name, Asset(path.name, body, f'"{digest[:20]}"', media))
+        self.files = files
+        self.version = whole.hexdigest()[:12]
+
+    def url(self, name: str) -> str:
+        """The cacheable URL of a file; a name that does not exist is a programming error."""
+        if name not in self.files:
+            raise KeyError(f"no asset named {name!r} (looked in {', '.join(map(str, SOURCES))})")
+        return f"{PREFIX}/{self.version}/{name}"
+
+
+def _served(name: str) -> bool:
+    return any(name.endswith(suffix) for suffix in SERVED_SUFFIXES) and not name.startswith(".")

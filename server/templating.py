@@ -1,0 +1,77 @@
+"""Server-rendered HTML: the Jinja2 environment (autoescaping everything) and page headers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from .assets import Assets
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Where embedded players in posts come from (see content.embed_html).
+FRAME_SOURCES = "https://www.youtube-nocookie.com https://player.vimeo.com"
+
+
+class Pages:
+    """Renders templates with the asset URLs and the filters the pages share."""
+
+    def __init__(self, assets: Assets) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True, undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True,
+        )
+        self.env.globals["asset"] = assets.url
+        self.env.filters["isotime"] = isotime
+        self.env.filters["clock"] = clock
+        self.env.filters["json_script"] = json_script
+
+    def render(self, request: Request, name: str, context: dict[str, Any], *,
+               status: int = 200, frame_ancestors: str = "'none'",
+               headers: dict[str, str] | None = None) -> HTMLResponse:
+        """A full page with a strict Content-Security-Policy."""
+        html = self.env.get_template(name).render(request=request, **context)
+        all_headers = {"Content-Security-Policy": csp(frame_ancestors), **(headers or {})}
+        return HTMLResponse(html, status, all_headers)
+
+
+def csp(frame_ancestors: str) -> str:
+    """Scripts and styles only from this server; nothing inline can run."""
+    return "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self'",
+        "img-src 'self' https: data:", f"frame-src {FRAME_SOURCES}",
+        "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+        f"frame-ancestors {frame_ancestors}",
+    ])
+
+
+def isotime(value: datetime | None) -> str:
+    """A UTC timestamp for ``<time datetime>``: 2026-11-25T18:04:05Z."""
+    if value is None:
+        return ""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clock(value: datetime | None) -> str:
+    """The text shown before the script localises it: 18:04 UTC, 25 Nov 2026."""
+    if value is None:
+        return ""
+    return _utc(value).strftime("%H:%M UTC, %-d %b %Y")
+
+
+def json_script(value: Any) -> Markup:
+    """JSON safe inside ``<script type="application/ld+json">``: no ``</script>`` way out."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -35,6 +35,9 @@ class Settings:
     # Where a generated development secret is kept between runs.
     secret_key_file: str = SECRET_FILE_NAME
     production: bool = False
+    # The address readers use (https://live.example.com): canonical links, share cards and
+    # JSON-LD. Empty: the address each request came in on.
+    public_url: str = ""
     # Origins allowed to open WebSocket connections and post forms; the server's own
     # origin is always allowed.
     allowed_origins: tuple[str, ...] = ()
@@ -49,6 +52,10 @@ class Settings:
     # Failed sign-ins per minute per client address before 429.
     auth_failures_per_minute: int = 10
     idempotency_ttl_hours: int = 24
+    # Editor desk sign-ins end after this long without a request, and at the latest
+    # this long after signing in.
+    session_idle_minutes: int = 12 * 60
+    session_max_hours: int = 7 * 24
     # Live delivery. A resume further back than replay_limit events gets "reset".
     replay_limit: int = 1000
     # Newest events kept in memory per followed stream, to serve resumes without a query.
@@ -93,10 +100,14 @@ class Settings:
                 f"BULLETIN_BROKER_URL: unsupported broker {self.broker_url!r}; "
                 "this release supports memory://"
             )
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"BULLETIN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
         for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
                      "events_page_size", "write_burst", "replay_limit", "window_events",
                      "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
-                     "heartbeat_seconds", "ping_seconds", "shutdown_seconds"):
+                     "heartbeat_seconds", "ping_seconds", "shutdown_seconds",
+                     "session_idle_minutes", "session_max_hours"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:

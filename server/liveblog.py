@@ -1,0 +1,106 @@
+"""What the reader pages say about a stream to machines: schema.org ``LiveBlogPosting``
+JSON-LD, share metadata, and the plain-text headline of a post."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .models import Stream
+from .store import PostView
+from .templating import isotime
+
+HEADLINE_CHARS = 110
+DESCRIPTION_CHARS = 200
+
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|li|ul|ol|h[1-6]|blockquote|pre|table|thead|tbody|tr|td|th|figure|figcaption"
+    r"|hr|br)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+# Markdown that reads as noise in a plain-text headline.
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"^\s{0,3}(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)|[*_`~]+")
+
+
+def plain_text(rendered_html: str) -> str:
+    """The words of a post's sanitised HTML, on one line."""
+    words = _TAG.sub("", _BLOCK_TAG.sub(" ", rendered_html))
+    return _SPACE.sub(" ", html.unescape(words)).strip()
+
+
+def headline(body: str, limit: int = HEADLINE_CHARS) -> str:
+    """A post's first line, without Markdown, cut at a word before ``limit`` characters."""
+    for line in body.splitlines():
+        text = _SPACE.sub(" ", _MARKS.sub("", _LINK.sub(r"\1", line))).strip()
+        if text:
+            return shorten(text, limit)
+    return ""
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary with an ellipsis when longer than ``limit``."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2:]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def post_headline(view: PostView) -> str:
+    """The headline of a post, falling back to its embed or its number."""
+    text = headline(view.post.body)
+    if text:
+        return text
+    if view.post.embeds:
+        return f"{view.post.embeds[0].get('provider', 'Media').title()} embed"
+    return f"Update {view.post.id}"
+
+
+def modified(stream: Stream, posts: Sequence[PostView]) -> datetime:
+    """When the stream or any shown post last changed."""
+    times = [stream.updated_at, *(v.post.edited_at or v.post.created_at for v in posts)]
+    return max(times)
+
+
+def live_blog_posting(stream: Stream, posts: Sequence[PostView], *, page_url: str,
+                      post_url: str) -> dict[str, Any]:
+    """The page's ``LiveBlogPosting``: the story, and one ``BlogPosting`` per shown post.
+
+    ``datePublished`` is when the stream first went live and never changes; ``post_url``
+    is a format string with ``{id}``.
+    """
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "@id": page_url,
+        "url": page_url,
+        "headline": stream.title,
+        "description": stream.description or stream.title,
+        "datePublished": isotime(stream.started_at or stream.created_at),
+        "dateModified": isotime(modified(stream, posts)),
+        "coverageStartTime": isotime(stream.started_at or stream.created_at),
+    }
+    if stream.status == "ended" and stream.ended_at is not None:
+        data["coverageEndTime"] = isotime(stream.ended_at)
+    data["liveBlogUpdate"] = [_blog_posting(v, post_url) for v in posts]
+    return data
+
+
+def _blog_posting(view: PostView, post_url: str) -> dict[str, Any]:
+    post = view.post
+    item: dict[str, Any] = {
+        "@type": "BlogPosting",
+        "headline": post_headline(view),
+        "articleBody": plain_text(post.html),
+        "datePublished": isotime(post.created_at),
+        "dateModified": isotime(post.edited_at or post.created_at),
+        "url": post_url.format(id=post.id),
+    }
+    if view.author is not None:
+        item["author"] = {"@type": "Person", "name": view.author.display_name}
+    return item

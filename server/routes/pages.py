@@ -1,0 +1,145 @@
+"""The reader's pages: the live page, a page per post, the embed, and the list of stories.
+
+Every page is complete without JavaScript (the posts, key events, paging and permalinks
+are all in the HTML); ``client_js/reader.js`` then follows the stream live from the seq
+the page was rendered at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .. import liveblog, store
+from ..errors import ApiError
+from ..models import Stream
+from ..services import services
+from ..templating import Pages
+from .api import MAX_ID
+
+# Readers' pages hold nothing personal: a CDN or browser may keep them briefly, and the
+# script catches up from the seq in the page.
+PAGE_CACHE = "public, max-age=5, stale-while-revalidate=30"
+# Enough stories for a newsroom's front page of live coverage.
+STREAM_LIST_LIMIT = 50
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def origin(request: Request) -> str:
+    """The public address: BULLETIN_PUBLIC_URL, or the one the request came in on."""
+    configured = services(request).settings.public_url.rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
+def not_found(request: Request, what: str) -> Response:
+    """The reader's 404 page."""
+    return _pages(request).render(request, "not_found.html", {"what": what}, status=404,
+                                  headers={"Cache-Control": "no-cache"})
+
+
+async def _stream_page_data(request: Request, slug: str, *, before: int | None,
+                            ) -> dict[str, Any] | None:
+    svc = services(request)
+    async with svc.db.read() as session:
+        try:
+            stream = await store.get_stream(session, slug=slug, include_drafts=False)
+        except ApiError:
+            return None
+        # The seq is read before the posts: anything newer than the page is replayed by
+        # the script, and events carry full state, so applying one twice is harmless.
+        seq = stream.seq
+        posts, next_cursor = await store.list_posts(
+            session, stream=stream, before=before, limit=svc.settings.page_size)
+        pinned = await store.pinned_posts(session, stream=stream)
+    base = origin(request)
+    page_url = f"{base}/live/{stream.slug}"
+    return {
+        "stream": stream, "seq": seq, "posts": posts, "pinned": pinned, "before": before,
+        "next_cursor": next_cursor, "page_url": page_url, "origin": base,
+        "headline": liveblog.post_headline, "page_size": svc.settings.page_size,
+        "json_ld": liveblog.live_blog_posting(
+            stream, posts, page_url=page_url, post_url=page_url + "#post-{id}"),
+        "modified": liveblog.modified(stream, posts),
+    }
+
+
+def _before(request: Request) -> int | None:
+    raw = request.query_params.get("before", "")
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return min(int(raw), MAX_ID)
+    return None
+
+
+async def live_page(request: Request) -> Response:
+    """GET /live/{slug}: the live story; ``?before=<post id>`` for older updates."""
+    data = await _stream_page_data(request, request.path_params["slug"],
+                                   before=_before(request))
+    if data is None:
+        return not_found(request, "story")
+    return _pages(request).render(request, "reader.html", data, frame_ancestors="'self'",
+                                  headers={"Cache-Control": PAGE_CACHE})
+
+
+async def embed_page(request: Request) -> Response:
+    """GET /embed/{slug}: the same feed with minimal chrome, for an iframe on any site."""
+    data = await _stream_page_data(request, request.path_params["slug"],
+                                   before=_before(request))
+    if data is None:
+        return not_found(request, "story")
+    return _pages(request).render(request, "embed.html", data, frame_ancestors="*",
+                                  headers={"Cache-Control": PAGE_CACHE})
+
+
+async def post_page(request: Request) -> Response:
+    """GET /live/{slug}/posts/{id}: one update on a page of its own, with share metadata."""
+    svc = services(request)
+    slug, post_id = request.path_params["slug"], request.path_params["id"]
+    if post_id > MAX_ID:
+        return not_found(request, "update")
+    async with svc.db.read() as session:
+        try:
+            view = await store.get_post(session, post_id=post_id, include_drafts=False)
+            stream = await store.get_stream(session, slug=slug, include_drafts=False)
+        except ApiError:
+            return not_found(request, "update")
+    if view.stream_slug != stream.slug:
+        return not_found(request, "update")
+    base = origin(request)
+    page_url = f"{base}/live/{stream.slug}"
+    url = f"{page_url}/posts/{view.post.id}"
+    posting = liveblog.live_blog_posting(stream, [view], page_url=page_url, post_url=url)
+    return _pages(request).render(request, "post.html", {
+        "stream": stream, "view": view, "url": url, "page_url": page_url,
+        "headline": liveblog.post_headline(view),
+        "summary": liveblog.shorten(liveblog.plain_text(view.post.html),
+                                    liveblog.DESCRIPTION_CHARS),
+        "json_ld": posting["liveBlogUpdate"][0] | {"@context": "https://schema.org"},
+    }, headers={"Cache-Control": PAGE_CACHE})
+
+
+async def stream_list(request: Request) -> Response:
+    """GET /live: the stories readers can follow, live ones first."""
+    svc = services(request)
+    async with svc.db.read() as session:
+        streams, _cursor = await store.list_streams(session, include_drafts=False,
+                                                    limit=STREAM_LIST_LIMIT)
+    ordered: list[Stream] = sorted(streams, key=lambda s: s.status != "live")
+    return _pages(request).render(request, "streams.html", {"streams": ordered},
+                                  headers={"Cache-Control": PAGE_CACHE})
+
+
+def routes() -> list[BaseRoute]:
+    """The reader's pages."""
+    return [
+        Route("/live", stream_list, methods=["GET", "HEAD"]),
+        Route("/live/{slug}", live_page, methods=["GET", "HEAD"]),
+        Route("/live/{slug}/posts/{id:int}", post_page, methods=["GET", "HEAD"]),
+        Route("/embed/{slug}", embed_page, methods=["GET", "HEAD"]),
+    ]

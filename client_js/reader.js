@@ -91,6 +91,7 @@ export function startReader(main, options = {}) {
   });
   const stopStatus = client.on("status", (status) => {
     connection = status;
+    main.dataset.connection = status;
     if (status === "live") everConnected = true;
     renderBadge();
   });

@@ -1,4 +1,4 @@
-"""Editors and their API tokens."""
+"""Editors, their passwords and their API tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import auth
+from . import auth, sessions
 from .errors import ApiError, conflict, not_found
 from .models import ApiToken, Editor, utcnow
 
@@ -53,6 +53,38 @@ async def get_editor(session: AsyncSession, *, username: str) -> Editor:
     return editor
 
 
+async def editor_by_id(session: AsyncSession, *, editor_id: int) -> Editor:
+    """The editor with this id."""
+    editor = await session.get(Editor, editor_id)
+    if editor is None:
+        raise not_found("editor", editor_id)
+    return editor
+
+
+async def set_disabled(session: AsyncSession, *, editor_id: int, disabled: bool) -> Editor:
+    """Disable or enable an editor; disabling ends their sessions at once."""
+    editor = await editor_by_id(session, editor_id=editor_id)
+    editor.disabled = disabled
+    if disabled:
+        await sessions.end_all(session, editor_id=editor_id)
+    await session.flush()
+    return editor
+
+
+async def set_password(
+    session: AsyncSession, *, editor_id: int, password: str, keep_session_id: int | None = None
+) -> Editor:
+    """Give an editor a new password; their sessions end (but ``keep_session_id``)."""
+    editor = await editor_by_id(session, editor_id=editor_id)
+    try:
+        editor.password_hash = auth.hash_password(password)
+    except auth.PasswordTooWeak as exc:
+        raise ApiError(422, "weak_password", str(exc)) from None
+    await sessions.end_all(session, editor_id=editor_id, keep_id=keep_session_id)
+    await session.flush()
+    return editor
+
+
 async def list_editors(session: AsyncSession) -> Sequence[Editor]:
     """Every editor, by username."""
     return (await session.exec(select(Editor).order_by(col(Editor.username)))).all()
@@ -91,6 +123,14 @@ async def list_tokens(session: AsyncSession, *, editor: Editor) -> Sequence[ApiT
         select(ApiToken).where(ApiToken.editor_id == editor.id)
         .order_by(col(ApiToken.id).desc())
     )).all()
+
+
+async def list_all_tokens(session: AsyncSession) -> Sequence[tuple[ApiToken, Editor]]:
+    """Every token with its editor, newest first, revoked ones included."""
+    rows = await session.exec(
+        select(ApiToken, Editor).join(Editor, col(Editor.id) == ApiToken.editor_id)
+        .order_by(col(ApiToken.id).desc()))
+    return rows.all()
 
 
 async def revoke_token(session: AsyncSession, *, token_id: int) -> ApiToken:

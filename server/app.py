@@ -23,7 +23,7 @@ from .db import Database
 from .errors import ApiError
 from .live import Live
 from .ratelimit import RateLimiter
-from .routes import api, health, pages, static, ws
+from .routes import api, editor, health, pages, static, ws
 from .services import Services
 from .settings import Settings
 from .templating import Pages
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
-                *static.routes(), *pages.routes()],
+                *static.routes(), *pages.routes(), *editor.routes()],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(

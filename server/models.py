@@ -1,4 +1,4 @@
-"""SQLModel tables: streams, posts and their revisions, the event log, editors and tokens."""
+"""SQLModel tables: streams, posts, revisions, the event log, editors, tokens, sessions."""
 
 from __future__ import annotations
 
@@ -193,3 +193,22 @@ class IdempotencyKey(SQLModel, table=True):
     status_code: int
     response: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     created_at: datetime = _ts(index=True)
+
+
+class EditorSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored.
+
+    ``expires_at`` is the absolute end; the idle limit is measured from ``last_seen_at``.
+    The user agent and address are shown to admins, never used for decisions.
+    """
+
+    __tablename__ = "editor_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    editor_id: int = Field(foreign_key="editors.id", index=True)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = _ts(index=True)
+    user_agent: str = Field(default="", max_length=200)
+    ip: str = Field(default="", max_length=64)

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import accounts, store
+from .. import accounts, sessions, store
 from ..errors import ApiError
 from ..models import STREAM_STATUSES, Editor, Event, Stream, utcnow
 from ..payloads import encode, iso, stream_json
@@ -30,6 +30,7 @@ from ..validation import (
 )
 from . import sse
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 # Ids are 32-bit integers in the database; a larger one cannot exist.
 MAX_ID = 2**31 - 1
@@ -44,17 +45,29 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 async def caller(request: HTTPConnection, *, required: bool) -> Editor | None:
-    """The editor behind the request's bearer token; None for anonymous readers.
+    """The editor behind the request's bearer token or desk session; None for readers.
 
     A request that sends credentials must send good ones: a bad token is a 401 even on
     endpoints that anonymous readers may use, so that a broken integration is noticed.
+    Without an Authorization header, the editor desk's session cookie counts; for a
+    write it must come with the session's CSRF token in ``X-CSRF-Token``. A stale cookie
+    is no credential: the caller is then anonymous, as on any page a reader opens.
     """
     svc = services(request)
     header = request.headers.get("authorization")
     if header is None:
+        signed_in = await sessions.current(request)
+        if signed_in is not None:
+            if request.scope.get("method", "GET") not in SAFE_METHODS and not sessions.csrf_ok(
+                    signed_in, request.headers.get(sessions.CSRF_HEADER)):
+                raise ApiError(403, "csrf_failed",
+                               "a write with the session cookie needs the page's CSRF token "
+                               "in X-CSRF-Token; reload the page and retry")
+            return signed_in.editor
         if required:
             raise ApiError(401, "authentication_required",
-                           "send an API token: Authorization: Bearer <token>",
+                           "send an API token: Authorization: Bearer <token> "
+                           "(or sign in to the editor desk)",
                            headers={"WWW-Authenticate": "Bearer"})
         return None
     scheme, _, token = header.partition(" ")
@@ -88,13 +101,18 @@ async def writer(request: Request) -> Editor:
     """The editor making a write, within their rate limit."""
     editor = await caller(request, required=True)
     assert editor is not None
+    limit_writes(request, editor)
+    return editor
+
+
+def limit_writes(request: Request, editor: Editor) -> None:
+    """Spend one of the editor's writes; a 429 when they are over their rate."""
     svc = services(request)
     wait = svc.write_limiter.take(f"editor:{editor.id}", svc.clock())
     if wait:
         raise ApiError(429, "rate_limited", "too many writes; slow down and retry",
                        {"retry_after": round(wait, 3)},
                        headers={"Retry-After": svc.write_limiter.retry_after_header(wait)})
-    return editor
 
 
 # --- idempotent creation -----------------------------------------------------------------
@@ -105,16 +123,17 @@ Created = tuple[int, dict[str, Any], str, list[Event]]
 
 async def idempotent(
     request: Request, editor: Editor, raw: bytes,
-    create: Callable[[AsyncSession], Awaitable[Created]],
+    create: Callable[[AsyncSession], Awaitable[Created]], *, key: str | None = None,
 ) -> Response:
     """Run ``create`` at most once per ``Idempotency-Key``; replay its response on retries.
 
     ``create`` runs inside the write transaction and returns (status, body, stream slug,
     events); the response is stored in the same transaction, and the events are
-    published once it has committed.
+    published once it has committed. ``key`` is the header's unless given (the desk's
+    forms send theirs as a field).
     """
     svc = services(request)
-    key = request.headers.get("idempotency-key")
+    key = key if key is not None else request.headers.get("idempotency-key")
     ttl = timedelta(hours=svc.settings.idempotency_ttl_hours)
     fingerprint = hashlib.sha256(
         b"\0".join([request.method.encode(), request.url.path.encode(), raw])

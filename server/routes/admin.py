@@ -1,0 +1,167 @@
+"""The desk's admin pages: editors (create, disable, reset password) and API tokens.
+
+Admins only; everyone else gets a 403 page. A generated password and a new token are
+shown once, on the page that answers the form, and never stored in plain text.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlmodel import col, func, select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from .. import accounts
+from ..errors import ApiError
+from ..models import EditorSession, utcnow
+from ..services import services
+from .desk import Desk, desk, page, redirect, render
+
+EDITORS = "/editor/admin/editors"
+TOKENS = "/editor/admin/tokens"
+
+
+async def admin_home(request: Request) -> Response:
+    """GET /editor/admin: the editors page."""
+    return RedirectResponse(EDITORS, 303)
+
+
+@desk(admin=True)
+async def editors_page(request: Request, desk: Desk) -> Response:
+    """GET /editor/admin/editors: every editor, and the form to add one."""
+    return await _editors(request, desk, status=200, values={}, error=None)
+
+
+async def _editors(request: Request, desk: Desk, *, status: int, values: dict[str, str],
+                   error: str | None) -> Response:
+    async with services(request).db.read() as session:
+        editors = await accounts.list_editors(session)
+        counts = dict((await session.exec(
+            select(EditorSession.editor_id, func.count())
+            .where(col(EditorSession.expires_at) > utcnow())
+            .group_by(col(EditorSession.editor_id)))).all())
+    return render(request, desk.signed_in, "editor/admin_editors.html", {
+        "editors": editors, "sessions": counts, "values": values, "error": error,
+        "section": "editors",
+    }, status=status)
+
+
+@desk(admin=True)
+async def create_editor(request: Request, desk: Desk) -> Response:
+    """POST /editor/admin/editors: add an editor with an initial password."""
+    values = {k: desk.form.get(k, "").strip() for k in ("username", "display_name", "role")}
+    try:
+        async with services(request).db.write() as session:
+            editor = await accounts.create_editor(
+                session, username=values["username"].lower(),
+                display_name=values["display_name"] or None,
+                password=desk.form.get("password", ""), role=values["role"] or "editor")
+    except ApiError as exc:
+        return await _editors(request, desk, status=exc.status, values=values,
+                              error=exc.message[:1].upper() + exc.message[1:] + ".")
+    return redirect(request, EDITORS, f"Editor {editor.username} created.")
+
+
+@desk(admin=True)
+async def disable_editor(request: Request, desk: Desk) -> Response:
+    """POST /editor/admin/editors/{id}/disable: no more sign-ins, tokens or sessions."""
+    editor_id: int = request.path_params["id"]
+    if editor_id == desk.editor.id:
+        raise ApiError(409, "cannot_disable_self",
+                       "You cannot disable your own account: ask another admin.")
+    async with services(request).db.write() as session:
+        editor = await accounts.set_disabled(session, editor_id=editor_id, disabled=True)
+    return redirect(request, EDITORS,
+                    f"{editor.username} is disabled and signed out everywhere.")
+
+
+@desk(admin=True)
+async def enable_editor(request: Request, desk: Desk) -> Response:
+    """POST /editor/admin/editors/{id}/enable: allow an editor back in."""
+    async with services(request).db.write() as session:
+        editor = await accounts.set_disabled(session, editor_id=request.path_params["id"],
+                                             disabled=False)
+    return redirect(request, EDITORS, f"{editor.username} is enabled.")
+
+
+@desk(admin=True)
+async def reset_password(request: Request, desk: Desk) -> Response:
+    """POST /editor/admin/editors/{id}/password: set a typed password, or generate one."""
+    typed = desk.form.get("password", "")
+    password = typed or secrets.token_urlsafe(12)
+    async with services(request).db.write() as session:
+        editor = await accounts.set_password(
+            session, editor_id=request.path_params["id"], password=password,
+            keep_session_id=desk.signed_in.session.id)
+    if typed:
+        return redirect(request, EDITORS,
+                        f"Password changed for {editor.username}; their sessions ended.")
+    return render(request, desk.signed_in, "editor/admin_secret.html", {
+        "section": "", "heading": f"New password for {editor.username}",
+        "label": "Password", "secret": password, "back": EDITORS,
+        "note": "Give it to them in person or over a trusted channel. It is shown only "
+                "once; their earlier sessions have ended.",
+    })
+
+
+@desk(admin=True)
+async def tokens_page(request: Request, desk: Desk) -> Response:
+    """GET /editor/admin/tokens: every API token, and the form to make one."""
+    return await _tokens(request, desk, status=200, error=None)
+
+
+async def _tokens(request: Request, desk: Desk, *, status: int, error: str | None) -> Response:
+    async with services(request).db.read() as session:
+        tokens = await accounts.list_all_tokens(session)
+        editors = await accounts.list_editors(session)
+    return render(request, desk.signed_in, "editor/admin_tokens.html", {
+        "tokens": tokens, "editors": editors, "error": error, "section": "tokens",
+        "values": desk.form,
+    }, status=status)
+
+
+@desk(admin=True)
+async def create_token(request: Request, desk: Desk) -> Response:
+    """POST /editor/admin/tokens: a token for an editor, shown once."""
+    raw_id = desk.form.get("editor_id", "")
+    try:
+        if not raw_id.isdigit() or len(raw_id) > 9:
+            raise ApiError(422, "invalid_editor", "choose an editor")
+        async with services(request).db.write() as session:
+            editor = await accounts.editor_by_id(session, editor_id=int(raw_id))
+            token, plain = await accounts.create_token(
+                session, editor=editor, name=desk.form.get("name", ""))
+    except ApiError as exc:
+        return await _tokens(request, desk, status=exc.status,
+                             error=exc.message[:1].upper() + exc.message[1:] + ".")
+    return render(request, desk.signed_in, "editor/admin_secret.html", {
+        "section": "", "heading": f"New API token “{token.name}” for {editor.username}",
+        "label": "API token", "secret": plain, "back": TOKENS,
+        "note": "Copy it now: it is shown only once, and only a hash of it is stored. "
+                "Send it as Authorization: Bearer <token>.",
+    })
+
+
+@desk(admin=True)
+async def revoke_token(request: Request, desk: Desk) -> Response:
+    """POST /editor/admin/tokens/{id}/revoke: the token stops working at once."""
+    async with services(request).db.write() as session:
+        token = await accounts.revoke_token(session, token_id=request.path_params["id"])
+    return redirect(request, TOKENS, f"Token {token.prefix}… revoked.")
+
+
+def routes() -> list[BaseRoute]:
+    """The admin pages' routes."""
+    return [
+        page("/editor/admin", admin_home, "GET"),
+        page(EDITORS, editors_page, "GET"),
+        page(EDITORS, create_editor, "POST"),
+        page(EDITORS + "/{id:int}/disable", disable_editor, "POST"),
+        page(EDITORS + "/{id:int}/enable", enable_editor, "POST"),
+        page(EDITORS + "/{id:int}/password", reset_password, "POST"),
+        page(TOKENS, tokens_page, "GET"),
+        page(TOKENS, create_token, "POST"),
+        page(TOKENS + "/{id:int}/revoke", revoke_token, "POST"),
+    ]

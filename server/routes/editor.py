@@ -1,0 +1,431 @@
+"""The editor desk at /editor: signing in and out, streams, composing and managing posts.
+
+Every page is rendered on the server and every action is a plain form POST answered with
+a 303 back to the page and a flash message, so the desk works without JavaScript;
+``client_js/editor.js`` enhances the stream page (live preview, posting with fetch, edit
+in place, the live list). Forms carry the session's CSRF token; the sign-in form carries
+one bound to a pre-session cookie. The plumbing is in ``desk.py``, admin pages in
+``admin.py``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from .. import accounts, content, sessions, store
+from ..errors import ApiError
+from ..services import services
+from ..templating import clock, isotime
+from ..validation import PostCreate, PostPatch, StreamCreate, StreamPatch, parse_body, read_body
+from . import admin, api, pages
+from .desk import (
+    Desk,
+    client_address,
+    csrf_refused,
+    desk,
+    error_page,
+    new_key,
+    page,
+    read_form,
+    redirect,
+    render,
+    safe_next,
+    secure_cookies,
+)
+
+POSTS_SHOWN = 50
+STREAMS_SHOWN = 100
+
+# --- signing in and out ------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    """GET /editor/login: the sign-in form (straight on to ``next`` when signed in)."""
+    target = safe_next(request.query_params.get("next"))
+    if await sessions.current(request) is not None:
+        return RedirectResponse(target, 303)
+    return _login_form(request, target, status=200, error=None, username="")
+
+
+def _login_form(request: Request, target: str, *, status: int, error: str | None,
+                username: str, headers: dict[str, str] | None = None) -> Response:
+    settings = services(request).settings
+    nonce = request.cookies.get(sessions.LOGIN_COOKIE) or sessions.new_secret()
+    response = render(request, None, "editor/login.html", {
+        "next": target, "login_csrf": sessions.login_csrf(settings, nonce), "error": error,
+        "username": username,
+    }, status=status, headers=headers)
+    response.set_cookie(sessions.LOGIN_COOKIE, nonce, max_age=sessions.LOGIN_FORM_SECONDS,
+                        path="/editor", httponly=True, samesite="lax",
+                        secure=secure_cookies(request))
+    return response
+
+
+async def login(request: Request) -> Response:
+    """POST /editor/login: check the password, open a session, set the cookie."""
+    svc = services(request)
+    try:
+        data = await read_form(request)
+    except ApiError as exc:
+        return error_page(request, None, exc.status, None, exc.message)
+    target = safe_next(data.get("next"))
+    username = data.get("username", "").strip().lower()[:64]
+    if not sessions.login_csrf_ok(svc.settings, request.cookies.get(sessions.LOGIN_COOKIE),
+                                  data.get(sessions.CSRF_FIELD)):
+        return _login_form(request, target, status=403, username=username,
+                           error="The sign-in form had expired. Please sign in again.")
+    # Every attempt spends from the address's budget, and none is checked once it is
+    # spent: a correct guess then looks exactly like a wrong one.
+    wait = svc.auth_failures.take(client_address(request), svc.clock())
+    if wait:
+        retry = svc.auth_failures.retry_after_header(wait)
+        return _login_form(request, target, status=429, username=username,
+                           error=f"Too many sign-in attempts. Wait {retry} seconds and retry.",
+                           headers={"Retry-After": retry})
+    async with svc.db.write() as session:
+        editor = await accounts.authenticate_password(
+            session, username=username, password=data.get("password", ""))
+        if editor is None:
+            plain = None
+        else:
+            old = request.cookies.get(sessions.COOKIE)
+            if old:
+                await sessions.end(session, plain=old)
+            _row, plain = await sessions.start(
+                session, settings=svc.settings, editor=editor,
+                user_agent=request.headers.get("user-agent", ""), ip=client_address(request))
+    if plain is None:
+        return _login_form(request, target, status=401, username=username,
+                           error="That username and password do not match an active account.")
+    response = RedirectResponse(target, 303)
+    response.set_cookie(sessions.COOKIE, plain, path="/", httponly=True, samesite="lax",
+                        secure=secure_cookies(request))
+    response.delete_cookie(sessions.LOGIN_COOKIE, path="/editor")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """POST /editor/logout: delete the session and the cookie."""
+    signed_in = await sessions.current(request)
+    if signed_in is not None:
+        try:
+            data = await read_form(request)
+        except ApiError as exc:
+            return error_page(request, signed_in, exc.status, None, exc.message)
+        if not sessions.csrf_ok(signed_in, data.get(sessions.CSRF_FIELD)):
+            return csrf_refused(request, signed_in)
+        async with services(request).db.write() as session:
+            await sessions.end(session, plain=request.cookies.get(sessions.COOKIE, ""))
+    response = redirect(request, "/editor/login", "You are signed out.")
+    response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=secure_cookies(request))
+    return response
+
+
+# --- streams -----------------------------------------------------------------------------
+
+
+@desk()
+async def streams_page(request: Request, desk: Desk) -> Response:
+    """GET /editor: every stream, newest first, and the form to start one."""
+    return await _streams(request, desk, status=200, values={}, error=None)
+
+
+async def _streams(request: Request, desk: Desk, *, status: int, values: dict[str, str],
+                   error: str | None) -> Response:
+    async with services(request).db.read() as session:
+        streams, _next = await store.list_streams(session, include_drafts=True,
+                                                  limit=STREAMS_SHOWN)
+    return render(request, desk.signed_in, "editor/streams.html", {
+        "section": "streams", "streams": streams, "values": values, "error": error,
+        "idempotency_key": values.get("idempotency_key") or new_key(),
+    }, status=status)
+
+
+@desk()
+async def create_stream(request: Request, desk: Desk) -> Response:
+    """POST /editor/streams: start a stream, then go to its page."""
+    values = {k: desk.form.get(k, "").strip() for k in ("slug", "title", "description")}
+    values["status"] = "live" if desk.form.get("status") == "live" else "draft"
+    values["idempotency_key"] = desk.form.get("idempotency_key", "")
+    try:
+        api.limit_writes(request, desk.editor)
+        raw = json.dumps({k: values[k] for k in ("slug", "title", "description", "status")})
+        data = parse_body(raw.encode(), StreamCreate)
+
+        async def create(session: AsyncSession) -> api.Created:
+            stream = await store.create_stream(
+                session, slug=data.slug, title=data.title, description=data.description,
+                status=data.status)
+            return 201, {"slug": stream.slug}, stream.slug, []
+
+        await api.idempotent(request, desk.editor, raw.encode(), create,
+                             key=values["idempotency_key"] or None)
+    except ApiError as exc:
+        return await _streams(request, desk, status=exc.status, values=values,
+                              error=_friendly(exc))
+    return redirect(request, f"/editor/streams/{data.slug}",
+                    f"Stream “{data.title}” created" + (" and live." if data.status == "live"
+                                                       else " as a draft."))
+
+
+def _friendly(exc: ApiError) -> str:
+    if exc.code == "validation_error" and isinstance(exc.details, list) and exc.details:
+        first = exc.details[0]
+        return f"{str(first.get('field') or '').capitalize()}: {first.get('message')}."
+    return exc.message[:1].upper() + exc.message[1:] + ("" if exc.message.endswith(".") else ".")
+
+
+@desk()
+async def stream_page(request: Request, desk: Desk) -> Response:
+    """GET /editor/streams/{slug}: compose, the posts, the stream's settings and embed code."""
+    return await _stream(request, desk, request.path_params["slug"], status=200,
+                         compose={}, error=None)
+
+
+async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
+                  compose: dict[str, str], error: str | None) -> Response:
+    svc = services(request)
+    before = request.query_params.get("before", "")
+    cursor = int(before) if before.isdigit() and len(before) < 10 else None
+    async with svc.db.read() as session:
+        stream = await store.get_stream(session, slug=_slug(slug), include_drafts=True)
+        views, next_cursor = await store.list_posts(session, stream=stream, before=cursor,
+                                                    limit=POSTS_SHOWN)
+    origin = pages.origin(request)
+    snippet = (f'<iframe src="{origin}/embed/{stream.slug}" '
+               f'title="{html.escape(stream.title, quote=True)}: live updates" width="100%" '
+               'height="640" loading="lazy" style="border:0"></iframe>')
+    return render(request, desk.signed_in, "editor/stream.html", {
+        "section": "streams", "stream": stream, "posts": [post_context(v) for v in views],
+        "blank": BLANK_POST, "older": next_cursor, "paged": cursor is not None,
+        "snippet": snippet, "reader_url": f"/live/{stream.slug}",
+        "compose": {"body": compose.get("body", ""), "pinned": compose.get("pinned") == "1",
+                    "key": compose.get("idempotency_key") or new_key()},
+        "error": error, "max_chars": svc.settings.max_post_chars,
+    }, status=status)
+
+
+# The post template editor.js clones for posts that arrive live; it fills in the rest.
+BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author": "",
+              "created_iso": "", "created_text": "", "edited": False}
+
+
+def post_context(view: store.PostView) -> dict[str, Any]:
+    """What the post list shows of a post."""
+    post = view.post
+    return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
+            "author": view.author.display_name if view.author else "",
+            "created_iso": isotime(post.created_at), "created_text": clock(post.created_at),
+            "edited": post.edited_at is not None}
+
+
+def _slug(slug: str) -> str:
+    if not store.SLUG_RE.match(slug):
+        raise ApiError(404, "stream_not_found", f"There is no stream {slug!r}.")
+    return slug
+
+
+@desk()
+async def stream_details(request: Request, desk: Desk) -> Response:
+    """POST /editor/streams/{slug}/details: change the title and description."""
+    slug = _slug(request.path_params["slug"])
+    raw = json.dumps({"title": desk.form.get("title", ""),
+                      "description": desk.form.get("description", "")}).encode()
+    try:
+        data = parse_body(raw, StreamPatch)
+    except ApiError as exc:
+        raise ApiError(exc.status, exc.code, _friendly(exc)) from None
+    await _update_stream(request, desk, slug, title=data.title, description=data.description)
+    return redirect(request, f"/editor/streams/{slug}", "Title and description saved.")
+
+
+@desk()
+async def stream_status(request: Request, desk: Desk) -> Response:
+    """POST /editor/streams/{slug}/status: go live, end, or reopen."""
+    slug = _slug(request.path_params["slug"])
+    status = desk.form.get("status", "")
+    if status not in ("live", "ended"):
+        raise ApiError(422, "invalid_status", "Choose to go live or to end the stream.")
+    await _update_stream(request, desk, slug, status=status)
+    return redirect(request, f"/editor/streams/{slug}",
+                    "The stream is live." if status == "live" else "The stream has ended.")
+
+
+async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any) -> None:
+    api.limit_writes(request, desk.editor)
+    svc = services(request)
+    async with svc.db.write() as session:
+        _stream, events = await store.update_stream(session, slug=slug, **changes)
+    await svc.publish(slug, events)
+
+
+# --- posts -------------------------------------------------------------------------------
+
+
+@desk()
+async def create_post(request: Request, desk: Desk) -> Response:
+    """POST /editor/streams/{slug}/posts: publish (the no-JavaScript path)."""
+    slug = _slug(request.path_params["slug"])
+    body = desk.form.get("body", "").replace("\r\n", "\n")
+    compose = {"body": body, "pinned": "1" if desk.form.get("pinned") else "",
+               "idempotency_key": desk.form.get("idempotency_key", "")}
+    try:
+        api.limit_writes(request, desk.editor)
+        raw = json.dumps({"body": body, "pinned": bool(compose["pinned"])}).encode()
+        data = parse_body(raw, PostCreate)
+        _check_length(request, data.body)
+        editor = desk.editor
+
+        async def create(session: AsyncSession) -> api.Created:
+            view, events = await store.create_post(
+                session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
+            return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
+
+        response = await api.idempotent(request, editor, raw, create,
+                                        key=compose["idempotency_key"] or None)
+    except ApiError as exc:
+        if exc.code in ("stream_not_found", "invalid_idempotency_key"):
+            raise
+        empty = exc.code == "validation_error" and not body.strip()
+        return await _stream(request, desk, slug, status=exc.status, compose=compose,
+                             error="Write something to post." if empty else _friendly(exc))
+    post_id = json.loads(bytes(response.body))["id"]
+    replayed = response.headers.get("idempotent-replayed") == "true"
+    return redirect(request, f"/editor/streams/{slug}#post-{post_id}",
+                    "That post was already published." if replayed else "Posted.")
+
+
+def _check_length(request: Request, body: str) -> None:
+    limit = services(request).settings.max_post_chars
+    if len(body) > limit:
+        raise ApiError(422, "post_too_long",
+                       f"A post is at most {limit} characters; this one has {len(body)}.")
+
+
+async def _post(request: Request) -> Any:
+    post_id: int = request.path_params["id"]
+    if post_id > api.MAX_ID:
+        raise ApiError(404, "post_not_found", f"There is no post {post_id}.")
+    async with services(request).db.read() as session:
+        return await store.get_post(session, post_id=post_id, include_drafts=True)
+
+
+@desk()
+async def edit_post_page(request: Request, desk: Desk) -> Response:
+    """GET /editor/posts/{id}/edit: the edit form (the no-JavaScript path)."""
+    view = await _post(request)
+    return render(request, desk.signed_in, "editor/post_edit.html",
+                  {"post": view, "body": view.post.body, "error": None})
+
+
+@desk()
+async def edit_post(request: Request, desk: Desk) -> Response:
+    """POST /editor/posts/{id}/edit: save a corrected text."""
+    view = await _post(request)
+    body = desk.form.get("body", "").replace("\r\n", "\n")
+    try:
+        data = parse_body(json.dumps({"body": body}).encode(), PostPatch)
+        assert data.body is not None
+        _check_length(request, data.body)
+        await _change_post(request, desk, view.post.id, body=data.body)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return render(request, desk.signed_in, "editor/post_edit.html",
+                      {"post": view, "body": body, "error": _friendly(exc)}, status=exc.status)
+    return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",
+                    "Post updated.")
+
+
+@desk()
+async def delete_post_page(request: Request, desk: Desk) -> Response:
+    """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
+    view = await _post(request)
+    return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
+
+
+@desk()
+async def delete_post(request: Request, desk: Desk) -> Response:
+    """POST /editor/posts/{id}/delete: delete; readers see it go."""
+    view = await _post(request)
+    api.limit_writes(request, desk.editor)
+    svc = services(request)
+    async with svc.db.write() as session:
+        _view, events = await store.delete_post(session, post_id=view.post.id,
+                                                editor=desk.editor)
+    await svc.publish(view.stream_slug, events)
+    return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
+
+
+@desk()
+async def pin_post(request: Request, desk: Desk) -> Response:
+    """POST /editor/posts/{id}/pin: make a post a key event (pinned=1) or not (0)."""
+    view = await _post(request)
+    pinned = desk.form.get("pinned") == "1"
+    await _change_post(request, desk, view.post.id, pinned=pinned)
+    return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",
+                    "Pinned as a key event." if pinned else "Unpinned.")
+
+
+async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
+    api.limit_writes(request, desk.editor)
+    svc = services(request)
+    async with svc.db.write() as session:
+        view, events = await store.edit_post(session, post_id=post_id, editor=desk.editor,
+                                             **changes)
+    await svc.publish(view.stream_slug, events)
+
+
+async def preview(request: Request) -> Response:
+    """POST /editor/preview: the HTML a Markdown text publishes as (JSON, for the script)."""
+    try:
+        await api.caller(request, required=True)
+        raw = await read_body(request, max_bytes=services(request).settings.max_body_bytes)
+        data = parse_body(raw, PostPatch)
+    except ApiError as exc:
+        return JSONResponse(exc.body(), exc.status, headers=exc.headers)
+    body = data.body or ""
+    try:
+        rendered = content.render(body)
+    except content.ContentError:
+        return JSONResponse({"html": "", "embeds": [], "chars": len(body)})
+    return JSONResponse({"html": rendered.html, "chars": len(body),
+                         "embeds": [e.to_json() for e in rendered.embeds]})
+
+
+@desk()
+async def not_found_page(request: Request, desk: Desk) -> Response:
+    """Any other /editor address: an HTML 404 (after the sign-in check)."""
+    return error_page(request, desk.signed_in, 404, "Not found",
+                      "There is nothing at this address on the desk.", back="/editor")
+
+
+def routes() -> list[BaseRoute]:
+    """The desk's routes, the admin pages' among them."""
+    return [
+        page("/editor", streams_page, "GET"),
+        page("/editor/login", login_page, "GET"),
+        page("/editor/login", login, "POST"),
+        page("/editor/logout", logout, "POST"),
+        page("/editor/preview", preview, "POST"),
+        page("/editor/streams", create_stream, "POST"),
+        page("/editor/streams/{slug}", stream_page, "GET"),
+        page("/editor/streams/{slug}/details", stream_details, "POST"),
+        page("/editor/streams/{slug}/status", stream_status, "POST"),
+        page("/editor/streams/{slug}/posts", create_post, "POST"),
+        page("/editor/posts/{id:int}/edit", edit_post_page, "GET"),
+        page("/editor/posts/{id:int}/edit", edit_post, "POST"),
+        page("/editor/posts/{id:int}/delete", delete_post_page, "GET"),
+        page("/editor/posts/{id:int}/delete", delete_post, "POST"),
+        page("/editor/posts/{id:int}/pin", pin_post, "POST"),
+        *admin.routes(),
+        page("/editor/{rest:path}", not_found_page, "GET", "POST"),
+    ]

@@ -234,6 +234,9 @@ def _demo_banner(base: str, info: dict[str, str]) -> str:
     return "\n".join([
         "",
         "  Bulletin demo is ready.",
+        f"  Reader page:     {base}/live/{slug}",
+        f"  Editor desk:     {base}/editor  (sign in below)",
+        f"  Embed:           {base}/embed/{slug}",
         f"  Stream (JSON):   {base}/api/streams/{slug}",
         f"  Posts:           {base}/api/streams/{slug}/posts",
         f"  Event log:       {base}/api/streams/{slug}/events?since=0",

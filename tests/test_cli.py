@@ -93,12 +93,16 @@ def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
         posts = httpx.get(f"{base}/api/streams/{slug}/posts").json()["posts"]
         assert len(posts) >= 4
         assert httpx.get(f"{base}/api/streams/{slug}").json()["pinned"]
+        reader = httpx.get(f"{base}/live/{slug}")
+        assert reader.status_code == 200 and 'role="feed"' in reader.text
     finally:
         output = _stop(server)
     # uvicorn re-raises SIGTERM once it has shut down gracefully, as supervisors expect.
     assert server.returncode in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in output
     assert f"{base}/api/streams/{slug}" in output
+    assert f"Reader page:     {base}/live/{slug}" in output
+    assert f"{base}/editor" in output
     token = next(line.split()[-1] for line in output.splitlines() if "API token:" in line)
     assert token.startswith("blt_")
     assert "password" in output

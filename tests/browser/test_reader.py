@@ -366,3 +366,27 @@ async def test_keyboard_reaches_the_new_updates_button_and_posts(
         "() => document.activeElement && document.activeElement.matches('#feed > article')",
         timeout=WAIT_MS)
     assert "Fresh" in await page.evaluate("document.activeElement.innerText")
+
+
+async def test_reader_falls_back_to_sse_when_websocket_is_blocked(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """Where a proxy kills WebSocket, the page follows over Server-Sent Events instead."""
+    await api.stream("proxy")
+    page = await new_page()
+    refused: list[str] = []
+
+    async def kill(ws: Any) -> None:
+        refused.append(ws.url)
+        await ws.close(code=1011, reason="blocked by a proxy")
+
+    await page.route_web_socket("**/ws", kill)
+    streams: list[str] = []
+    page.on("request", lambda r: "/api/streams/proxy/events" in r.url and streams.append(
+        r.headers.get("accept", "")))
+    await page.goto(f"{server.base}/live/proxy")
+    await page.wait_for_selector("main[data-connection='live']", timeout=30_000)
+    assert refused
+    await api.post("proxy", "Over SSE")
+    await page.wait_for_selector("#feed > article", timeout=WAIT_MS)
+    assert await feed_texts(page) == ["Over SSE"]
+    assert "text/event-stream" in streams

@@ -294,7 +294,7 @@ async def create_post(request: Request, desk: Desk) -> Response:
     except ApiError as exc:
         if exc.code in ("stream_not_found", "invalid_idempotency_key"):
             raise
-        empty = exc.code == "validation_error" and not body.strip()
+        empty = not body.strip()
         return await _stream(request, desk, slug, status=exc.status, compose=compose,
                              error="Write something to post." if empty else _friendly(exc))
     post_id = json.loads(bytes(response.body))["id"]

@@ -1,0 +1,241 @@
+"""The editor desk in Chromium: signing in, streams, composing with preview and
+Ctrl+Enter, the live list, edit/pin/delete in place, failed posts and retries, drafts,
+accessibility and a phone-sized screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from playwright.async_api import expect
+
+from server.db import Database
+from tests.browser.conftest import ConsoleErrors, axe_violations, sign_in
+from tests.conftest import EditorLogin, make_editor
+from tests.integration.conftest import Api, LiveServer
+
+# A generous deadline for waits that only fail when something is broken.
+WAIT_MS = 15_000
+
+
+async def another_editor(database_url: str, server: LiveServer, username: str = "bob"
+                         ) -> httpx.AsyncClient:
+    """An API client for a second editor."""
+    db = Database(database_url)
+    try:
+        login = await make_editor(db, username)
+    finally:
+        await db.dispose()
+    return httpx.AsyncClient(base_url=server.base, headers=login.headers, timeout=10)
+
+
+async def open_stream(new_page: Callable[..., Any], server: LiveServer, slug: str,
+                      **context: Any) -> Any:
+    """alice's desk page for a stream, following it live."""
+    page = await new_page(**context)
+    await sign_in(page, server.base, "alice")
+    await page.goto(f"{server.base}/editor/streams/{slug}")
+    await expect(page.locator("#live-status")).to_contain_text("Live", timeout=WAIT_MS)
+    return page
+
+
+async def post_bodies(page: Any) -> list[str]:
+    """The text of each post in the desk's list, top to bottom."""
+    texts: list[str] = await page.locator("#posts > li .post-body").all_inner_texts()
+    return [" ".join(t.split()) for t in texts]
+
+
+async def test_an_editor_runs_a_stream_from_the_desk(
+        server: LiveServer, editor: EditorLogin, database_url: str,
+        new_page: Callable[..., Any]) -> None:
+    """Create, go live, preview, Ctrl+Enter, see others' posts live, edit, pin, delete."""
+    page = await new_page()
+    await sign_in(page, server.base, "alice")
+    await page.get_by_label("Title", exact=True).fill("Budget day 2026")
+    assert await page.get_by_label("Address").input_value() == "budget-day-2026"
+    await page.get_by_role("button", name="Create stream").click()
+    await page.wait_for_url(f"{server.base}/editor/streams/budget-day-2026")
+    await expect(page.locator("#flash")).to_contain_text("created")
+    await page.get_by_role("button", name="Go live").click()
+    await expect(page.locator("#stream-status")).to_have_text("live")
+    await expect(page.locator("#live-status")).to_contain_text("Live", timeout=WAIT_MS)
+
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("The chancellor is **on her feet**")
+    await expect(page.locator("#preview strong")).to_have_text("on her feet", timeout=WAIT_MS)
+    await text.press("Control+Enter")
+    first = page.locator("#posts > li").first
+    await expect(first.locator(".post-body strong")).to_have_text("on her feet")
+    await expect(text).to_have_value("")
+    await expect(page.locator("#compose-status")).to_have_text("Posted.")
+    await expect(page.locator("#preview-box")).to_be_hidden()
+
+    bob = await another_editor(database_url, server)
+    try:
+        r = await bob.post("/api/streams/budget-day-2026/posts", json={"body": "Fuel duty frozen"})
+        assert r.status_code == 201
+        bobs = page.locator(f"#post-{r.json()['id']}")
+        await expect(bobs.locator(".post-body")).to_have_text("Fuel duty frozen", timeout=WAIT_MS)
+        await expect(bobs.locator(".post-author")).to_have_text("Bob")
+    finally:
+        await bob.aclose()
+    assert await post_bodies(page) == ["Fuel duty frozen", "The chancellor is on her feet"]
+
+    mine = page.locator("#posts > li").nth(1)
+    await mine.get_by_role("link", name="Edit").click()
+    editor_box = mine.get_by_label("Edit post")
+    await expect(editor_box).to_be_focused()
+    await editor_box.fill("The chancellor is *on her feet* now")
+    await mine.get_by_role("button", name="Save").click()
+    await expect(mine.locator(".post-body em")).to_have_text("on her feet")
+    await expect(mine.locator(".post-edited")).to_be_visible()
+
+    await mine.get_by_role("button", name="Pin").click()
+    await expect(mine.locator(".post-flag")).to_be_visible()
+    await expect(mine.get_by_role("button", name="Unpin")).to_be_visible()
+    await mine.get_by_role("button", name="Unpin").click()
+    await expect(mine.locator(".post-flag")).to_be_hidden()
+
+    top = page.locator("#posts > li").first
+    await top.get_by_role("link", name="Delete").click()
+    await expect(top.get_by_role("group")).to_contain_text("Delete this post?")
+    await expect(top.get_by_role("button", name="Keep it")).to_be_focused()
+    await top.get_by_role("button", name="Keep it").click()
+    assert len(await post_bodies(page)) == 2
+    await top.get_by_role("link", name="Delete").click()
+    await top.get_by_role("button", name="Yes, delete").click()
+    await expect(page.locator("#posts > li")).to_have_count(1)
+
+    async with httpx.AsyncClient(base_url=server.base, headers=editor.headers) as check:
+        posts = (await check.get("/api/streams/budget-day-2026/posts")).json()["posts"]
+    assert [(p["body"], p["pinned"], p["revision"]) for p in posts] == [
+        ("The chancellor is *on her feet* now", False, 2)]
+
+
+async def test_a_failed_post_keeps_the_text_and_the_retry_posts_once(
+        server: LiveServer, api: Api, new_page: Callable[..., Any],
+        console: ConsoleErrors) -> None:
+    """A post whose answer is lost keeps its text; the retry reuses the key: one post."""
+    await api.stream("match")
+    page = await open_stream(new_page, server, "match")
+    console.allowed.append("Failed to load resource")
+    keys: list[str] = []
+    lost: list[int] = []
+
+    async def lose_first_answer(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if lost:
+            await route.continue_()
+            return
+        response = await route.fetch()  # the server publishes it...
+        lost.append(response.status)
+        await route.abort("connectionreset")  # ...but the browser never hears back
+
+    await page.route("**/api/streams/match/posts", lose_first_answer)
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("Penalty to the home side")
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#compose-error")).to_contain_text("Not posted")
+    await expect(page.locator("#compose-error")).to_contain_text("Your text is kept")
+    await expect(text).to_have_value("Penalty to the home side")
+    assert lost == [201]
+
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(text).to_have_value("")
+    await expect(page.locator("#compose-error")).to_be_hidden()
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
+    assert [p["body"] for p in posts] == ["Penalty to the home side"]
+    await expect(page.locator("#posts > li")).to_have_count(1)
+
+
+async def test_a_server_error_is_shown_and_the_retry_uses_the_same_key(
+        server: LiveServer, api: Api, new_page: Callable[..., Any],
+        console: ConsoleErrors) -> None:
+    """A 503 shows a clear error with the text kept; the retry posts with the same key."""
+    await api.stream("match")
+    page = await open_stream(new_page, server, "match")
+    console.allowed.append("503")
+    keys: list[str] = []
+
+    async def unavailable_once(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            await route.fulfill(status=503, content_type="application/json", headers={
+                "Retry-After": "2"}, body='{"error": {"code": "database_unavailable", '
+                '"message": "the database is unavailable", "details": null}}')
+        else:
+            await route.continue_()
+
+    await page.route("**/api/streams/match/posts", unavailable_once)
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("Half time: 0-0")
+    await text.press("Control+Enter")
+    await expect(page.locator("#compose-error")).to_contain_text("HTTP 503")
+    await expect(text).to_have_value("Half time: 0-0")
+    await text.press("Control+Enter")
+    await expect(text).to_have_value("")
+    assert keys[0] == keys[1]
+    posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
+    assert [p["body"] for p in posts] == ["Half time: 0-0"]
+
+
+async def test_the_draft_survives_a_reload(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """Text typed but not posted is back after a reload, with its Key event choice."""
+    await api.stream("match")
+    page = await open_stream(new_page, server, "match")
+    await page.get_by_label("Text", exact=True).fill("Red card, 61 minutes")
+    await page.get_by_label("Key event").check()
+    key = await page.locator("input[name=idempotency_key]").input_value()
+    await page.reload()
+    await expect(page.get_by_label("Text", exact=True)).to_have_value("Red card, 61 minutes")
+    await expect(page.get_by_label("Key event")).to_be_checked()
+    await expect(page.locator("#compose-status")).to_contain_text("draft was restored")
+    assert await page.locator("input[name=idempotency_key]").input_value() == key
+    posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
+    assert posts == []
+
+
+async def test_desk_pages_have_no_serious_accessibility_problems(
+        server: LiveServer, api: Api, database_url: str,
+        new_page: Callable[..., Any]) -> None:
+    """axe finds nothing serious on sign-in, streams, a stream and the admin pages."""
+    db = Database(database_url)
+    try:
+        await make_editor(db, "root", role="admin")
+    finally:
+        await db.dispose()
+    await api.stream("match")
+    await api.post("match", "Kick-off **now**")
+    page = await new_page(bypass_csp=True)
+    await page.goto(f"{server.base}/editor/login")
+    assert await axe_violations(page) == []
+    await sign_in(page, server.base, "root")
+    for path in ("/editor", "/editor/streams/match", "/editor/admin/editors",
+                 "/editor/admin/tokens"):
+        await page.goto(f"{server.base}{path}")
+        if path.endswith("match"):
+            await expect(page.locator("#live-status")).to_contain_text("Live", timeout=WAIT_MS)
+        assert await axe_violations(page) == [], path
+
+
+async def test_the_compose_page_fits_a_phone(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """At 375 px wide the stream page has no sideways scroll and posting works."""
+    await api.stream("match")
+    await api.post("match", "A long link: https://example.com/" + "a" * 120)
+    page = await open_stream(new_page, server, "match", viewport={"width": 375, "height": 740})
+    await page.get_by_label("Text", exact=True).fill("Goal! " + "x" * 200)
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#posts > li")).to_have_count(2)
+    await expect(page.get_by_label("Text", exact=True)).to_have_value("")
+    for path in ("/editor/streams/match", "/editor"):
+        await page.goto(f"{server.base}{path}")
+        overflow = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, path
+    await page.goto(f"{server.base}/editor/streams/match")
+    box = await page.get_by_role("button", name="Post", exact=True).bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 375

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# client_js/ sits beside the package in a checkout.
-SOURCES = (PACKAGE_DIR.parent / "client_js", PACKAGE_DIR / "static")
+# client_js/ sits beside the package in a checkout; server/client_js links to it, so that a
+# built wheel carries a copy inside the package.
+SOURCES = (PACKAGE_DIR / "client_js", PACKAGE_DIR / "static")
 SERVED_SUFFIXES = {".js", ".mjs", ".css", ".svg", ".png", ".ico", ".woff2", ".d.ts"}
 PREFIX = "/static"
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.browser.conftest import axe_violations
+from tests.browser.conftest import ConsoleErrors, axe_violations
 from tests.conftest import EditorLogin
 from tests.integration.conftest import Api, LiveServer
 
@@ -165,9 +165,12 @@ async def test_hidden_tab_counts_new_posts_in_the_title(
 
 async def test_posts_made_while_the_server_restarts_arrive_once(
         server: LiveServer, api: Api, new_page: Callable[..., Any],
-        start_server: Callable[..., Any], editor: EditorLogin) -> None:
+        start_server: Callable[..., Any], editor: EditorLogin,
+        console: ConsoleErrors) -> None:
     """The server restarts under an open page; posts made meanwhile appear, none lost or
     doubled, in order."""
+    # Chromium logs each refused reconnect attempt while the server is down.
+    console.allowed.append("net::ERR_CONNECTION_REFUSED")
     await api.stream("restart")
     await api.post("restart", "Before 1")
     page = await open_reader(new_page, server, "restart")

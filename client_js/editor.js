@@ -499,6 +499,7 @@ function setUpCompose(form, posts) {
     else drafts.clear();
   };
 
+  let busy = false;
   let previewTimer = 0;
   let previewRound = 0;
   const updatePreview = async () => {
@@ -522,11 +523,14 @@ function setUpCompose(form, posts) {
     previewTimer = window.setTimeout(updatePreview, PREVIEW_DELAY_MS);
   };
 
-  textarea.addEventListener("input", () => { save(); schedulePreview(); });
+  textarea.addEventListener("input", () => {
+    if (!busy && status.textContent) status.textContent = "";
+    save();
+    schedulePreview();
+  });
   pinned.addEventListener("change", save);
   if (textarea.value) { save(); schedulePreview(); }
 
-  let busy = false;
   const post = async () => {
     if (busy) return;
     const body = textarea.value;

@@ -136,10 +136,14 @@ async def stream_list(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """The reader's pages."""
+    """The reader's pages (HTML: not part of the API's OpenAPI document)."""
     return [
-        Route("/live", stream_list, methods=["GET", "HEAD"]),
-        Route("/live/{slug}", live_page, methods=["GET", "HEAD"]),
-        Route("/live/{slug}/posts/{id:int}", post_page, methods=["GET", "HEAD"]),
-        Route("/embed/{slug}", embed_page, methods=["GET", "HEAD"]),
+        Route("/live", stream_list, methods=["GET", "HEAD"],
+              include_in_schema=False),
+        Route("/live/{slug}", live_page, methods=["GET", "HEAD"],
+              include_in_schema=False),
+        Route("/live/{slug}/posts/{id:int}", post_page, methods=["GET", "HEAD"],
+              include_in_schema=False),
+        Route("/embed/{slug}", embed_page, methods=["GET", "HEAD"],
+              include_in_schema=False),
     ]

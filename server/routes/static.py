@@ -31,4 +31,5 @@ def _etags(header: str) -> set[str]:
 
 def routes() -> list[BaseRoute]:
     """The static file route."""
-    return [Route("/static/{version}/{name}", static_file, methods=["GET", "HEAD"])]
+    return [Route("/static/{version}/{name}", static_file, methods=["GET", "HEAD"],
+                  include_in_schema=False)]

@@ -393,3 +393,16 @@ async def test_reader_falls_back_to_sse_when_websocket_is_blocked(
     await page.wait_for_selector("#feed > article", timeout=WAIT_MS)
     assert await feed_texts(page) == ["Over SSE"]
     assert "text/event-stream" in streams
+
+
+async def test_reduced_motion_means_no_slide_in(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """With prefers-reduced-motion a new post appears without the slide-in animation."""
+    await api.stream("calm")
+    calm = await open_reader(new_page, server, "calm", reduced_motion="reduce")
+    lively = await open_reader(new_page, server, "calm")
+    item = await api.post("calm", "Quietly")
+    for page in (calm, lively):
+        await page.wait_for_selector(f"#post-{item['id']}", timeout=WAIT_MS)
+    assert "slide-in" not in (await calm.get_attribute(f"#post-{item['id']}", "class") or "")
+    assert "slide-in" in (await lively.get_attribute(f"#post-{item['id']}", "class") or "")

@@ -88,10 +88,10 @@ class Settings:
                 "BULLETIN_DATABASE_URL must start with sqlite+aiosqlite:// or "
                 f"postgresql+asyncpg://, got {self.database_url!r}"
             )
-        if not self.broker_url.startswith("memory://"):
+        if not self.broker_url.startswith(("memory://", "redis://", "rediss://")):
             raise SettingsError(
                 f"BULLETIN_BROKER_URL: unsupported broker {self.broker_url!r}; "
-                "this release supports memory://"
+                "use memory:// (one process) or redis://host:port/db (several)"
             )
         for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
                      "events_page_size", "write_burst", "replay_limit", "window_events",
@@ -126,6 +126,11 @@ class Settings:
             "Set BULLETIN_SECRET_KEY in production.", path.resolve()
         )
         return replace(self, secret_key=key)
+
+    @property
+    def shared_broker(self) -> bool:
+        """Whether the broker reaches other processes (Redis), not only this one."""
+        return not self.broker_url.startswith("memory://")
 
     @property
     def is_sqlite(self) -> bool:

@@ -94,7 +94,7 @@ class Supervisor:
         status = 0
         try:
             self.workers = [self._start() for _ in range(self.count)]
-            delay = 0.0
+            quick_deaths = 0
             while not self._stop.wait(POLL_SECONDS):
                 for index, worker in enumerate(self.workers):
                     if worker.process.is_alive():
@@ -106,8 +106,10 @@ class Supervisor:
                         status = 1
                         break
                     lived = time.monotonic() - worker.started
-                    delay = (min(max(delay * 2, 1.0), RESTART_DELAY_MAX)
-                             if lived < QUICK_DEATH_SECONDS else 0.0)
+                    # Once at once; again and again soon after starting: 1, 2, 4 ... s.
+                    quick_deaths = quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
+                    delay = (min(2.0 ** (quick_deaths - 2), RESTART_DELAY_MAX)
+                             if quick_deaths > 1 else 0.0)
                     log.warning("worker %d exited with status %s after %.0f s; starting "
                                 "another%s", worker.process.pid, code, lived,
                                 f" in {delay:.0f} s" if delay else "")

@@ -100,6 +100,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{path}"
         return
     url: str = request.getfixturevalue("postgres_database")
+    _truncate(url)
+    yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The session's PostgreSQL database, emptied: for tests that need PostgreSQL itself
+    (several processes, a cut network path)."""
+    _truncate(postgres_database)
+    return postgres_database
+
+
+def _truncate(url: str) -> None:
     import asyncpg
 
     async def truncate() -> None:
@@ -110,7 +123,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             await conn.close()
 
     run_async(truncate())
-    yield url
 
 
 _redis_tests = itertools.count(1)

@@ -30,6 +30,8 @@ class Settings:
     """Everything the server can be configured with; defaults run on a bare laptop."""
 
     database_url: str = field(default_factory=_default_database_url)
+    # PostgreSQL connections each process keeps (and up to twice as many more under load).
+    database_pool_size: int = 10
     broker_url: str = "memory://"
     secret_key: str = ""
     # Where a generated development secret is kept between runs.
@@ -38,6 +40,9 @@ class Settings:
     # Origins allowed to open WebSocket connections and post forms; the server's own
     # origin is always allowed.
     allowed_origins: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks, "*" for any): the client address then comes from the proxy's header.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     max_body_bytes: int = 64 * 1024
     max_post_chars: int = 20_000
     page_size: int = 20
@@ -93,9 +98,9 @@ class Settings:
                 f"BULLETIN_BROKER_URL: unsupported broker {self.broker_url!r}; "
                 "use memory:// (one process) or redis://host:port/db (several)"
             )
-        for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
-                     "events_page_size", "write_burst", "replay_limit", "window_events",
-                     "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
+        for name in ("database_pool_size", "max_body_bytes", "max_post_chars", "page_size",
+                     "max_page_size", "events_page_size", "write_burst", "replay_limit",
+                     "window_events", "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
                      "heartbeat_seconds", "ping_seconds", "shutdown_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")

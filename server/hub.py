@@ -11,7 +11,9 @@ Guarantees, per stream: a subscriber receives ``subscribed``, then every event a
 and a window of its newest events; a subscriber whose ``since`` is inside the window is
 served from memory at once, an older one waits (not receiving live events) until the
 database rows arrive, and concurrent waiters share one read. Live events that skip a seq
-are held back until the missing ones are read from the database.
+are held back until the missing ones are read from the database; when the broker says it
+may have lost events (``resync``), every followed stream is read after its head, so that
+a loss at the end of a quiet stream is repaired too.
 
 Fan-out encodes an event once per transport encoding and writes the same bytes to every
 subscriber's outlet without waiting for any of them; events that arrive together

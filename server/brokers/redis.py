@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool, Redis
@@ -248,7 +249,8 @@ class RedisBroker:
 
     async def _open(self) -> AbstractConnection:
         assert self._subscriber_pool is not None
-        conn = self._subscriber_pool.make_connection()
+        # redis-py leaves make_connection() and connect() untyped.
+        conn: Any = self._subscriber_pool.make_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.connect()
             names = [(self.prefix + channel).encode() for channel in self._channels]
@@ -268,7 +270,8 @@ class RedisBroker:
             with contextlib.suppress(*_FAILURES):
                 await conn.disconnect(nowait=True)
             raise
-        return conn
+        result: AbstractConnection = conn
+        return result
 
     def _resubscribed(self) -> None:
         """Every channel is subscribed again: from here on nothing is lost."""

@@ -80,6 +80,7 @@ class RedisBroker:
         self._runner: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._subscriber_pool: ConnectionPool | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._last_seen = 0.0
         self.dropped = 0
 
@@ -180,6 +181,11 @@ class RedisBroker:
             await self._client.publish(self.prefix + channel, payload)
         except _FAILURES as exc:
             self._unsent[channel] = payload
+            # Redis is probably away, though the quiet subscriber connection cannot tell
+            # yet (a silent network takes DEAD_SECONDS to notice): reconnect it now, so that
+            # later posts fail fast and a Resync follows once Redis answers again.
+            if self._reading is not None and self._state is BrokerState.CONNECTED:
+                self._reading.cancel()
             raise BrokerUnavailable(f"cannot publish to {self._shown()}: {exc}") from exc
         if self._unsent:
             self._flush_unsent()
@@ -285,10 +291,12 @@ class RedisBroker:
         """Read pushes until the connection fails; ping it when quiet, drop it when dead."""
         loop = asyncio.get_running_loop()
         self._last_seen = loop.time()
-        reading = loop.create_task(self._receive(conn))
+        reading = self._reading = loop.create_task(self._receive(conn))
         try:
             while True:
                 await asyncio.wait((reading,), timeout=PING_SECONDS)
+                if reading.cancelled():
+                    raise ConnectionError("publishing failed: checking the connection")
                 if reading.done():
                     reading.result()  # raises what ended it
                     raise ConnectionError("the connection closed")

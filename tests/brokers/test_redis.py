@@ -116,3 +116,29 @@ async def test_a_broker_started_while_redis_is_down_connects_later(
     await writer.connect()
     await writer.publish("stream:a", "x")
     assert await take(reader, 1) == [BrokerMessage("stream:a", "x")]
+
+
+async def test_a_failed_publish_reconnects_the_subscriber_and_resyncs(
+    redis_url: str, brokers: Callable[[str], RedisBroker], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A publish that fails while the subscriber connection still looks healthy makes the
+    broker reconnect at once (a silent network would take the dead-peer timeout to show),
+    so that a Resync follows and nothing published meanwhile stays missing."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    broker = brokers(redis_url)
+    await broker.connect()
+    await broker.subscribe("stream:a")
+    assert broker._client is not None
+
+    async def fail(channel: str, payload: str) -> int:
+        raise RedisConnectionError("network unreachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(broker._client, "publish", fail)
+        with pytest.raises(BrokerUnavailable):
+            await broker.publish("stream:a", "lost")
+    assert await take(broker, 1) == [Resync()]
+    assert broker.state is BrokerState.CONNECTED
+    # The payload that failed is sent again once the broker is back.
+    assert await take(broker, 1) == [BrokerMessage("stream:a", "lost")]

@@ -98,14 +98,16 @@ class Settings:
                 f"BULLETIN_BROKER_URL: unsupported broker {self.broker_url!r}; "
                 "use memory:// (one process) or redis://host:port/db (several)"
             )
-        for name in ("database_pool_size", "max_body_bytes", "max_post_chars", "page_size",
-                     "max_page_size", "events_page_size", "write_burst", "replay_limit",
-                     "window_events", "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
+        for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
+                     "events_page_size", "write_burst", "replay_limit", "window_events",
+                     "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
                      "heartbeat_seconds", "ping_seconds", "shutdown_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:
             raise SettingsError(f"{PREFIX}PAGE_SIZE must not exceed {PREFIX}MAX_PAGE_SIZE")
+        if self.database_pool_size <= 0:
+            raise SettingsError(f"{PREFIX}DATABASE_POOL_SIZE must be positive")
         if self.secret_key and len(self.secret_key) < MIN_SECRET_LENGTH:
             raise SettingsError(
                 f"BULLETIN_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"

@@ -84,5 +84,8 @@ class BrokerClosed(Exception):
     """The broker was disconnected."""
 
 
-class BrokerUnavailable(ConnectionError):
-    """The broker cannot be reached right now; it is reconnecting."""
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached right now; it is reconnecting.
+
+    Not a ConnectionError on purpose: the app answers those with "database unavailable".
+    """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from server.db import Database
-from tests.conftest import EditorLogin, PrivateRedis, make_editor, with_prefix
+from server.settings import Settings
+from tests.conftest import (
+    TEST_SECRET,
+    EditorLogin,
+    PrivateRedis,
+    free_tcp_port,
+    make_editor,
+    with_prefix,
+)
 
 from .conftest import Api, LiveServer
 from .readers import Reader, SseReader, WsReader, exactly_once_in_order
@@ -147,12 +156,13 @@ class TcpProxy:
 
     async def cut(self) -> None:
         """Refuse new connections and drop every open one, as a network failure would."""
-        assert self._server is not None
-        self._server.close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for writer in list(self._writers):
             writer.transport.abort()
-        await self._server.wait_closed()
-        self._server = None
+        if server is not None:
+            await server.wait_closed()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -174,8 +184,7 @@ class TcpProxy:
 
 
 async def test_database_outage_gives_503s_keeps_readers_and_recovers(
-    start_server: Callable[..., Any], postgres_url: str, redis_url: str,
-    readers: Callable[..., Reader],
+    postgres_url: str, redis_url: str, readers: Callable[..., Reader], tmp_path: Path,
 ) -> None:
     """With PostgreSQL unreachable, writes get a clear 503 and change nothing, /readyz is
     503, live readers stay connected and new readers of a followed stream are served from
@@ -187,7 +196,20 @@ async def test_database_outage_gives_503s_keeps_readers_and_recovers(
         hide_password=False)
     db = Database(postgres_url)
     editor = await make_editor(db, "ada")
-    server = await start_server(database_url=via_proxy, broker_url=redis_url)
+    server = LiveServer(Settings(database_url=via_proxy, broker_url=redis_url,
+                                 secret_key=TEST_SECRET, secret_key_file=str(tmp_path / "key"),
+                                 write_rate=1000.0, write_burst=1000), free_tcp_port())
+    await server.start()
+    try:
+        await _database_outage(server, editor, proxy, readers)
+    finally:
+        await server.stop()
+        await db.dispose()
+        await proxy.cut()
+
+
+async def _database_outage(server: LiveServer, editor: EditorLogin, proxy: TcpProxy,
+                           readers: Callable[..., Reader]) -> None:
     api = Api(server.base, editor)
     await api.stream("s")
     first = readers(WsReader, [server.ws_url])
@@ -216,8 +238,6 @@ async def test_database_outage_gives_503s_keeps_readers_and_recovers(
     events = (await api.client.get("/api/streams/s/events?since=0")).json()["events"]
     assert [(e["seq"], e["post"]["body"]) for e in events] == [(1, "one"), (2, "two")]
     await api.client.aclose()
-    await db.dispose()
-    await proxy.cut()
 
 
 async def _ready_code(server: LiveServer, code: int) -> bool:

@@ -7,70 +7,17 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
-from server.db import Database
-from tests.conftest import EditorLogin, make_editor
-from tests.test_cli import _stop, _wait_ready, run, start_server
+from tests.conftest import EditorLogin
+from tests.test_cli import _stop, run
 
 from .readers import Reader, SseReader, WsReader, exactly_once_in_order
 
 Started = tuple[subprocess.Popen[str], str]
-
-
-@pytest.fixture
-def env(postgres_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
-    """Every process on the test's PostgreSQL database and Redis prefix."""
-    return {**os.environ, "BULLETIN_DATABASE_URL": postgres_url,
-            "BULLETIN_BROKER_URL": redis_url, "BULLETIN_WRITE_RATE": "1000",
-            "BULLETIN_WRITE_BURST": "1000", "BULLETIN_LOG_LEVEL": "warning",
-            "BULLETIN_SECRET_KEY": "processes-test-secret-0123456789-abcdefghij"}
-
-
-@pytest.fixture
-def serve(env: dict[str, str]) -> Iterator[Callable[..., Started]]:
-    """Starts `bulletin serve` processes and waits until each is ready; all are stopped."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> Started:
-        process, base = start_server(env, *args)
-        started.append(process)
-        _wait_ready(base, process)
-        return process, base
-
-    yield start
-    for process in started:
-        _stop(process)  # also reads and closes the output of one that was killed
-
-
-@pytest.fixture
-async def editor(postgres_url: str) -> EditorLogin:
-    """An editor with a token in the shared database."""
-    db = Database(postgres_url)
-    try:
-        return await make_editor(db, "alice")
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def readers() -> AsyncIterator[Callable[..., Reader]]:
-    """Starts readers; all are stopped at the end."""
-    started: list[Reader] = []
-
-    def start(kind: type[Reader], urls: list[str], slug: str = "s") -> Reader:
-        reader = kind(urls, slug)
-        reader.start()
-        started.append(reader)
-        return reader
-
-    yield start
-    for reader in started:
-        await reader.stop()
 
 
 def ws(base: str) -> str:
@@ -90,18 +37,18 @@ async def stream_seq(base: str) -> int:
 
 
 async def test_concurrent_posting_from_several_processes_never_shares_or_skips_a_seq(
-    serve: Callable[..., Started], editor: EditorLogin, readers: Callable[..., Reader],
+    serve: Callable[..., Started], pg_editor: EditorLogin, readers: Callable[..., Reader],
 ) -> None:
     """Three processes taking posts to one stream at once: the log is 1..N with no gap
     and no repeat, and readers of every process get it all, once, in order."""
     bases = [serve()[1] for _ in range(3)]
-    await create_stream(bases[0], editor)
+    await create_stream(bases[0], pg_editor)
     group = [readers(WsReader, [ws(base)]) for base in bases]
     await asyncio.wait_for(asyncio.gather(*(r.subscribed.wait() for r in group)), 10)
 
     async def poster(base: str) -> list[int]:
         seqs = []
-        async with httpx.AsyncClient(base_url=base, headers=editor.headers,
+        async with httpx.AsyncClient(base_url=base, headers=pg_editor.headers,
                                      timeout=30) as client:
             for i in range(20):
                 r = await client.post("/api/streams/s/posts", json={"body": f"{base} {i}"})
@@ -123,14 +70,14 @@ async def test_concurrent_posting_from_several_processes_never_shares_or_skips_a
 
 
 async def test_a_process_killed_under_load_loses_its_readers_to_another_without_loss(
-    serve: Callable[..., Started], editor: EditorLogin, readers: Callable[..., Reader],
+    serve: Callable[..., Started], pg_editor: EditorLogin, readers: Callable[..., Reader],
 ) -> None:
     """SIGKILL one of two processes while posts flow through both: its WebSocket and SSE
     readers reconnect to the other with their last seq and end with every event exactly
     once, in order; so do the other's readers."""
     process_a, a = serve()
     _process_b, b = serve()
-    await create_stream(a, editor)
+    await create_stream(a, pg_editor)
     movers = [readers(WsReader, [ws(a), ws(b)]) for _ in range(4)]
     movers += [readers(SseReader, [a, b]) for _ in range(2)]
     stayers = [readers(WsReader, [ws(b)]), readers(SseReader, [b])]
@@ -139,7 +86,7 @@ async def test_a_process_killed_under_load_loses_its_readers_to_another_without_
     stop = asyncio.Event()
 
     async def poster(base: str) -> None:
-        async with httpx.AsyncClient(base_url=base, headers=editor.headers,
+        async with httpx.AsyncClient(base_url=base, headers=pg_editor.headers,
                                      timeout=10) as client:
             i = 0
             while not stop.is_set():
@@ -168,9 +115,9 @@ async def test_a_process_killed_under_load_loses_its_readers_to_another_without_
     assert all(reader.connections == 1 for reader in stayers)
 
 
-def test_several_workers_need_a_shared_broker(env: dict[str, str]) -> None:
+def test_several_workers_need_a_shared_broker(process_env: dict[str, str]) -> None:
     """`serve --workers 2` with the in-process broker is refused with one clear line."""
-    result = run(["serve", "--workers", "2"], {**env, "BULLETIN_BROKER_URL": "memory://"})
+    result = run(["serve", "--workers", "2"], {**process_env, "BULLETIN_BROKER_URL": "memory://"})
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -193,17 +140,17 @@ def _workers(supervisor: subprocess.Popen[str]) -> set[int]:
 
 
 async def test_workers_share_the_port_and_a_killed_worker_is_replaced(
-    serve: Callable[..., Started], editor: EditorLogin, readers: Callable[..., Reader],
+    serve: Callable[..., Started], pg_editor: EditorLogin, readers: Callable[..., Reader],
 ) -> None:
     """`serve --workers 2` serves one port from two processes whose readers all get every
     post; a worker killed with SIGKILL is replaced, its readers resume on the port with
     nothing lost, and SIGTERM stops the lot."""
     supervisor, base = serve("--workers", "2")
     assert len(_workers(supervisor)) == 2
-    await create_stream(base, editor)
+    await create_stream(base, pg_editor)
     group = [readers(WsReader, [ws(base)]) for _ in range(8)]
     await asyncio.wait_for(asyncio.gather(*(r.subscribed.wait() for r in group)), 10)
-    async with httpx.AsyncClient(base_url=base, headers=editor.headers, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base, headers=pg_editor.headers, timeout=10) as client:
         for i in range(10):
             assert (await client.post("/api/streams/s/posts",
                                       json={"body": f"p{i}"})).status_code == 201

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy.engine import make_url
 
 from server.db import Database
@@ -26,22 +25,6 @@ from tests.conftest import (
 
 from .conftest import Api, LiveServer
 from .readers import Reader, SseReader, WsReader, exactly_once_in_order
-
-
-@pytest.fixture
-async def readers() -> AsyncIterator[Callable[..., Reader]]:
-    """Starts readers; all are stopped at the end."""
-    started: list[Reader] = []
-
-    def start(kind: type[Reader], urls: list[str], slug: str = "s") -> Reader:
-        reader = kind(urls, slug)
-        reader.start()
-        started.append(reader)
-        return reader
-
-    yield start
-    for reader in started:
-        await reader.stop()
 
 
 async def subscribed(*readers: Reader) -> None:

@@ -223,8 +223,10 @@ class Swarm:
             f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n"
         ).encode()
 
-    async def connect(self, count: int, stream: str, *, concurrency: int = 200) -> float:
-        """Open ``count`` connections and subscribe each; returns the seconds it took."""
+    async def connect(self, count: int, stream: str, *, concurrency: int = 200,
+                      port: int | None = None) -> float:
+        """Open ``count`` more connections (to ``port``, default the swarm's) and subscribe
+        each; returns the seconds it took."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         gate = asyncio.Semaphore(concurrency)
@@ -234,13 +236,14 @@ class Swarm:
             async with gate:
                 source = self.sources[i % len(self.sources)]
                 _transport, sub = await loop.create_connection(
-                    lambda: Subscriber(self), self.host, self.port, local_addr=(source, 0))
+                    lambda: Subscriber(self), self.host, port or self.port,
+                    local_addr=(source, 0))
                 await sub.opened
                 sub.send_text(subscribe)
                 await asyncio.wait_for(sub.subscribed, 30)
                 return sub
 
-        self.subscribers = list(await asyncio.gather(*(one(i) for i in range(count))))
+        self.subscribers += await asyncio.gather(*(one(i) for i in range(count)))
         return time.perf_counter() - started
 
     def start_phase(self, count: int) -> Phase:

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
         broker = broker_from_url(settings.broker_url)
         await broker.connect()
         live = Live(settings=settings, db=db, broker=broker)

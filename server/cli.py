@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--demo", action="store_true",
                        help="create a demo live stream and editor, and print how to use them")
+    serve.add_argument("--workers", type=_workers, default=1,
+                       help="server processes sharing the port (default 1); more than one "
+                            "needs a shared broker (BULLETIN_BROKER_URL=redis://...)")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
@@ -62,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("editor", help="the editor's username")
     token_create.add_argument("--name", default="cli", help="what the token is for")
     return parser
+
+
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 256:
+        raise argparse.ArgumentTypeError(f"invalid worker count {value!r}: expected 1-256")
+    return int(value)
 
 
 def _port(value: str) -> int:
@@ -195,6 +204,10 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     from .app import create_app
     from .serving import serve
 
+    if args.workers > 1 and not settings.shared_broker:
+        raise CliError(f"--workers {args.workers} needs a broker shared by the processes: "
+                       f"set BULLETIN_BROKER_URL=redis://host:6379/0 "
+                       f"(the in-process {settings.broker_url} reaches one process only)")
     _check_port(args.host, args.port)
     _upgrade(settings)
     settings = settings.with_secret()
@@ -204,6 +217,10 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         info = _with_db(settings, lambda db: seed(db, password=secrets.token_urlsafe(12)))
         base = f"http://{_display_host(args.host)}:{args.port}"
         print(_demo_banner(base, info), flush=True)
+    if args.workers > 1:
+        from .supervisor import Supervisor
+
+        return Supervisor(settings, host=args.host, port=args.port, workers=args.workers).run()
     serve(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 

@@ -13,6 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 # SQLite waits this long for another writer before giving up with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A PostgreSQL server that does not answer a new connection within this is unreachable
+# (asyncpg's own default is 60 s: a write would hang that long before its 503).
+CONNECT_TIMEOUT_SECONDS = 5
 
 _WRITE = "bulletin_write"
 
@@ -20,14 +23,16 @@ _WRITE = "bulletin_write"
 class Database:
     """Owns the engine. ``read()`` gives a session; ``write()`` one transaction that commits."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+            # Under load a process may open twice as many more, closed again when idle.
+            kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size,
+                          connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

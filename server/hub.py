@@ -11,7 +11,9 @@ Guarantees, per stream: a subscriber receives ``subscribed``, then every event a
 and a window of its newest events; a subscriber whose ``since`` is inside the window is
 served from memory at once, an older one waits (not receiving live events) until the
 database rows arrive, and concurrent waiters share one read. Live events that skip a seq
-are held back until the missing ones are read from the database.
+are held back until the missing ones are read from the database; when the broker says it
+may have lost events (``resync``), every followed stream is read after its head, so that
+a loss at the end of a quiet stream is repaired too.
 
 Fan-out encodes an event once per transport encoding and writes the same bytes to every
 subscriber's outlet without waiting for any of them; events that arrive together
@@ -191,6 +193,9 @@ class Channel:
     pending: list[Event] = field(default_factory=list)
     # Whether events went out since the last heartbeat tick.
     active: bool = False
+    # The broker may have lost events while this channel's first read was in flight:
+    # read again once it has answered.
+    resync: bool = False
 
     def empty(self) -> bool:
         return not self.waiting and not any(self.live.values())
@@ -327,6 +332,17 @@ class Hub:
                 self._drain_early(channel)
         return self._take()
 
+    def resync(self) -> list[Need]:
+        """The broker may have lost events (it reconnected, or its queue overflowed):
+        read every followed stream after its head, so that a gap at the end of a stream
+        is repaired without waiting for a later event."""
+        for channel in self.channels.values():
+            if channel.head is None:
+                channel.resync = True
+            else:
+                self._refetch(channel)
+        return self._take()
+
     def stream_loaded(self, slug: str, token: int, info: StreamInfo | None,
                       events: Iterable[Event]) -> list[Need]:
         """The answer to LoadStream: status, seq and newest events (None: no such stream)."""
@@ -343,6 +359,9 @@ class Hub:
         channel.status = info.status
         channel.head = info.seq
         channel.window.extend(e for e in events if e.seq <= info.seq)
+        if channel.resync:
+            channel.resync = False
+            self._refetch(channel)
         self._drain_early(channel)
         for sub in list(channel.waiting):
             self._serve(channel, sub, None)
@@ -357,6 +376,9 @@ class Hub:
         for event in events:
             if event.seq == channel.head + 1:
                 self._apply(channel, event)
+        if len(events) >= self._fetch_limit and events[-1].seq == channel.head:
+            # A full page: there may be more (a long broker outage).
+            self._refetch(channel)
         self._drain_early(channel)
         for sub, since in list(channel.waiting.items()):
             if since is not None and since >= after:
@@ -424,12 +446,22 @@ class Hub:
         self._leave(sub, channel.slug)
         self._send(sub, protocol.reset(channel.slug, channel.head), kind="reset")
 
+    @property
+    def _fetch_limit(self) -> int:
+        return self.replay_limit + self.window_size
+
     def _fetch(self, channel: Channel, after: int) -> None:
         """Ask for events after ``after`` unless a read that covers them is in flight."""
         if any(a <= after for a in channel.fetching):
             return
         channel.fetching.add(after)
-        self._needs.append(LoadEvents(channel.slug, after, self.replay_limit + self.window_size))
+        self._needs.append(LoadEvents(channel.slug, after, self._fetch_limit))
+
+    def _refetch(self, channel: Channel) -> None:
+        """Read after the head even if a read is in flight: it may have started too early."""
+        assert channel.head is not None
+        channel.fetching.add(channel.head)
+        self._needs.append(LoadEvents(channel.slug, channel.head, self._fetch_limit))
 
     def _drain_early(self, channel: Channel, *, fetch: bool = True) -> None:
         """Apply held events that now follow the head; read the gap if one remains."""

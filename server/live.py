@@ -5,6 +5,11 @@ stream's broker channel before reading the stream (so that no event can fall bet
 read and the subscription), reads events from the database with retries while the
 database is away, and feeds every broker message to the hub. All hub calls happen on the
 event loop's thread, so the hub needs no locks.
+
+Events committed by this process reach its own hub directly (``deliver``), not only
+through the broker: local readers keep receiving while the broker is away, and the
+broker's copy, arriving later, is dropped by the hub's seq check. When the broker says it
+may have lost messages (``Resync``), every followed stream is read again after its head.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, TypeVar
 
 from . import closecodes, store
 from .brokers import Broker
-from .brokers.base import BrokerClosed
+from .brokers.base import BrokerClosed, Resync
 from .closecodes import CloseCode
 from .db import Database
 from .hub import Event, Hub, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
@@ -80,6 +85,18 @@ class Live:
             elif isinstance(need, Unfollow):
                 self._channel_ops.put_nowait(("unsubscribe", need.stream, None))
 
+    def deliver(self, payloads: Iterable[str]) -> None:
+        """Hand events this process committed to its own hub, without the broker."""
+        if self._closing:
+            return
+        events = []
+        for payload in payloads:
+            try:
+                events.append(Event.from_payload(payload))
+            except (ValueError, KeyError, TypeError):
+                log.error("could not deliver a malformed event locally")
+        self.run(self.hub.publish_many(events))
+
     # --- background work -------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -94,12 +111,18 @@ class Live:
             except BrokerClosed:
                 return
             events: list[Event] = []
+            resync = False
             for message in messages:
+                if isinstance(message, Resync):
+                    resync = True
+                    continue
                 try:
                     events.append(Event.from_payload(message.payload))
                 except (ValueError, KeyError, TypeError):
                     log.error("dropped a malformed broker message on %s", message.channel)
             self.run(self.hub.publish_many(events))
+            if resync:
+                self.run(self.hub.resync())
 
     async def _ticker(self) -> None:
         while True:

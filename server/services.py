@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import HTTPConnection
 
 from .brokers import Broker
+from .brokers.base import BrokerUnavailable
 from .db import Database
 from .models import Event
 from .ratelimit import RateLimiter
@@ -40,14 +41,21 @@ class Services:
     clock: Callable[[], float] = field(default=time.monotonic)
 
     async def publish(self, slug: str, events: Sequence[Event]) -> None:
-        """Send committed events to every process; a failure is logged, never raised.
+        """Send committed events to this process's readers and, through the broker, to
+        every other process; a broker failure is logged, never raised.
 
-        The events are already in the database, which is the source of truth: a
-        subscriber that misses one here sees the gap in seq and reads it from there.
+        The events are already in the database, which is the source of truth: a process
+        that misses one here sees the gap in seq, or gets a Resync from its broker, and
+        reads it from there.
         """
+        if not events:
+            return
+        self.live.deliver(event.payload for event in events)
         for event in events:
             try:
                 await self.broker.publish(channel_for(slug), event.payload)
+            except BrokerUnavailable as exc:
+                log.warning("could not publish %s seq %s: %s", slug, event.seq, exc)
             except Exception:
                 log.exception("could not publish %s seq %s to the broker", slug, event.seq)
 

@@ -45,6 +45,7 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
                                "ws": BulletinWebSocketProtocol, **overrides}
     return uvicorn.Config(
         app, host=host, port=port, proxy_headers=True, server_header=False,
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
         timeout_graceful_shutdown=int(settings.shutdown_seconds),
         # Off: compression costs CPU per connection and makes each frame differ per
         # connection, which would defeat encoding a frame once for every reader.

@@ -30,6 +30,8 @@ class Settings:
     """Everything the server can be configured with; defaults run on a bare laptop."""
 
     database_url: str = field(default_factory=_default_database_url)
+    # PostgreSQL connections each process keeps (and up to twice as many more under load).
+    database_pool_size: int = 10
     broker_url: str = "memory://"
     secret_key: str = ""
     # Where a generated development secret is kept between runs.
@@ -41,6 +43,9 @@ class Settings:
     # Origins allowed to open WebSocket connections and post forms; the server's own
     # origin is always allowed.
     allowed_origins: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks, "*" for any): the client address then comes from the proxy's header.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     max_body_bytes: int = 64 * 1024
     max_post_chars: int = 20_000
     page_size: int = 20
@@ -95,10 +100,10 @@ class Settings:
                 "BULLETIN_DATABASE_URL must start with sqlite+aiosqlite:// or "
                 f"postgresql+asyncpg://, got {self.database_url!r}"
             )
-        if not self.broker_url.startswith("memory://"):
+        if not self.broker_url.startswith(("memory://", "redis://", "rediss://")):
             raise SettingsError(
                 f"BULLETIN_BROKER_URL: unsupported broker {self.broker_url!r}; "
-                "this release supports memory://"
+                "use memory:// (one process) or redis://host:port/db (several)"
             )
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(
@@ -112,6 +117,8 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:
             raise SettingsError(f"{PREFIX}PAGE_SIZE must not exceed {PREFIX}MAX_PAGE_SIZE")
+        if self.database_pool_size <= 0:
+            raise SettingsError(f"{PREFIX}DATABASE_POOL_SIZE must be positive")
         if self.secret_key and len(self.secret_key) < MIN_SECRET_LENGTH:
             raise SettingsError(
                 f"BULLETIN_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
@@ -137,6 +144,11 @@ class Settings:
             "Set BULLETIN_SECRET_KEY in production.", path.resolve()
         )
         return replace(self, secret_key=key)
+
+    @property
+    def shared_broker(self) -> bool:
+        """Whether the broker reaches other processes (Redis), not only this one."""
+        return not self.broker_url.startswith("memory://")
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +28,9 @@ from server.settings import Settings
 
 POSTGRES_URL = os.environ.get(
     "BULLETIN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BULLETIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Channels of this test session: other runs may share the same Redis at the same time.
+REDIS_SESSION = f"bulletin-test-{uuid.uuid4().hex[:12]}"
 REQUIRE_SERVICES = os.environ.get("BULLETIN_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 T = TypeVar("T")
@@ -93,6 +100,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{path}"
         return
     url: str = request.getfixturevalue("postgres_database")
+    _truncate(url)
+    yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The session's PostgreSQL database, emptied: for tests that need PostgreSQL itself
+    (several processes, a cut network path)."""
+    _truncate(postgres_database)
+    return postgres_database
+
+
+def _truncate(url: str) -> None:
     import asyncpg
 
     async def truncate() -> None:
@@ -103,7 +123,92 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             await conn.close()
 
     run_async(truncate())
-    yield url
+
+
+_redis_tests = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """The shared Redis server's URL; skips (or fails in CI) when it is not running."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_unavailable(f"Redis not available at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """The shared Redis with a channel prefix of this test's own."""
+    return with_prefix(redis_server_url, f"{REDIS_SESSION}-{next(_redis_tests)}:")
+
+
+def with_prefix(url: str, prefix: str) -> str:
+    """``url`` with Bulletin's channel prefix parameter."""
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
+
+
+def free_tcp_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port: it can be stopped and restarted
+    without disturbing anyone else."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_tcp_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (again) on the same port and wait until it answers."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            service_unavailable("redis-server is not installed")
+        assert binary is not None
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        """Stop the server: every client connection drops."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A running redis-server of this test's own."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

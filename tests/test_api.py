@@ -667,10 +667,11 @@ async def test_cors_allows_only_listed_origins(settings: Any) -> None:
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
-    """/healthz says the process is up; /readyz checks the database."""
+    """/healthz says the process is up; /readyz checks the database and the broker."""
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
 
 
 async def test_readiness_reports_an_unreachable_database() -> None:
@@ -696,7 +697,7 @@ async def test_readiness_reports_an_unreachable_database() -> None:
             ready = await c.get("/readyz")
             read = await c.get("/api/streams")
     assert ready.status_code == 503
-    assert ready.json()["checks"] == {"database": "unreachable"}
+    assert ready.json()["checks"] == {"database": "unreachable", "broker": "ok"}
     assert read.status_code == 503
     assert read.json()["error"]["code"] == "database_unavailable"
     assert read.headers["retry-after"] == "2"

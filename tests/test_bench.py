@@ -37,3 +37,29 @@ def test_quick_benchmark_counts_every_delivery_on_both_servers(tmp_path: Path) -
     assert results["hold"]["bulletin"]["unexpected_frames"] == 0
     assert results["burst"]["bulletin"]["deliveries_per_second"] > 0
     assert "| burst 100: deliveries/s |" in proc.stdout
+
+
+def test_quick_scaleout_benchmark_counts_every_delivery_in_both_setups(tmp_path: Path) -> None:
+    """A --quick scale-out run delivers every post once, in order, to every subscriber of
+    one process and of two processes joined by Redis, and measures Redis's CPU."""
+    import shutil
+
+    from tests.conftest import service_unavailable
+
+    if shutil.which("redis-server") is None:
+        service_unavailable("redis-server is not installed")
+    out = tmp_path / "scaleout.json"
+    proc = subprocess.run(
+        [sys.executable, "bench/scaleout.py", "--quick", "--no-pin", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for setup in ("one", "two"):
+        assert results[setup]["post_errors"] == 0
+        for phase in ("burst", "rate"):
+            figures = results[setup][phase]
+            assert figures["expected"] > 0, (setup, phase)
+            assert figures["delivered"] == figures["expected"], (setup, phase, figures)
+            assert figures["duplicates"] == figures["out_of_order"] == 0, (setup, phase)
+    assert results["two"]["burst"]["redis_cpu_seconds"] >= 0  # measured (may round to 0)
+    assert "| burst 100: deliveries/s |" in proc.stdout

@@ -131,6 +131,7 @@ def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, st
     ("args", "message"),
     [(["serve", "--port", "99999"], "invalid port"),
      (["serve", "--bogus"], "unrecognized arguments"),
+     (["serve", "--workers", "0"], "invalid worker count"),
      (["editor"], "required"),
      (["frobnicate"], "invalid choice")],
 )

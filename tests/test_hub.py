@@ -242,6 +242,42 @@ def test_gap_still_open_after_a_read_reads_again() -> None:
     assert out.seqs() == [11, 12, 13]
 
 
+def test_resync_reads_every_followed_stream_after_its_head() -> None:
+    """After the broker may have lost events, each followed stream is read after its
+    head, even with a read in flight, and what was missed goes out once, in order."""
+    hub, _, out = live_hub(seq=10)
+    sub_t, out_t = connect(hub)
+    load(hub, hub.subscribe(sub_t, "t", None), seq=3, stream="t")
+    limit = hub.replay_limit + hub.window_size
+    assert sorted(hub.resync(), key=str) == [LoadEvents("s", 10, limit),
+                                             LoadEvents("t", 3, limit)]
+    hub.events_loaded("s", 10, evs(11, 12))
+    hub.events_loaded("t", 3, [])
+    hub.publish(ev(12))  # the broker's late copy
+    assert out.seqs() == [11, 12] and out_t.seqs("t") == []
+
+
+def test_resync_during_a_stream_load_reads_again_after_it() -> None:
+    """A resync while a stream's first read is in flight reads again once it answers:
+    that read may predate the broker's new subscription."""
+    hub = Hub()
+    sub, out = connect(hub)
+    needs = hub.subscribe(sub, "s", None)
+    assert hub.resync() == []
+    assert load(hub, needs, seq=5) == [LoadEvents("s", 5, hub.replay_limit + hub.window_size)]
+    hub.events_loaded("s", 5, evs(6, 7))
+    assert out.seqs() == [6, 7]
+
+
+def test_a_full_page_of_missed_events_reads_the_next_page() -> None:
+    """After a long outage, a repair that fills a whole page asks for the next one."""
+    hub, _, out = live_hub(seq=10, replay_limit=5, window=5)
+    assert hub.resync() == [LoadEvents("s", 10, 10)]
+    assert hub.events_loaded("s", 10, evs(11, 20)) == [LoadEvents("s", 20, 10)]
+    assert hub.events_loaded("s", 20, evs(21, 23)) == []
+    assert out.seqs() == list(range(11, 24))
+
+
 def test_events_for_unfollowed_streams_are_ignored() -> None:
     """An event for a stream nobody here follows is dropped without a read."""
     hub, _, out = live_hub(seq=10)

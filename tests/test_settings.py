@@ -31,6 +31,14 @@ def test_variables_are_parsed_by_type() -> None:
     assert settings.allowed_origins == ("https://a.example", "https://b.example")
 
 
+def test_redis_broker_urls_are_accepted_and_shared() -> None:
+    """redis:// and rediss:// brokers are accepted and reach other processes; memory://
+    does not."""
+    for url in ("redis://127.0.0.1:6379/0?prefix=site-a:", "rediss://cache.internal/1"):
+        assert Settings.from_env({"BULLETIN_BROKER_URL": url}).shared_broker
+    assert not Settings.from_env({}).shared_broker
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [({"BULLETIN_MAX_BODY_BYTES": "lots"}, "BULLETIN_MAX_BODY_BYTES: expected int"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import Broker, BrokerMessage
+from .base import Broker, BrokerMessage, BrokerState, Resync
+
+SCHEMES = ("memory", "redis", "rediss")
 
 
 def broker_from_url(url: str) -> Broker:
@@ -12,7 +14,11 @@ def broker_from_url(url: str) -> Broker:
         from .memory import MemoryBroker
 
         return MemoryBroker()
+    if scheme in ("redis", "rediss"):
+        from .redis import RedisBroker
+
+        return RedisBroker(url)
     raise ValueError(f"unsupported broker URL scheme {scheme!r}")
 
 
-__all__ = ["Broker", "BrokerMessage", "broker_from_url"]
+__all__ = ["SCHEMES", "Broker", "BrokerMessage", "BrokerState", "Resync", "broker_from_url"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,23 +15,57 @@ class BrokerMessage:
     payload: str
 
 
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Messages may have been lost before this point (a broker outage, a full queue).
+
+    Every subscription is active again when it is handed out, so whatever the consumer
+    reads from the database after seeing it, together with the messages that follow it,
+    leaves nothing out.
+    """
+
+
+class BrokerState(enum.Enum):
+    """Where a broker's connection stands."""
+
+    # Not connected yet, or disconnected for good.
+    CLOSED = "closed"
+    # Subscriptions are active: published messages arrive.
+    CONNECTED = "connected"
+    # The connection was lost (or never made): retrying with back-off. Publishing fails
+    # at once; nothing arrives until a Resync is handed out.
+    RECONNECTING = "reconnecting"
+
+
 class Broker(Protocol):
     """Publish/subscribe between server processes.
 
     Contract: delivery is at most once. Messages published on one channel by one
     process arrive in the order they were published, but any of them may be lost (a
-    broker outage, a full queue): subscribers must detect gaps by seq and repair them
-    from the database. ``publish`` never blocks on slow subscribers.
+    broker outage, a full queue): subscribers detect a gap by seq and repair it from the
+    database. When the broker knows it lost messages, it says so with a ``Resync`` in
+    ``next_messages``, so that a gap at the end of a stream is repaired too, without
+    waiting for a later event. ``publish`` never blocks on slow subscribers, and fails
+    fast (raises) while the broker is unreachable.
     """
 
+    @property
+    def state(self) -> BrokerState:
+        """The connection's state (for readiness checks and logs)."""
+
     async def connect(self) -> None:
-        """Open connections; call once before anything else."""
+        """Start; call once before anything else. An unreachable broker is not an error
+        here: the broker keeps retrying in the background (state RECONNECTING)."""
 
     async def disconnect(self) -> None:
         """Close connections; ``next_messages`` then raises ``BrokerClosed``."""
 
     async def subscribe(self, channel: str) -> None:
-        """Start receiving messages published on ``channel``."""
+        """Receive messages published on ``channel`` from now on.
+
+        Returns once the subscription is active, or at once while the broker is
+        reconnecting (the subscription then starts with the next ``Resync``).
+        """
 
     async def unsubscribe(self, channel: str) -> None:
         """Stop receiving messages published on ``channel``."""
@@ -38,7 +73,7 @@ class Broker(Protocol):
     async def publish(self, channel: str, payload: str) -> None:
         """Send ``payload`` to every process subscribed to ``channel``."""
 
-    async def next_messages(self, limit: int) -> list[BrokerMessage]:
+    async def next_messages(self, limit: int) -> list[BrokerMessage | Resync]:
         """Wait for the next message on any subscribed channel; return it together with
         those that arrived after it and are already here (at most ``limit`` in all), in
         the order they arrived. The caller fans them out in one pass: under load a
@@ -47,3 +82,10 @@ class Broker(Protocol):
 
 class BrokerClosed(Exception):
     """The broker was disconnected."""
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached right now; it is reconnecting.
+
+    Not a ConnectionError on purpose: the app answers those with "database unavailable".
+    """

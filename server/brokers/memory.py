@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .base import BrokerClosed, BrokerMessage
+from .base import BrokerClosed, BrokerMessage, BrokerState, Resync
 
 DEFAULT_QUEUE_SIZE = 10_000
 
@@ -13,7 +13,8 @@ class MemoryBroker:
     """Delivers published messages to this process's own subscriptions.
 
     The queue is bounded: when the consumer falls that far behind, new messages are
-    dropped and counted, which the seq makes visible and the database repairs.
+    dropped and counted, and the next call of ``next_messages`` hands out a ``Resync`` so
+    that the consumer repairs the loss from the database.
     """
 
     def __init__(self, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
@@ -21,7 +22,14 @@ class MemoryBroker:
         self._queue: asyncio.Queue[BrokerMessage | None] = asyncio.Queue(queue_size)
         self._connected = False
         self._closed_seen = False
+        # Messages were dropped since the last batch was handed out.
+        self._lost = False
         self.dropped = 0
+
+    @property
+    def state(self) -> BrokerState:
+        """CONNECTED between connect and disconnect: there is nothing to lose touch with."""
+        return BrokerState.CONNECTED if self._connected else BrokerState.CLOSED
 
     async def connect(self) -> None:
         """Start accepting messages."""
@@ -56,16 +64,22 @@ class MemoryBroker:
             self._queue.put_nowait(BrokerMessage(channel, payload))
         except asyncio.QueueFull:
             self.dropped += 1
+            self._lost = True
 
-    async def next_messages(self, limit: int) -> list[BrokerMessage]:
+    async def next_messages(self, limit: int) -> list[BrokerMessage | Resync]:
         """The next message on any subscribed channel, and those queued after it."""
         if self._closed_seen or (not self._connected and self._queue.empty()):
             raise BrokerClosed("broker is not connected")
+        if self._lost:
+            # Whatever was dropped was committed before it was published, so a read of the
+            # database from now on finds it.
+            self._lost = False
+            return [Resync()]
         message = await self._queue.get()
         if message is None:
             self._closed_seen = True
             raise BrokerClosed("broker was disconnected")
-        batch = [message]
+        batch: list[BrokerMessage | Resync] = [message]
         while len(batch) < limit and not self._queue.empty():
             message = self._queue.get_nowait()
             if message is None:  # disconnected: the next call says so

@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from server.brokers import Broker, broker_from_url
+from server.brokers import Broker, BrokerState, Resync, broker_from_url
 from server.brokers.base import BrokerClosed, BrokerMessage
+from server.brokers.memory import MemoryBroker
+from server.brokers.redis import RedisBroker
 
-BROKER_URLS = ["memory://"]
+BROKER_KINDS = ["memory", "redis"]
+MakeBroker = Callable[..., Broker]
 
 
-@pytest.fixture(params=BROKER_URLS)
-async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+@pytest.fixture(params=BROKER_KINDS)
+def make_broker(request: pytest.FixtureRequest) -> MakeBroker:
+    """Builds unconnected brokers of each kind (Redis: the shared server, a private prefix)."""
+    if request.param == "memory":
+        return lambda **options: MemoryBroker(**options)
+    url: str = request.getfixturevalue("redis_url")
+    return lambda **options: RedisBroker(url, **options)
+
+
+@pytest.fixture
+async def broker(make_broker: MakeBroker) -> AsyncIterator[Broker]:
     """A connected broker of each kind."""
-    instance = broker_from_url(request.param)
+    instance = make_broker()
     await instance.connect()
     yield instance
     await instance.disconnect()
+
+
+async def messages(broker: Broker, count: int) -> list[BrokerMessage]:
+    """The next ``count`` messages (Resync markers skipped)."""
+    got: list[BrokerMessage] = []
+    while len(got) < count:
+        batch = await asyncio.wait_for(broker.next_messages(count), 5)
+        got += [m for m in batch if isinstance(m, BrokerMessage)]
+    return got
 
 
 async def test_subscribers_receive_in_publish_order(broker: Broker) -> None:
@@ -27,9 +48,7 @@ async def test_subscribers_receive_in_publish_order(broker: Broker) -> None:
     await broker.subscribe("stream:a")
     for i in range(100):
         await broker.publish("stream:a", str(i))
-    got: list[BrokerMessage] = []
-    while len(got) < 100:
-        got += await asyncio.wait_for(broker.next_messages(30), 2)
+    got = await messages(broker, 100)
     assert [m.payload for m in got] == [str(i) for i in range(100)]
     assert {m.channel for m in got} == {"stream:a"}
 
@@ -58,7 +77,7 @@ async def test_only_subscribed_channels_are_delivered(broker: Broker) -> None:
     await broker.subscribe("stream:a")
     await broker.publish("stream:b", "no")
     await broker.publish("stream:a", "yes")
-    [message] = await asyncio.wait_for(broker.next_messages(1), 2)
+    [message] = await messages(broker, 1)
     assert (message.channel, message.payload) == ("stream:a", "yes")
 
 
@@ -69,7 +88,7 @@ async def test_unsubscribe_stops_delivery(broker: Broker) -> None:
     await broker.unsubscribe("stream:a")
     await broker.publish("stream:a", "no")
     await broker.publish("stream:b", "yes")
-    [message] = await asyncio.wait_for(broker.next_messages(1), 2)
+    [message] = await messages(broker, 1)
     assert message.payload == "yes"
 
 
@@ -83,21 +102,38 @@ async def test_disconnect_wakes_a_waiting_reader(broker: Broker) -> None:
         await asyncio.wait_for(waiter, 2)
 
 
+async def test_state_follows_connect_and_disconnect(make_broker: MakeBroker) -> None:
+    """A broker is CLOSED before connect and after disconnect, CONNECTED in between."""
+    broker = make_broker()
+    assert broker.state is BrokerState.CLOSED
+    await broker.connect()
+    assert broker.state is BrokerState.CONNECTED
+    await broker.disconnect()
+    assert broker.state is BrokerState.CLOSED
+    with pytest.raises(BrokerClosed):
+        await broker.publish("stream:a", "late")
+
+
+async def test_a_full_queue_drops_and_then_asks_for_a_resync(make_broker: MakeBroker) -> None:
+    """When the consumer falls a whole queue behind, new messages are dropped, and the
+    next call hands out a Resync before what was kept; publish never waits."""
+    broker = make_broker(queue_size=2)
+    await broker.connect()
+    try:
+        await broker.subscribe("c")
+        for i in range(5):
+            await asyncio.wait_for(broker.publish("c", str(i)), 1)
+        for _ in range(200):
+            if getattr(broker, "dropped", 0) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        assert await asyncio.wait_for(broker.next_messages(10), 2) == [Resync()]
+        assert [m.payload for m in await messages(broker, 2)] == ["0", "1"]
+    finally:
+        await broker.disconnect()
+
+
 async def test_unknown_scheme_is_refused() -> None:
     """A broker URL with an unknown scheme is a clear error."""
     with pytest.raises(ValueError, match="unsupported broker URL scheme 'kafka'"):
         broker_from_url("kafka://localhost")
-
-
-async def test_memory_broker_drops_rather_than_blocks_when_full() -> None:
-    """A full memory queue drops and counts new messages; publish never waits."""
-    from server.brokers.memory import MemoryBroker
-
-    small = MemoryBroker(queue_size=2)
-    await small.connect()
-    await small.subscribe("c")
-    for i in range(5):
-        await asyncio.wait_for(small.publish("c", str(i)), 1)
-    assert small.dropped == 3
-    assert [m.payload for m in await small.next_messages(10)] == ["0", "1"]
-    await small.disconnect()

@@ -8,7 +8,8 @@ import json
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,10 @@ from server.db import Database
 from server.serving import BulletinServer, config
 from server.settings import Settings
 from tests.conftest import EditorLogin, make_editor
+from tests.test_cli import _stop, _wait_ready
+from tests.test_cli import start_server as start_process
+
+from .readers import Reader
 
 
 def free_port() -> int:
@@ -106,6 +111,59 @@ async def editor(database_url: str) -> EditorLogin:
         return await make_editor(db, "alice")
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def process_env(postgres_url: str, redis_url: str) -> dict[str, str]:
+    """An environment for `bulletin serve` processes sharing the test's PostgreSQL
+    database and Redis prefix."""
+    return {**os.environ, "BULLETIN_DATABASE_URL": postgres_url,
+            "BULLETIN_BROKER_URL": redis_url, "BULLETIN_WRITE_RATE": "1000",
+            "BULLETIN_WRITE_BURST": "1000", "BULLETIN_LOG_LEVEL": "warning",
+            "BULLETIN_SECRET_KEY": "processes-test-secret-0123456789-abcdefghij"}
+
+
+@pytest.fixture
+def serve(process_env: dict[str, str]) -> Iterator[Callable[..., tuple[Any, str]]]:
+    """Starts `bulletin serve` processes (with extra arguments) and waits until each is
+    ready; returns the process and its base URL. All are stopped at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+        process, base = start_process(process_env, *args)
+        started.append(process)
+        _wait_ready(base, process)
+        return process, base
+
+    yield start
+    for process in started:
+        _stop(process)  # also reads and closes the output of one that was killed
+
+
+@pytest.fixture
+async def pg_editor(postgres_url: str) -> EditorLogin:
+    """An editor with a token in the test's PostgreSQL database."""
+    db = Database(postgres_url)
+    try:
+        return await make_editor(db, "alice")
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def readers() -> AsyncIterator[Callable[..., Reader]]:
+    """Starts readers (a Reader class, its URLs, the stream); all stop at the end."""
+    started: list[Reader] = []
+
+    def start(kind: type[Reader], urls: list[str], slug: str = "s") -> Reader:
+        reader = kind(urls, slug)
+        reader.start()
+        started.append(reader)
+        return reader
+
+    yield start
+    for reader in started:
+        await reader.stop()
 
 
 class Api:

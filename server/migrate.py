@@ -10,8 +10,9 @@ from alembic.config import Config
 
 from alembic import command
 
-# alembic/ lives beside the server package in the source tree (installed editable).
-SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
+# alembic/ lives beside the server package in the source tree; server/migrations links to
+# it, so that a built wheel carries the migrations inside the package.
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:

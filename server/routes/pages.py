@@ -77,24 +77,23 @@ def _before(request: Request) -> int | None:
     return None
 
 
-async def live_page(request: Request) -> Response:
-    """GET /live/{slug}: the live story; ``?before=<post id>`` for older updates."""
+async def _feed_page(request: Request, template: str, frame_ancestors: str) -> Response:
     data = await _stream_page_data(request, request.path_params["slug"],
                                    before=_before(request))
     if data is None:
         return not_found(request, "story")
-    return _pages(request).render(request, "reader.html", data, frame_ancestors="'self'",
+    return _pages(request).render(request, template, data, frame_ancestors=frame_ancestors,
                                   headers={"Cache-Control": PAGE_CACHE})
+
+
+async def live_page(request: Request) -> Response:
+    """GET /live/{slug}: the live story; ``?before=<post id>`` for older updates."""
+    return await _feed_page(request, "reader.html", "'self'")
 
 
 async def embed_page(request: Request) -> Response:
     """GET /embed/{slug}: the same feed with minimal chrome, for an iframe on any site."""
-    data = await _stream_page_data(request, request.path_params["slug"],
-                                   before=_before(request))
-    if data is None:
-        return not_found(request, "story")
-    return _pages(request).render(request, "embed.html", data, frame_ancestors="*",
-                                  headers={"Cache-Control": PAGE_CACHE})
+    return await _feed_page(request, "embed.html", "*")
 
 
 async def post_page(request: Request) -> Response:

@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .base import BrokerClosed, BrokerMessage, BrokerState, BrokerUnavailable, Resync
+from .inbox import Inbox
 
 log = logging.getLogger("bulletin.broker")
 
@@ -70,9 +71,7 @@ class RedisBroker:
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         # After a (re)connection: channels to confirm before the Resync is handed out.
         self._resubscribing: set[bytes] | None = None
-        self._queue: asyncio.Queue[BrokerMessage | Resync | None] = asyncio.Queue(queue_size)
-        self._lost = False
-        self._closed_seen = False
+        self._inbox = Inbox(queue_size)
         # The newest payload per channel that could not be published: sent again once the
         # broker is back, so that other processes see the gap even in a quiet stream.
         self._unsent: dict[str, str] = {}
@@ -82,7 +81,6 @@ class RedisBroker:
         self._subscriber_pool: ConnectionPool | None = None
         self._reading: asyncio.Task[None] | None = None
         self._last_seen = 0.0
-        self.dropped = 0
 
     @property
     def state(self) -> BrokerState:
@@ -95,7 +93,7 @@ class RedisBroker:
         """Start the subscriber; wait briefly for the first connection, never fail."""
         if self._state is not BrokerState.CLOSED:
             raise RuntimeError(f"expected a closed broker, got {self._state.value}")
-        self._closed_seen = False
+        self._inbox.reopen()
         self._state = BrokerState.RECONNECTING
         self._client = Redis(connection_pool=ConnectionPool.from_url(
             self.url, socket_timeout=PUBLISH_SECONDS, socket_connect_timeout=CONNECT_SECONDS,
@@ -130,11 +128,7 @@ class RedisBroker:
             self._client = None
         self._channels.clear()
         self._wake_waiters()
-        try:
-            self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            self._queue.get_nowait()
-            self._queue.put_nowait(None)
+        self._inbox.close()
 
     # --- subscriptions -------------------------------------------------------------------
 
@@ -192,31 +186,12 @@ class RedisBroker:
 
     async def next_messages(self, limit: int) -> list[BrokerMessage | Resync]:
         """The next message (or Resync), and those already queued after it."""
-        if self._closed_seen or (self._state is BrokerState.CLOSED and self._queue.empty()):
-            raise BrokerClosed("broker is not connected")
-        if self._lost:
-            self._lost = False
-            return [Resync()]
-        item = await self._queue.get()
-        if item is None:
-            self._closed_seen = True
-            raise BrokerClosed("broker was disconnected")
-        batch = [item]
-        while len(batch) < limit and not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is None:
-                self._closed_seen = True
-                break
-            batch.append(item)
-        return batch
+        return await self._inbox.take(limit, closed=self._state is BrokerState.CLOSED)
 
-    def _offer(self, item: BrokerMessage | Resync) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            # The consumer is that far behind: drop, and have it re-read the database.
-            self.dropped += 1
-            self._lost = True
+    @property
+    def dropped(self) -> int:
+        """Messages dropped because the consumer was a whole queue behind."""
+        return self._inbox.dropped
 
     # --- the subscriber connection -------------------------------------------------------
 
@@ -283,7 +258,7 @@ class RedisBroker:
         """Every channel is subscribed again: from here on nothing is lost."""
         self._resubscribing = None
         self._state = BrokerState.CONNECTED
-        self._offer(Resync())
+        self._inbox.offer(Resync())
         if self._unsent:
             self._flush_unsent()
 
@@ -325,7 +300,7 @@ class RedisBroker:
                 name = response[1]
                 channel = name[cut:].decode() if name.startswith(prefix) else None
                 if channel in channels:
-                    self._offer(BrokerMessage(channel, response[2].decode()))
+                    self._inbox.offer(BrokerMessage(channel, response[2].decode()))
             elif kind == b"subscribe":
                 name = response[1]
                 for waiter in self._waiters.pop(name, ()):

@@ -1,0 +1,155 @@
+"""From the editor's POST to the post on a reader's screen, in a real browser.
+
+    .venv/bin/python bench/reader_latency.py [--posts 100] [--readers 5]
+
+Starts `bulletin serve` on a fresh SQLite database, opens ``--readers`` reader pages in
+Debian's Chromium, posts ``--posts`` updates through the API one after another, and for
+each post measures the time from just before the POST was sent to the moment the
+reader page's script had put the post in the page (a MutationObserver stamps it with
+the wall clock, which the page and this script share on one machine). Also prints the
+page weight: the HTML and every script and style it loads, raw and gzipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.async_api import async_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("BULLETIN_CHROMIUM", "/usr/bin/chromium")
+
+OBSERVER = """() => {
+    window.__seen = {};
+    new MutationObserver((records) => {
+        const now = performance.timeOrigin + performance.now();
+        for (const record of records) for (const node of record.addedNodes) {
+            if (node.nodeType === 1 && node.matches("article.post")) {
+                window.__seen[node.dataset.id] ??= now;
+            }
+        }
+    }).observe(document.querySelector("#feed"), {childList: true});
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, input=stdin,
+                          capture_output=True, text=True, check=True).stdout
+
+
+async def page_weight(base: str, slug: str) -> list[tuple[str, int, int]]:
+    """(name, bytes, gzipped bytes) of the page and each file it loads."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        html = (await client.get(f"/live/{slug}")).content
+        rows = [("reader page HTML", len(html), len(gzip.compress(html)))]
+        names = re.findall(rb'/static/[0-9a-f]+/([\w.-]+)', html)
+        seen: set[bytes] = set()
+        queue = list(names)
+        while queue:
+            name = queue.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            match = re.search(rb'/static/([0-9a-f]+)/', html)
+            assert match is not None
+            body = (await client.get(f"/static/{match.group(1).decode()}/{name.decode()}")).content
+            rows.append((name.decode(), len(body), len(gzip.compress(body))))
+            queue += re.findall(rb'from "\./([\w.-]+)"', body)
+        return rows
+
+
+async def measure(base: str, token: str, slug: str, posts: int, readers: int) -> list[float]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        pages = []
+        for _ in range(readers):
+            page = await (await browser.new_context()).new_page()
+            await page.goto(f"{base}/live/{slug}")
+            await page.wait_for_selector("main[data-connection='live']")
+            await page.evaluate(OBSERVER)
+            pages.append(page)
+        sent: dict[str, float] = {}
+        async with httpx.AsyncClient(base_url=base,
+                                     headers={"Authorization": f"Bearer {token}"}) as api:
+            for i in range(posts):
+                start = time.time() * 1000
+                r = await api.post(f"/api/streams/{slug}/posts", json={"body": f"Update {i}"})
+                r.raise_for_status()
+                sent[str(r.json()["id"])] = start
+                await asyncio.sleep(0.05)
+        delays: list[float] = []
+        for page in pages:
+            await page.wait_for_function(
+                f"() => Object.keys(window.__seen).length >= {posts}", timeout=60_000)
+            seen: dict[str, float] = await page.evaluate("() => window.__seen")
+            delays += [seen[post_id] - start for post_id, start in sent.items()]
+        await browser.close()
+        return delays
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=100)
+    parser.add_argument("--readers", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "BULLETIN_LOG_LEVEL": "warning",
+               "BULLETIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+               "BULLETIN_SECRET_KEY_FILE": f"{tmp}/secret",
+               "BULLETIN_WRITE_RATE": "1000", "BULLETIN_WRITE_BURST": "1000"}
+        cli(["editor", "create", "bench", "--password-stdin"], env, "a long bench password\n")
+        token = cli(["token", "create", "bench"], env).strip().splitlines()[-1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
+            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    httpx.get(f"{base}/healthz").raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            httpx.post(f"{base}/api/streams", headers={"Authorization": f"Bearer {token}"},
+                       json={"slug": "bench", "title": "Bench", "status": "live"}
+                       ).raise_for_status()
+            weight = asyncio.run(page_weight(base, "bench"))
+            delays = sorted(asyncio.run(measure(base, token, "bench", args.posts,
+                                                args.readers)))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    print(f"{args.posts} posts to {args.readers} reader pages in Chromium: "
+          f"{len(delays)} arrivals")
+    print(f"  POST sent -> post in the page: p50 {statistics.median(delays):.1f} ms, "
+          f"p99 {delays[int(len(delays) * 0.99) - 1]:.1f} ms, max {delays[-1]:.1f} ms")
+    print("page weight (bytes, gzipped):")
+    for name, size, packed in weight:
+        print(f"  {name:<20} {size:>7,} {packed:>7,}")
+    total = sum(w[2] for w in weight)
+    print(f"  {'total':<20} {sum(w[1] for w in weight):>7,} {total:>7,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -66,12 +66,10 @@ def desk(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
                                   "This page is for admins. Ask an admin if you need a change.")
             data: dict[str, str] = {}
             if request.method == "POST":
-                try:
-                    data = await read_form(request)
-                except ApiError as exc:
-                    return error_page(request, signed_in, exc.status, None, exc.message)
-                if not sessions.csrf_ok(signed_in, data.get(sessions.CSRF_FIELD)):
-                    return csrf_refused(request, signed_in)
+                checked = await signed_form(request, signed_in)
+                if isinstance(checked, Response):
+                    return checked
+                data = checked
             try:
                 return await handler(request, Desk(signed_in, data))
             except ApiError as exc:
@@ -105,6 +103,18 @@ async def read_form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "bad_form", "That form could not be read.") from None
     return dict(pairs)
+
+
+async def signed_form(request: Request, signed_in: SignedIn) -> dict[str, str] | Response:
+    """A signed-in editor's form fields, or the error page when it is unreadable or its
+    CSRF token is wrong."""
+    try:
+        data = await read_form(request)
+    except ApiError as exc:
+        return error_page(request, signed_in, exc.status, None, exc.message)
+    if not sessions.csrf_ok(signed_in, data.get(sessions.CSRF_FIELD)):
+        return csrf_refused(request, signed_in)
+    return data
 
 
 def render(request: Request, signed_in: SignedIn | None, template: str,

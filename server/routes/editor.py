@@ -28,7 +28,6 @@ from . import admin, api, pages
 from .desk import (
     Desk,
     client_address,
-    csrf_refused,
     desk,
     error_page,
     new_key,
@@ -38,6 +37,7 @@ from .desk import (
     render,
     safe_next,
     secure_cookies,
+    signed_form,
 )
 
 POSTS_SHOWN = 50
@@ -115,12 +115,9 @@ async def logout(request: Request) -> Response:
     """POST /editor/logout: delete the session and the cookie."""
     signed_in = await sessions.current(request)
     if signed_in is not None:
-        try:
-            data = await read_form(request)
-        except ApiError as exc:
-            return error_page(request, signed_in, exc.status, None, exc.message)
-        if not sessions.csrf_ok(signed_in, data.get(sessions.CSRF_FIELD)):
-            return csrf_refused(request, signed_in)
+        checked = await signed_form(request, signed_in)
+        if isinstance(checked, Response):
+            return checked
         async with services(request).db.write() as session:
             await sessions.end(session, plain=request.cookies.get(sessions.COOKIE, ""))
     response = redirect(request, "/editor/login", "You are signed out.")

@@ -75,9 +75,43 @@ class Settings:
     heartbeat_seconds: float = 15.0
     # WebSocket ping interval, and how long a pong may take before the peer is dropped.
     ping_seconds: float = 20.0
-    # Seconds a stopping server waits for connections and requests to finish.
+    # Seconds a stopping server waits for connections and requests to finish; past it the
+    # process exits whatever is still running.
     shutdown_seconds: float = 10.0
     log_level: str = "info"
+    # --- limits on what one client can make the server do -------------------------------
+    # Frames a WebSocket connection may send per second (token bucket, with this burst);
+    # a client over it is closed with 4009 too_many_requests and retries after a delay.
+    frames_per_second: float = 20.0
+    frame_burst: int = 60
+    # The same across every connection from one client address.
+    address_frames_per_second: float = 200.0
+    address_frame_burst: int = 600
+    # Fragments one incoming WebSocket message may arrive in (its bytes are bounded by
+    # max_frame_bytes); more close the connection with 1009.
+    max_fragments: int = 64
+    # Seconds a closed connection may take to take its last bytes before it is aborted.
+    close_grace_seconds: float = 5.0
+    # Database reads of stream windows and replays in flight per process, and how many
+    # more may wait for one; past that a subscribe is answered with an "unavailable" error.
+    max_loads: int = 8
+    max_queued_loads: int = 1000
+    # HTTP as exposed without a proxy: header bytes (431 above), seconds to receive the
+    # headers and then the body of a request, and idle seconds between keep-alive requests.
+    max_header_bytes: int = 16 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keepalive_seconds: float = 5.0
+    # Host names this server answers to ("live.example.com"); empty: any. In production
+    # either this or public_url must be set, so that a Host header cannot set the links
+    # in pages that caches share.
+    allowed_hosts: tuple[str, ...] = ()
+    # Seconds between checks that the tokens and sessions behind open connections are
+    # still valid (revocations also reach every process at once through the broker).
+    credential_check_seconds: float = 5.0
+    # Failed sign-ins per minute for one account (whatever the address) before it waits;
+    # a browser that signed in to the account before keeps its own allowance.
+    account_failures_per_minute: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -112,7 +146,12 @@ class Settings:
                      "events_page_size", "write_burst", "replay_limit", "window_events",
                      "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
                      "heartbeat_seconds", "ping_seconds", "shutdown_seconds",
-                     "session_idle_minutes", "session_max_hours"):
+                     "session_idle_minutes", "session_max_hours", "frames_per_second",
+                     "frame_burst", "address_frames_per_second", "address_frame_burst",
+                     "max_fragments", "close_grace_seconds", "max_loads",
+                     "max_queued_loads", "max_header_bytes", "header_timeout_seconds",
+                     "body_timeout_seconds", "keepalive_seconds",
+                     "credential_check_seconds", "account_failures_per_minute"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:
@@ -125,6 +164,11 @@ class Settings:
             )
         if self.production and not self.secret_key:
             raise SettingsError("BULLETIN_SECRET_KEY is required when BULLETIN_PRODUCTION=1")
+        if self.production and not (self.public_url or self.allowed_hosts):
+            raise SettingsError(
+                "BULLETIN_PUBLIC_URL (or BULLETIN_ALLOWED_HOSTS) is required when "
+                "BULLETIN_PRODUCTION=1: otherwise a request's Host header sets the links "
+                "in pages that caches share")
         return self
 
     def with_secret(self) -> Settings:

@@ -120,6 +120,18 @@ def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
         raise ApiError(422, "validation_error", message, details) from None
 
 
+def ascii_int(raw: str | None, *, max_digits: int = 18) -> int | None:
+    """``raw`` as a non-negative integer written in ASCII digits only, else None.
+
+    ``str.isdigit`` and ``int`` also accept other scripts' digits and superscripts
+    ("²", "٣"), which a client can send to reach an ``int()`` that then fails: every
+    number a client sends is read through here.
+    """
+    if raw is None or not 0 < len(raw) <= max_digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
 def int_param(request: Request, name: str, *, default: int | None, minimum: int = 0,
               maximum: int | None = None) -> int | None:
     """An integer query parameter; 400 when it is not one or is below ``minimum``."""

@@ -23,6 +23,7 @@ def test_variables_are_parsed_by_type() -> None:
     settings = Settings.from_env({
         "BULLETIN_MAX_BODY_BYTES": "1024", "BULLETIN_WRITE_RATE": "2.5",
         "BULLETIN_PRODUCTION": "yes", "BULLETIN_SECRET_KEY": "s" * 40,
+        "BULLETIN_PUBLIC_URL": "https://live.example",
         "BULLETIN_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
     })
     assert settings.max_body_bytes == 1024

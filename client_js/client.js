@@ -46,6 +46,7 @@ export const CLOSE_POLICIES = Object.freeze({
   4001: "no", // unauthorized: same credentials would be refused again
   4003: "no", // forbidden origin
   4008: "no", // too many refused frames: a client bug
+  4009: "backoff", // too many frames per second: slow down
   4029: "no", // too many subscriptions
 });
 
@@ -1004,6 +1005,7 @@ export class BulletinClient {
       return;
     }
     this._server.set(slug, "subscribed");
+    sub._resetAttempt = 0;
     this._subscribed(sub, frame.seq);
   }
 
@@ -1048,6 +1050,20 @@ export class BulletinClient {
     }
     const error = new BulletinError(code, message, { stream: slug, frame });
     const sub = slug ? this._subs.get(slug) : undefined;
+    if (sub && !sub._ended && code === "unavailable") {
+      // The server could not read the stream just now (its database is busy or away):
+      // we are not subscribed; ask again after a growing, jittered delay.
+      this._server.delete(sub.stream);
+      this._report(sub, error);
+      this._clearTimeout(sub._resetTimer);
+      const delay = backoffDelay(sub._resetAttempt, this._backoff, this._random);
+      sub._resetAttempt += 1;
+      sub._resetTimer = this._setTimeout(() => {
+        sub._resetTimer = null;
+        this._wsSubscribe(sub);
+      }, delay);
+      return;
+    }
     if (sub && !sub._ended) {
       if (FATAL_STREAM_ERRORS.has(code)) {
         this._server.delete(sub.stream);

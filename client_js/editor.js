@@ -176,7 +176,8 @@ class PostList {
   }
 
   /**
-   * Apply a post's current state: add it, change it, or remove it when deleted.
+   * Apply a post's current state: add it, change it, or remove it when deleted, whatever
+   * the event's op (a replayed post.created may carry a post deleted since).
    * @param {Post} post
    */
   apply(post) {

@@ -55,7 +55,12 @@ export interface BulletinEvent {
    * "stream.updated" | "stream.ended", or a newer op: ignore ops you do not know. */
   op: string;
   at: string;
-  /** For post.* ops: the post's full current state. */
+  /**
+   * For post.* ops: the post's full current state. In a replay (the events after your
+   * `since`) that is the post as it is now, whatever the op: a `post.created` may carry
+   * a post with `deleted: true`, or text edited after it. Apply every post event alike:
+   * remove the post when `post.deleted`, otherwise add it or replace the one you have.
+   */
   post?: Post;
   /** For stream.* ops: the stream's current state. */
   stream_info?: Record<string, unknown>;

@@ -107,6 +107,8 @@ export function startReader(main, options = {}) {
     const op = event.op;
     if (op.startsWith("post.") && event.post) {
       const post = /** @type {Post} */ (event.post);
+      // The post's state decides, not the op: a replayed post.created of a post deleted
+      // since carries the tombstone (docs/events.md), and must not add an empty post.
       if (post.deleted || op === "post.deleted") removePost(post.id);
       else if (op === "post.created") addPost(post);
       else updatePost(post);

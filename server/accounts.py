@@ -47,10 +47,15 @@ async def create_editor(
 
 async def get_editor(session: AsyncSession, *, username: str) -> Editor:
     """The editor with this username."""
-    editor = (await session.exec(select(Editor).where(Editor.username == username))).first()
+    editor = await find_editor(session, username=username)
     if editor is None:
         raise not_found("editor", username)
     return editor
+
+
+async def find_editor(session: AsyncSession, *, username: str) -> Editor | None:
+    """The editor with this username, or None."""
+    return (await session.exec(select(Editor).where(Editor.username == username))).first()
 
 
 async def editor_by_id(session: AsyncSession, *, editor_id: int) -> Editor:
@@ -94,7 +99,12 @@ async def authenticate_password(
     session: AsyncSession, *, username: str, password: str
 ) -> Editor | None:
     """The enabled editor with this username and password, or None."""
-    editor = (await session.exec(select(Editor).where(Editor.username == username))).first()
+    return check_password(await find_editor(session, username=username), password)
+
+
+def check_password(editor: Editor | None, password: str) -> Editor | None:
+    """``editor`` if it is enabled and this is its password, else None; the check costs
+    the same time when there is no editor, so that names cannot be told apart."""
     ok = auth.verify_password(editor.password_hash if editor else None, password)
     if not ok or editor is None or editor.disabled:
         return None
@@ -125,12 +135,25 @@ async def list_tokens(session: AsyncSession, *, editor: Editor) -> Sequence[ApiT
     )).all()
 
 
-async def list_all_tokens(session: AsyncSession) -> Sequence[tuple[ApiToken, Editor]]:
-    """Every token with its editor, newest first, revoked ones included."""
-    rows = await session.exec(
+async def list_all_tokens(
+    session: AsyncSession, *, editor: Editor | None = None
+) -> Sequence[tuple[ApiToken, Editor]]:
+    """Every token (or ``editor``'s) with its editor, newest first, revoked ones included."""
+    query = (select(ApiToken, Editor).join(Editor, col(Editor.id) == ApiToken.editor_id)
+             .order_by(col(ApiToken.id).desc()))
+    if editor is not None:
+        query = query.where(ApiToken.editor_id == editor.id)
+    return (await session.exec(query)).all()
+
+
+async def get_token(session: AsyncSession, *, token_id: int) -> tuple[ApiToken, Editor]:
+    """A token and its editor; a 404 when there is no such token."""
+    row = (await session.exec(
         select(ApiToken, Editor).join(Editor, col(Editor.id) == ApiToken.editor_id)
-        .order_by(col(ApiToken.id).desc()))
-    return rows.all()
+        .where(ApiToken.id == token_id))).first()
+    if row is None:
+        raise not_found("token", token_id)
+    return row[0], row[1]
 
 
 async def revoke_token(session: AsyncSession, *, token_id: int) -> ApiToken:

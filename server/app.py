@@ -19,11 +19,12 @@ from starlette.websockets import WebSocket
 from . import openapi
 from .assets import Assets
 from .brokers import broker_from_url
-from .db import Database
+from .db import Database, DatabaseBusy, is_locked
 from .errors import ApiError
+from .failurelimit import FailureLimiter
 from .live import Live
 from .ratelimit import RateLimiter
-from .routes import api, editor, health, pages, static, ws
+from .routes import api, editor, health, pages, static, tokens, ws
 from .services import Services
 from .settings import Settings
 from .templating import Pages
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
                                       burst=settings.auth_failures_per_minute),
+            account_failures=FailureLimiter(rate=settings.account_failures_per_minute / 60,
+                                            burst=settings.account_failures_per_minute),
         )
         try:
             yield
@@ -63,8 +66,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
-                *static.routes(), *pages.routes(), *editor.routes()],
+                *static.routes(), *pages.routes(), *editor.routes(), *tokens.routes()],
         middleware=[
+            Middleware(UnexpectedErrors),
+            *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]
+              if settings.allowed_hosts else []),
             Middleware(SecurityHeaders),
             Middleware(
                 CORSMiddleware, allow_origins=list(settings.allowed_origins),
@@ -77,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            DatabaseBusy: _database_unavailable,
             sa.exc.OperationalError: _database_unavailable,
             sa.exc.InterfaceError: _database_unavailable,
             ConnectionError: _database_unavailable,
@@ -125,12 +132,97 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     # Raised before commit, so nothing was half-written: the client may simply retry.
+    if isinstance(exc, DatabaseBusy) or is_locked(exc):
+        log.warning("database busy for %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"error": {"code": "database_busy",
+                       "message": "the database is busy with other writes; nothing was "
+                                  "changed, retry shortly", "details": None}},
+            503, headers={"Retry-After": "1"})
     log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(
         {"error": {"code": "database_unavailable",
                    "message": "the database is unavailable; nothing was changed, retry shortly",
                    "details": None}},
         503, headers={"Retry-After": "2"})
+
+
+# Pages for people answer an unexpected error in HTML; everything else in the API's JSON.
+_HTML_PREFIXES = ("/live", "/embed", "/editor")
+_HTML_ERROR = (b"<!doctype html><html lang=en><meta charset=utf-8><title>Something went wrong"
+               b"</title><h1>Something went wrong</h1><p>The server could not answer this "
+               b"request. Nothing was changed; please try again in a moment.</p></html>")
+_JSON_ERROR = (b'{"error":{"code":"internal_error","message":"the server could not answer '
+               b'this request; retry shortly","details":null}}')
+
+
+class UnexpectedErrors:
+    """Any exception a handler did not expect is a 500 in the JSON error shape (an HTML
+    page on the reader's and editor's pages), never plain text, and one log line per
+    cause per interval (the log throttle keeps the traceback to the first)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error("unexpected %s on %s %s", type(exc).__name__, scope.get("method"),
+                      scope.get("path"), exc_info=exc)
+            if started:
+                return  # the response is under way: the connection is closed
+            html = str(scope.get("path", "")).startswith(_HTML_PREFIXES)
+            body = _HTML_ERROR if html else _JSON_ERROR
+            await send({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"text/html; charset=utf-8" if html
+                 else b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"x-content-type-options", b"nosniff"),
+            ]})
+            await send({"type": "http.response.body", "body": body})
+
+
+class AllowedHosts:
+    """Refuse requests for host names not in BULLETIN_ALLOWED_HOSTS (400 invalid_host):
+    pages take their links from the Host header when BULLETIN_PUBLIC_URL is unset, and
+    caches share those pages. Health checks answer whatever address a probe uses."""
+
+    def __init__(self, app: ASGIApp, hosts: tuple[str, ...]) -> None:
+        self.app = app
+        self.hosts = frozenset(h.lower() for h in hosts)
+        self.wildcards = tuple(h[1:] for h in self.hosts if h.startswith("*."))
+
+    def allowed(self, host: str) -> bool:
+        """Whether ``host`` (without its port) is one of ours."""
+        host = host.lower()
+        return host in self.hosts or "*" in self.hosts or host.endswith(self.wildcards)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in ("/healthz", "/readyz"):
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        host = raw.rsplit(":", 1)[0] if not raw.endswith("]") else raw
+        if self.allowed(host.strip("[]")):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"error": {"code": "invalid_host", "message": "this server does not answer "
+                       "for that host name", "details": None}}, 400)
+        await response(scope, receive, send)
 
 
 class SecurityHeaders:

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--display-name", help="name shown on posts (default: the username)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the password from standard input (first line)")
+    disable = editor_commands.add_parser(
+        "disable", help="disable an editor: signs them out everywhere, refuses their tokens")
+    disable.add_argument("name", help="the editor's username")
+    enable = editor_commands.add_parser("enable", help="allow a disabled editor back in")
+    enable.add_argument("name", help="the editor's username")
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True,
@@ -64,7 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create an API token; printed once, on the last line")
     token_create.add_argument("editor", help="the editor's username")
     token_create.add_argument("--name", default="cli", help="what the token is for")
+    token_list = token_commands.add_parser(
+        "list", help="list API tokens (revoked ones too), newest first")
+    token_list.add_argument("editor", nargs="?", help="only this editor's tokens")
+    token_revoke = token_commands.add_parser(
+        "revoke", help="revoke an API token: it stops working at once, on open connections too")
+    token_revoke.add_argument("id", type=_token_id, help="the token's id (see token list)")
     return parser
+
+
+def _token_id(value: str) -> int:
+    from .validation import ascii_int
+
+    token_id = ascii_int(value, max_digits=10)
+    if token_id is None or not 0 < token_id < 2**31:  # ids are 32-bit in the database
+        raise argparse.ArgumentTypeError(f"invalid token id {value!r}: expected a number "
+                                         "from `bulletin token list`")
+    return token_id
 
 
 def _workers(value: str) -> int:
@@ -96,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("database is up to date")
             return 0
         if args.command == "editor":
-            return _editor_create(settings, args)
-        return _token_create(settings, args)
+            return _EDITOR_COMMANDS[args.editor_command](settings, args)
+        return _TOKEN_COMMANDS[args.token_command](settings, args)
     except CliError as exc:
         print(f"bulletin: error: {exc}", file=sys.stderr)
         return 1
@@ -198,6 +219,123 @@ def _token_create(settings: Any, args: argparse.Namespace) -> int:
           file=sys.stderr)
     print(plain)
     return 0
+
+
+def _token_list(settings: Any, args: argparse.Namespace) -> int:
+    from . import accounts
+
+    _upgrade(settings)
+
+    async def work(db: Any) -> Any:
+        async with db.read() as session:
+            editor = None if args.editor is None else await accounts.get_editor(
+                session, username=args.editor)
+            return await accounts.list_all_tokens(session, editor=editor)
+
+    rows = _with_db(settings, work)
+    if not rows:
+        print("no API tokens" + ("" if args.editor is None else f" for {args.editor!r}"))
+        return 0
+    print(_table(
+        ["ID", "EDITOR", "NAME", "PREFIX", "CREATED (UTC)", "LAST USED", "REVOKED"],
+        [[str(token.id), editor.username, _printable(token.name), token.prefix,
+          _when(token.created_at), _when(token.last_used_at) or "never",
+          _when(token.revoked_at) or "-"] for token, editor in rows]))
+    return 0
+
+
+def _token_revoke(settings: Any, args: argparse.Namespace) -> int:
+    from . import accounts
+
+    _upgrade(settings)
+
+    async def work(db: Any) -> tuple[Any, Any, Any]:
+        async with db.write() as session:
+            token, editor = await accounts.get_token(session, token_id=args.id)
+            already = token.revoked_at
+            await accounts.revoke_token(session, token_id=args.id)
+        if already is None:
+            await _announce(settings)
+        return token, editor, already
+
+    token, editor, already = _with_db(settings, work)
+    what = (f"API token {token.id} ({token.prefix}…, {_printable(token.name)!r} "
+            f"of {editor.username!r})")
+    if already is not None:
+        print(f"{what} was already revoked at {_when(already)} UTC; nothing changed")
+    else:
+        print(f"revoked {what}")
+    return 0
+
+
+def _editor_disable(settings: Any, args: argparse.Namespace) -> int:
+    return _editor_set_disabled(settings, args, disabled=True)
+
+
+def _editor_enable(settings: Any, args: argparse.Namespace) -> int:
+    return _editor_set_disabled(settings, args, disabled=False)
+
+
+def _editor_set_disabled(settings: Any, args: argparse.Namespace, *, disabled: bool) -> int:
+    from . import accounts
+
+    _upgrade(settings)
+
+    async def work(db: Any) -> bool:
+        async with db.write() as session:
+            editor = await accounts.get_editor(session, username=args.name)
+            changed = editor.disabled != disabled
+            assert editor.id is not None
+            await accounts.set_disabled(session, editor_id=editor.id, disabled=disabled)
+        if changed and disabled:
+            await _announce(settings)
+        return changed
+
+    changed = _with_db(settings, work)
+    if not changed:
+        print(f"editor {args.name!r} was already {'disabled' if disabled else 'enabled'}; "
+              "nothing changed")
+    elif disabled:
+        print(f"disabled editor {args.name!r}: signed out everywhere, and their API tokens "
+              "are refused")
+    else:
+        print(f"enabled editor {args.name!r}")
+    return 0
+
+
+async def _announce(settings: Any) -> None:
+    # The change has committed: it holds whatever happens here. Running servers also
+    # re-check open connections every credential_check_seconds, so a failure to tell
+    # them at once is a delay, not a hole: a warning, not an error.
+    from . import revocation
+
+    try:
+        await revocation.announce(settings)
+    except Exception as exc:
+        print(f"bulletin: warning: running servers could not be told at once "
+              f"({type(exc).__name__}: {exc}); open connections end within "
+              f"{settings.credential_check_seconds:g} seconds", file=sys.stderr)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                     .rstrip() for row in [headers, *rows])
+
+
+def _printable(text: str) -> str:
+    # Names are typed by editors: no escape sequence of theirs reaches the terminal.
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def _when(value: Any) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+_EDITOR_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
+    "create": _editor_create, "disable": _editor_disable, "enable": _editor_enable}
+_TOKEN_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
+    "create": _token_create, "list": _token_list, "revoke": _token_revoke}
 
 
 def _serve(settings: Any, args: argparse.Namespace) -> int:

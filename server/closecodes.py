@@ -42,11 +42,14 @@ SLOW = CloseCode(4000, "slow", Reconnect.NOW, "too slow: outgoing queue full; re
 UNAUTHORIZED = CloseCode(4001, "unauthorized", Reconnect.NO, "credentials refused")
 FORBIDDEN_ORIGIN = CloseCode(4003, "forbidden_origin", Reconnect.NO, "origin not allowed")
 BAD_FRAMES = CloseCode(4008, "bad_frames", Reconnect.NO, "too many refused frames")
+TOO_MANY_REQUESTS = CloseCode(
+    4009, "too_many_requests", Reconnect.BACKOFF, "too many frames; slow down")
 TOO_MANY_SUBSCRIPTIONS = CloseCode(
     4029, "too_many_subscriptions", Reconnect.NO, "subscription limit reached")
 
 ALL: tuple[CloseCode, ...] = (
     NORMAL, GOING_AWAY, PROTOCOL_ERROR, MESSAGE_TOO_BIG, INTERNAL_ERROR, SERVICE_RESTART,
-    SLOW, UNAUTHORIZED, FORBIDDEN_ORIGIN, BAD_FRAMES, TOO_MANY_SUBSCRIPTIONS,
+    SLOW, UNAUTHORIZED, FORBIDDEN_ORIGIN, BAD_FRAMES, TOO_MANY_REQUESTS,
+    TOO_MANY_SUBSCRIPTIONS,
 )
 BY_CODE: dict[int, CloseCode] = {c.code: c for c in ALL}

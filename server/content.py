@@ -21,8 +21,12 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"},
-    "th": {"style"}, "td": {"style"},
+    "th": {"class"}, "td": {"class"},
 }
+# Table cell alignment, as classes: the pages' Content-Security-Policy blocks style
+# attributes, which is what markdown-it writes.
+ALIGN_CLASSES = frozenset({"align-left", "align-center", "align-right"})
+_ALIGN_STYLE = re.compile(r'<(th|td) style="text-align:(left|center|right)">')
 LINK_REL = "nofollow noopener noreferrer"
 
 
@@ -125,12 +129,11 @@ def embed_html(embed: Embed) -> str:
 
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     # Images load from the reader's browser: https only, so no mixed content or tracking
-    # over plain http. Table alignment is the one style markdown-it writes.
+    # over plain http. Table alignment is the one class kept.
     if tag == "img" and attribute == "src":
         return value if value.lower().startswith("https://") else None
-    if attribute == "style":
-        return value if value in ("text-align:left", "text-align:center",
-                                  "text-align:right") else None
+    if attribute == "class":
+        return value if value in ALIGN_CLASSES else None
     return value
 
 
@@ -177,7 +180,8 @@ def render(markdown: str) -> Rendered:
         first, last = token.map
         lines[first:last] = [f"BULLETINEMBED{nonce}X{len(embeds)}"] + [""] * (last - first - 1)
         embeds.append(embed)
-    rendered = _sanitise(_md.render("\n".join(lines)))
+    rendered = _sanitise(_ALIGN_STYLE.sub(r'<\1 class="align-\2">',
+                                          _md.render("\n".join(lines))))
     for n, embed in enumerate(embeds):
         rendered = rendered.replace(f"<p>BULLETINEMBED{nonce}X{n}</p>", embed_html(embed), 1)
     rendered = rendered.strip()

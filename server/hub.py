@@ -15,6 +15,11 @@ are held back until the missing ones are read from the database; when the broker
 may have lost events (``resync``), every followed stream is read after its head, so that
 a loss at the end of a quiet stream is repaired too.
 
+Replays carry each post's current state, as the event log does: applying an edit, pin
+or deletion restates the window's earlier events of that post (``protocol.restate``, the
+same bytes as the log), and events read from the database are brought up to the changes
+applied after the read.
+
 Fan-out encodes an event once per transport encoding and writes the same bytes to every
 subscriber's outlet without waiting for any of them; events that arrive together
 (``publish_many``) go out to each subscriber in one write. An outlet holding more than
@@ -26,9 +31,9 @@ from __future__ import annotations
 import enum
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import closecodes, protocol
 from .closecodes import CloseCode
@@ -59,18 +64,21 @@ class Outlet(Protocol):
 
 
 class Event:
-    """One committed event with its encodings, each built once."""
+    """One committed event with its encodings, each built once (again only if a later
+    change to its post restates it)."""
 
-    __slots__ = ("_frame", "_sse", "op", "payload", "seq", "status", "stream")
+    __slots__ = ("_frame", "_sse", "op", "payload", "post_id", "seq", "status", "stream")
 
     def __init__(self, stream: str, seq: int, op: str, payload: bytes,
-                 status: str | None = None) -> None:
+                 status: str | None = None, post_id: int | None = None) -> None:
         self.stream = stream
         self.seq = seq
         self.op = op
         self.payload = payload
         # The stream's status after this event, for stream.* events.
         self.status = status
+        # The post a post.* event carries, whose later changes restate this event.
+        self.post_id = post_id
         self._frame: bytes | None = None
         self._sse: bytes | None = None
 
@@ -80,8 +88,24 @@ class Event:
         data = json.loads(payload)
         info = data.get("stream_info")
         status = info.get("status") if isinstance(info, dict) else None
+        post = data.get("post")
+        post_id = post.get("id") if isinstance(post, dict) else None
+        if not isinstance(post_id, int) or isinstance(post_id, bool):
+            post_id = None
         raw = payload.encode() if isinstance(payload, str) else payload
-        return cls(data["stream"], data["seq"], data["op"], raw, status)
+        return cls(data["stream"], data["seq"], data["op"], raw, status, post_id)
+
+    def post(self) -> dict[str, Any] | None:
+        """The post state this event carries (decoded anew: only changes need it)."""
+        post = json.loads(self.payload).get("post")
+        return post if isinstance(post, dict) else None
+
+    def restate(self, post: dict[str, Any]) -> None:
+        """Carry ``post``, its post's newer state, instead of the one carried so far."""
+        payload = protocol.restate(self.payload, post).encode()
+        if payload != self.payload:
+            self.payload = payload
+            self._frame = self._sse = None
 
     def encoded(self, encoding: Encoding) -> bytes:
         """The event as ``encoding`` wants it."""
@@ -115,11 +139,26 @@ class LoadStream:
 
 @dataclass(frozen=True, slots=True)
 class LoadEvents:
-    """Read the stream's events with seq > ``after`` (at most ``limit``)."""
+    """Read the stream's events with seq > ``after`` (at most ``limit``).
+
+    ``repair``: the read mends a gap in what live subscribers receive (it must succeed
+    eventually: retry while the database is away); otherwise it serves subscribers
+    waiting for their replay, and may fail (answer with ``events_failed``).
+    """
 
     stream: str
     after: int
     limit: int
+    repair: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelLoad:
+    """Nobody waits for the stream's LoadStream any more: stop it if it has not begun
+    reading, and answer with ``load_abandoned``; a read under way is left to finish."""
+
+    stream: str
+    token: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +168,7 @@ class Unfollow:
     stream: str
 
 
-Need = LoadStream | LoadEvents | Unfollow
+Need = LoadStream | LoadEvents | CancelLoad | Unfollow
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +189,7 @@ class Subscriber:
         "__weakref__",
         "active",
         "closed",
+        "credential",
         "drafts",
         "encoding",
         "outlet",
@@ -157,11 +197,15 @@ class Subscriber:
         "streams",
     )
 
-    def __init__(self, outlet: Outlet, encoding: Encoding, drafts: bool) -> None:
+    def __init__(self, outlet: Outlet, encoding: Encoding, drafts: bool,
+                 credential: Hashable | None = None) -> None:
         self.outlet = outlet
         self.encoding = encoding
         # Editors may follow draft streams; readers may not.
         self.drafts = drafts
+        # What the connection authenticated with (opaque here): revoking it closes the
+        # connection (``Hub.revoke``).
+        self.credential = credential
         # slug → True once live, False while waiting for its replay.
         self.streams: dict[str, bool] = {}
         self.closed: CloseCode | None = None
@@ -221,11 +265,23 @@ class Hub:
 
     # --- connections -------------------------------------------------------------------
 
-    def connect(self, outlet: Outlet, encoding: Encoding, *, drafts: bool = False) -> Subscriber:
+    def connect(self, outlet: Outlet, encoding: Encoding, *, drafts: bool = False,
+                credential: Hashable | None = None) -> Subscriber:
         """Register a new connection."""
-        sub = Subscriber(outlet, encoding, drafts)
+        sub = Subscriber(outlet, encoding, drafts, credential)
         self.subscribers[sub] = None
         return sub
+
+    def credentials(self) -> set[Hashable]:
+        """The credentials behind the open connections that have one."""
+        return {sub.credential for sub in self.subscribers if sub.credential is not None}
+
+    def revoke(self, credentials: Collection[Hashable]) -> list[Need]:
+        """Close every connection opened with one of ``credentials`` (UNAUTHORIZED)."""
+        for sub in list(self.subscribers):
+            if sub.credential is not None and sub.credential in credentials:
+                self._evict(sub, closecodes.UNAUTHORIZED)
+        return self._take()
 
     def disconnect(self, sub: Subscriber) -> list[Need]:
         """Forget a connection that has ended."""
@@ -352,8 +408,7 @@ class Hub:
         if channel is None or channel.token != token or channel.head is not None:
             return self._take()
         if info is None:
-            for sub in list(channel.waiting):
-                self._leave(sub, slug)
+            for sub in self._end_load(channel):
                 self.refuse(sub, "stream_not_found", f"no stream {slug!r}", slug)
             return self._take()
         channel.status = info.status
@@ -365,6 +420,41 @@ class Hub:
         self._drain_early(channel)
         for sub in list(channel.waiting):
             self._serve(channel, sub, None)
+        if self.channels.get(slug) is channel and channel.empty():
+            # Everyone left while the read was in flight.
+            self._drop(channel)
+        return self._take()
+
+    def load_failed(self, slug: str, token: int) -> list[Need]:
+        """LoadStream could not be answered (the database is away, or too many reads are
+        queued): its waiting subscribers get an ``unavailable`` error and may retry."""
+        channel = self.channels.get(slug)
+        if channel is None or channel.token != token or channel.head is not None:
+            return self._take()
+        for sub in self._end_load(channel):
+            self._unavailable(sub, slug)
+        return self._take()
+
+    def load_abandoned(self, slug: str, token: int) -> list[Need]:
+        """The answer to CancelLoad when the read was stopped before it began."""
+        channel = self.channels.get(slug)
+        if channel is not None and channel.token == token and channel.head is None \
+                and channel.empty():
+            self._drop(channel)
+        return self._take()
+
+    def events_failed(self, slug: str, after: int) -> list[Need]:
+        """A LoadEvents for waiting subscribers could not be answered: those it was to
+        serve (and no other read in flight covers) get an ``unavailable`` error."""
+        channel = self.channels.get(slug)
+        if channel is None or channel.head is None:
+            return self._take()
+        channel.fetching.discard(after)
+        covered = min(channel.fetching, default=None)
+        for sub, since in list(channel.waiting.items()):
+            if since is not None and since >= after and (covered is None or since < covered):
+                self._leave(sub, slug)
+                self._unavailable(sub, slug)
         return self._take()
 
     def events_loaded(self, slug: str, after: int, events: list[Event]) -> list[Need]:
@@ -380,6 +470,8 @@ class Hub:
             # A full page: there may be more (a long broker outage).
             self._refetch(channel)
         self._drain_early(channel)
+        if channel.waiting:
+            self._restate_loaded(channel, events)
         for sub, since in list(channel.waiting.items()):
             if since is not None and since >= after:
                 self._serve(channel, sub, events)
@@ -450,18 +542,18 @@ class Hub:
     def _fetch_limit(self) -> int:
         return self.replay_limit + self.window_size
 
-    def _fetch(self, channel: Channel, after: int) -> None:
+    def _fetch(self, channel: Channel, after: int, *, repair: bool = False) -> None:
         """Ask for events after ``after`` unless a read that covers them is in flight."""
         if any(a <= after for a in channel.fetching):
             return
         channel.fetching.add(after)
-        self._needs.append(LoadEvents(channel.slug, after, self._fetch_limit))
+        self._needs.append(LoadEvents(channel.slug, after, self._fetch_limit, repair))
 
     def _refetch(self, channel: Channel) -> None:
         """Read after the head even if a read is in flight: it may have started too early."""
         assert channel.head is not None
         channel.fetching.add(channel.head)
-        self._needs.append(LoadEvents(channel.slug, channel.head, self._fetch_limit))
+        self._needs.append(LoadEvents(channel.slug, channel.head, self._fetch_limit, True))
 
     def _drain_early(self, channel: Channel, *, fetch: bool = True) -> None:
         """Apply held events that now follow the head; read the gap if one remains."""
@@ -473,7 +565,7 @@ class Hub:
                 for seq in [s for s in early if s <= channel.head]:
                     del early[seq]
                 if early and fetch:
-                    self._fetch(channel, channel.head)
+                    self._fetch(channel, channel.head, repair=True)
                 return
             self._apply(channel, event)
 
@@ -483,9 +575,54 @@ class Hub:
         channel.window.append(event)
         if event.status is not None:
             channel.status = event.status
+        if event.post_id is not None and event.op != "post.created":
+            self._restate_window(channel, event)
         if not channel.pending:
             self._dirty.append(channel)
         channel.pending.append(event)
+
+    # --- restating history ---------------------------------------------------------------
+    # The window must serve what the event log serves: a post's events carry the post's
+    # current state (see store.py). Events are restated in place, so those applied but
+    # not yet flushed go out restated too: a text deleted by the time it would be written
+    # is not written.
+
+    def _restate_window(self, channel: Channel, change: Event) -> None:
+        """Make the window's earlier events of ``change``'s post carry its new state."""
+        post = change.post()
+        if post is None:
+            return
+        post_id, seq = change.post_id, change.seq
+        for event in channel.window:
+            if event.post_id == post_id and event.seq < seq:
+                event.restate(post)
+
+    def _restate_loaded(self, channel: Channel, events: list[Event]) -> None:
+        """Bring events read from the database up to the post changes applied since.
+
+        The read saw every change up to its newest event (a change commits with the
+        restating of its post's history, in seq order), but not necessarily the changes
+        applied here after that. Those are in the window: were they not, ``_serve``
+        would find the window past the read and read again.
+        """
+        if not events:
+            return
+        newest = events[-1].seq
+        posts: dict[int, dict[str, Any]] = {}
+        for event in reversed(channel.window):
+            if event.seq <= newest:
+                break
+            if (event.post_id is not None and event.op != "post.created"
+                    and event.post_id not in posts):
+                post = event.post()
+                if post is not None:
+                    posts[event.post_id] = post
+        if posts:
+            for event in events:
+                if event.post_id in posts:
+                    event.restate(posts[event.post_id])
+
+    # --- fan-out -------------------------------------------------------------------------
 
     def _flush(self) -> None:
         """Write every channel's applied events to its live subscribers: the hot path.
@@ -542,9 +679,38 @@ class Hub:
             return
         channel.waiting.pop(sub, None)
         channel.live[sub.encoding].pop(sub, None)
-        if channel.empty():
-            del self.channels[slug]
-            self._needs.append(Unfollow(slug))
+        if not channel.empty():
+            return
+        if channel.head is None:
+            # Its first read is in flight: keep the channel, so that whoever subscribes
+            # next shares that read instead of starting another (a client that subscribes
+            # and unsubscribes in a loop costs one read, not one per pair), and ask for
+            # the read to be stopped if it has not begun.
+            self._needs.append(CancelLoad(slug, channel.token))
+            return
+        self._drop(channel)
+
+    def _end_load(self, channel: Channel) -> list[Subscriber]:
+        """Drop a channel whose first read ended without a stream; its waiting
+        subscribers, returned, no longer follow it."""
+        waiting = list(channel.waiting)
+        for sub in waiting:
+            sub.streams.pop(channel.slug, None)
+        channel.waiting.clear()
+        self._drop(channel)
+        return waiting
+
+    def _drop(self, channel: Channel) -> None:
+        del self.channels[channel.slug]
+        self._needs.append(Unfollow(channel.slug))
+
+    def _unavailable(self, sub: Subscriber, slug: str) -> None:
+        # Not the client's fault: unlike ``refuse``, it does not count towards closing
+        # the connection.
+        if sub.closed is None:
+            self._send(sub, protocol.error(
+                "unavailable", f"{slug!r} cannot be served right now; subscribe again "
+                "shortly", slug), kind="error")
 
     def _evict(self, sub: Subscriber, code: CloseCode) -> None:
         if sub.closed is not None:

@@ -10,6 +10,17 @@ Events committed by this process reach its own hub directly (``deliver``), not o
 through the broker: local readers keep receiving while the broker is away, and the
 broker's copy, arriving later, is dropped by the hub's seq check. When the broker says it
 may have lost messages (``Resync``), every followed stream is read again after its head.
+
+Database work that clients can cause is bounded: at most ``max_loads`` reads run at once
+and ``max_queued_loads`` more wait; a read for subscribers is tried a few times with
+back-off and then given up (the subscribers get an ``unavailable`` error and retry), and a
+read nobody waits for any more is cancelled before it begins. Only the reads that mend a
+gap for live subscribers keep trying until the database answers.
+
+Connections opened with a token or a desk session are checked against the database every
+``credential_check_seconds``, and at once when any process announces a revocation on the
+broker's control channel (``credentials_changed``): a revoked token, a disabled editor or
+an ended session closes its connections with 4001 unauthorized.
 """
 
 from __future__ import annotations
@@ -20,12 +31,22 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from . import closecodes, store
+from . import closecodes, credentials, store
 from .brokers import Broker
-from .brokers.base import BrokerClosed, Resync
+from .brokers.base import BrokerClosed, BrokerUnavailable, Resync
 from .closecodes import CloseCode
 from .db import Database
-from .hub import Event, Hub, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from .hub import (
+    CancelLoad,
+    Event,
+    Hub,
+    LoadEvents,
+    LoadStream,
+    Need,
+    StreamInfo,
+    Unfollow,
+)
+from .ratelimit import RateLimiter
 from .services import channel_for
 from .settings import Settings
 
@@ -36,6 +57,24 @@ RETRY_FIRST = 0.1
 # Broker messages fanned out in one pass at most (see Broker.next_messages).
 PUMP_BATCH = 256
 RETRY_MAX = 5.0
+# Attempts at a read that subscribers wait for before they are told to retry.
+LOAD_ATTEMPTS = 5
+# The broker channel on which processes tell each other that access was taken back.
+CONTROL_CHANNEL = credentials.CONTROL_CHANNEL
+
+
+class LoadGaveUp(Exception):
+    """A read for subscribers was not answered: too many queued, or failed too often."""
+
+
+class _Load:
+    """One database read the hub asked for, and whether it has begun reading."""
+
+    __slots__ = ("reading", "task")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.reading = False
 
 
 class Live:
@@ -50,15 +89,38 @@ class Live:
             replay_limit=settings.replay_limit, max_subscriptions=settings.max_subscriptions,
         )
         self._tasks: set[asyncio.Task[None]] = set()
-        # Broker subscribe/unsubscribe calls run one at a time, in the order the hub asked.
+        # Broker subscribe/unsubscribe calls (op, channel, done) run one at a time, in the
+        # order the hub asked.
         self._channel_ops: asyncio.Queue[tuple[str, str, asyncio.Future[None] | None]] = (
             asyncio.Queue())
         self._closing = False
+        self._gate = asyncio.Semaphore(settings.max_loads)
+        self._queued = 0
+        # LoadStream reads in flight, by the channel token that asked.
+        self._stream_loads: dict[int, _Load] = {}
+        self._check_now = asyncio.Event()
+        # Frames from all the WebSocket connections of one client address.
+        self.frame_limiter = RateLimiter(rate=settings.address_frames_per_second,
+                                         burst=settings.address_frame_burst)
 
     async def start(self) -> None:
-        """Start reading the broker and sending heartbeats."""
-        for coro in (self._pump(), self._ticker(), self._channel_worker()):
+        """Start reading the broker, sending heartbeats and checking credentials."""
+        self._channel_ops.put_nowait(("subscribe", CONTROL_CHANNEL, None))
+        for coro in (self._pump(), self._ticker(), self._channel_worker(),
+                     self._credential_checker()):
             self._spawn(coro)
+
+    async def credentials_changed(self) -> None:
+        """Access was taken back (a token revoked, an editor disabled, a session ended):
+        check the open connections of this process now, and tell every other process."""
+        self._check_now.set()
+        try:
+            await self.broker.publish(CONTROL_CHANNEL, credentials.CHANGED)
+        except BrokerUnavailable as exc:
+            log.warning("could not announce a revocation to other processes (%s); they "
+                        "check within %.0f s", exc, self.settings.credential_check_seconds)
+        except Exception as exc:
+            log.warning("could not announce a revocation to other processes: %r", exc)
 
     async def stop(self) -> None:
         """Close every connection with going-away and stop the background tasks."""
@@ -79,11 +141,18 @@ class Live:
             if self._closing:
                 return
             if isinstance(need, LoadStream):
-                self._spawn(self._load_stream(need))
+                load = self._stream_loads[need.token] = _Load()
+                load.task = self._spawn(self._load_stream(need, load))
             elif isinstance(need, LoadEvents):
-                self._spawn(self._load_events(need))
+                self._spawn(self._load_events(need, _Load()))
+            elif isinstance(need, CancelLoad):
+                pending = self._stream_loads.get(need.token)
+                if pending is not None and not pending.reading and pending.task is not None:
+                    pending.task.cancel()
+                    del self._stream_loads[need.token]
+                    self.run(self.hub.load_abandoned(need.stream, need.token))
             elif isinstance(need, Unfollow):
-                self._channel_ops.put_nowait(("unsubscribe", need.stream, None))
+                self._channel_ops.put_nowait(("unsubscribe", channel_for(need.stream), None))
 
     def deliver(self, payloads: Iterable[str]) -> None:
         """Hand events this process committed to its own hub, without the broker."""
@@ -99,10 +168,11 @@ class Live:
 
     # --- background work -------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _pump(self) -> None:
         while True:
@@ -116,6 +186,9 @@ class Live:
                 if isinstance(message, Resync):
                     resync = True
                     continue
+                if message.channel == CONTROL_CHANNEL:
+                    self._check_now.set()
+                    continue
                 try:
                     events.append(Event.from_payload(message.payload))
                 except (ValueError, KeyError, TypeError):
@@ -123,6 +196,8 @@ class Live:
             self.run(self.hub.publish_many(events))
             if resync:
                 self.run(self.hub.resync())
+                # A revocation announced meanwhile may be among what was lost.
+                self._check_now.set()
 
     async def _ticker(self) -> None:
         while True:
@@ -131,62 +206,125 @@ class Live:
 
     async def _channel_worker(self) -> None:
         while True:
-            op, slug, done = await self._channel_ops.get()
+            op, channel, done = await self._channel_ops.get()
             delay = RETRY_FIRST
             while True:
                 try:
                     if op == "subscribe":
-                        await self.broker.subscribe(channel_for(slug))
+                        await self.broker.subscribe(channel)
                     else:
-                        await self.broker.unsubscribe(channel_for(slug))
+                        await self.broker.unsubscribe(channel)
                     break
                 except BrokerClosed:
                     return
-                except Exception:
-                    log.warning("broker %s %s failed; retrying in %.1fs", op, slug, delay,
-                                exc_info=True)
+                except Exception as exc:
+                    log.warning("broker %s %s failed (%r); retrying in %.1fs", op, channel, exc,
+                                delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_MAX)
             if done is not None and not done.done():
                 done.set_result(None)
 
-    async def _load_stream(self, need: LoadStream) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._channel_ops.put_nowait(("subscribe", need.stream, done))
-        await done
-        window = self.settings.window_events
+    async def _load_stream(self, need: LoadStream, load: _Load) -> None:
+        try:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._channel_ops.put_nowait(("subscribe", channel_for(need.stream), done))
+            await done
+            window = self.settings.window_events
 
-        async def read() -> tuple[StreamInfo | None, list[Event]]:
-            async with self.db.read() as session:
-                found = await store.stream_head(session, slug=need.stream, window=window)
-            if found is None:
-                return None, []
-            stream, payloads = found
-            return StreamInfo(stream.status, stream.seq), [Event.from_payload(p) for p in payloads]
+            async def read() -> tuple[StreamInfo | None, list[Event]]:
+                async with self.db.read() as session:
+                    found = await store.stream_head(session, slug=need.stream, window=window)
+                if found is None:
+                    return None, []
+                stream, payloads = found
+                return (StreamInfo(stream.status, stream.seq),
+                        [Event.from_payload(p) for p in payloads])
 
-        info, events = await self._retrying(f"reading stream {need.stream}", read)
+            try:
+                info, events = await self._bounded(
+                    f"reading stream {need.stream}", read, load, attempts=LOAD_ATTEMPTS)
+            except LoadGaveUp:
+                self.run(self.hub.load_failed(need.stream, need.token))
+                return
+        finally:
+            if self._stream_loads.get(need.token) is load:
+                del self._stream_loads[need.token]
         self.run(self.hub.stream_loaded(need.stream, need.token, info, events))
 
-    async def _load_events(self, need: LoadEvents) -> None:
+    async def _load_events(self, need: LoadEvents, load: _Load) -> None:
         async def read() -> list[Event]:
             async with self.db.read() as session:
                 payloads = await store.events_after(
                     session, slug=need.stream, since=need.after, limit=need.limit)
             return [Event.from_payload(p) for p in payloads]
 
-        events = await self._retrying(f"reading events of {need.stream}", read)
+        try:
+            events = await self._bounded(
+                f"reading events of {need.stream}", read, load,
+                attempts=None if need.repair else LOAD_ATTEMPTS)
+        except LoadGaveUp:
+            self.run(self.hub.events_failed(need.stream, need.after))
+            return
         self.run(self.hub.events_loaded(need.stream, need.after, events))
 
-    async def _retrying(self, what: str, read: Callable[[], Awaitable[T]]) -> T:
-        """Run ``read`` until it succeeds: the database may be away for a while."""
+    async def _bounded(self, what: str, read: Callable[[], Awaitable[T]], load: _Load, *,
+                       attempts: int | None) -> T:
+        """Run ``read`` under the process's bound on reads, retrying with back-off.
+
+        ``attempts`` None: until it succeeds (the database may be away for a while), and
+        never refused for the queue. Otherwise LoadGaveUp once the queue is full or after
+        that many failures.
+        """
         delay = RETRY_FIRST
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempts is not None and self._queued >= self.settings.max_queued_loads:
+                log.warning("too many database reads queued (%d); refused %s",
+                            self._queued, what)
+                raise LoadGaveUp(what)
+            self._queued += 1
+            try:
+                await self._gate.acquire()
+            finally:
+                self._queued -= 1
+            try:
+                load.reading = True
+                return await read()
+            except Exception as exc:
+                failure = exc
+            finally:
+                load.reading = False
+                self._gate.release()
+            if attempts is not None and attempt >= attempts:
+                log.warning("%s failed %d times (%r); giving up", what, attempt, failure)
+                raise LoadGaveUp(what)
+            log.warning("%s failed (%r); retrying in %.1fs", what, failure, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def _credential_checker(self) -> None:
+        """Close connections whose token or session no longer holds."""
         while True:
             try:
-                return await read()
-            except Exception:
-                log.warning("%s failed; retrying in %.1fs", what, delay, exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+                await asyncio.wait_for(self._check_now.wait(),
+                                       self.settings.credential_check_seconds)
+            except TimeoutError:
+                pass
+            self._check_now.clear()
+            held = self.hub.credentials()
+            if not held:
+                continue
+            try:
+                async with self.db.read() as session:
+                    valid = await credentials.still_valid(
+                        session, held, settings=self.settings)
+            except Exception as exc:
+                log.warning("could not check the credentials of open connections (%r)", exc)
+                continue
+            # Connections opened while the query ran are checked next time.
+            self.run(self.hub.revoke(held - valid))
 
 
 class QueueOutlet:

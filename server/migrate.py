@@ -10,6 +10,8 @@ from alembic.config import Config
 
 from alembic import command
 
+from .db import secure_sqlite_file
+
 # alembic/ lives beside the server package in the source tree; server/migrations links to
 # it, so that a built wheel carries the migrations inside the package.
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -35,6 +37,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     an app) the migration runs on a worker thread.
     """
     config = alembic_config(database_url)
+    secure_sqlite_file(database_url)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

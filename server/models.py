@@ -160,8 +160,10 @@ class PostRevision(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """One change to a stream, numbered 1, 2, 3... per stream with no gaps.
 
-    ``payload`` is the event's wire JSON, encoded once at write time so that replaying
-    the log sends the very bytes live subscribers got.
+    ``payload`` is the event's wire JSON, encoded once so that a replay sends ready
+    bytes. When a post is edited, pinned or deleted, the payloads of its earlier events
+    are restated with its current state in the same transaction (``protocol.restate``):
+    a replay never brings back text that was corrected or deleted.
     """
 
     __tablename__ = "events"

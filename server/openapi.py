@@ -111,6 +111,18 @@ SCHEMAS: dict[str, Any] = {
                    "display_name": {"type": "string"},
                    "role": {"type": "string", "enum": ["admin", "editor"]}}),
     "Health": _object({"status": {"type": "string"}}, ["status"]),
+    "Token": _object({
+        "id": {"type": "integer"},
+        "editor_id": {"type": "integer"},
+        "editor": {"type": "string", "description": "The editor's username"},
+        "name": {"type": "string", "description": "What the token is for"},
+        "prefix": {"type": "string",
+                   "description": "The token's first characters, to tell tokens apart"},
+        "created_at": _TIME, "last_used_at": _NULLABLE_TIME, "revoked_at": _NULLABLE_TIME,
+        "revoked": {"type": "boolean"},
+    }),
+    "TokenList": _object({"tokens": {"type": "array", "items": _ref("Token"),
+                                     "description": "Newest first, revoked ones included"}}),
 }
 for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
     SCHEMAS[_model.__name__] = _model.model_json_schema(
@@ -138,6 +150,12 @@ def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
         out[status] = {"description": _ERRORS[status],
                        "content": {JSON: {"schema": _ref("Error")}}}
     return out
+
+
+def _admin(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["403"]["description"] = "The caller is not an admin, or is disabled"
+    responses["404"]["description"] = "No such token or editor"
+    return responses
 
 
 def _sse(responses: dict[str, Any]) -> dict[str, Any]:
@@ -275,6 +293,25 @@ def document() -> dict[str, Any]:
                        "operationId": "deletePost", "security": _AUTH,
                        "responses": _responses("200 Deleted", "PostWithSeq",
                                                "401", "403", "404", "429", "503")},
+        },
+        "/api/tokens": {
+            "get": {"summary": "Every API token, or one editor's, newest first (admins)",
+                    "operationId": "listTokens", "security": _AUTH,
+                    "description": "The tokens themselves are shown once, when they are "
+                                   "made, and only their hashes are stored; neither is here.",
+                    "parameters": [
+                        {"name": "editor", "in": "query", "schema": {"type": "string"},
+                         "description": "Only this editor's tokens (a username)"}],
+                    "responses": _admin(_responses("200 Tokens", "TokenList",
+                                                   "401", "403", "404"))},
+        },
+        "/api/tokens/{id}": {
+            "parameters": [_ID],
+            "delete": {"summary": "Revoke a token (admins); it stops working at once, on "
+                                  "open connections too. Revoking again keeps the first time",
+                       "operationId": "revokeToken", "security": _AUTH,
+                       "responses": _admin(_responses("200 The revoked token", "Token",
+                                                      "401", "403", "404", "503"))},
         },
         "/api/posts/{id}/revisions": {
             "parameters": [_ID],

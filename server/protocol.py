@@ -3,7 +3,8 @@
 Client frames are parsed into ``Subscribe`` / ``Unsubscribe`` or refused with a
 ``ProtocolError`` that carries the ``error`` frame's code. Server frames are built as
 JSON bytes, and wrapped once per transport: a ready-to-write WebSocket frame, or a
-Server-Sent Events record.
+Server-Sent Events record. ``restate`` rewrites a past post event to carry the post's
+current state; the event log and the hub both use it, so they agree byte for byte.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 import struct
 from dataclasses import dataclass
 from typing import Any
+
+from . import safejson
 
 VERSION = 1
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -50,7 +53,9 @@ class ProtocolError(Exception):
 def parse(text: str) -> ClientFrame:
     """Parse one client text frame, or raise ProtocolError saying what is wrong."""
     try:
-        data = json.loads(text)
+        data = safejson.loads(text)
+    except safejson.JsonTooDeep as exc:
+        raise ProtocolError("json_too_deep", f"the frame is refused: {exc}") from None
     except ValueError:
         raise ProtocolError("bad_json", "the frame is not valid JSON") from None
     if not isinstance(data, dict):
@@ -141,3 +146,32 @@ def sse_event(payload: bytes, *, event: str, id: int | None = None) -> bytes:
 
 
 SSE_HEARTBEAT = b": heartbeat\n\n"
+
+
+# --- restating past events -----------------------------------------------------------------
+
+
+def restate(payload: str | bytes, post: dict[str, Any]) -> str:
+    """An earlier post event's wire JSON, carrying ``post`` (the post's newer state).
+
+    Every key but ``post`` keeps its value and place (seq, op, ``at``), and the result is
+    encoded as stored events are, so the event log and every hub's window restate one
+    event to the same bytes. An event already carrying a later state than ``post`` (it is
+    deleted and ``post`` is not, or its text revision is higher) comes back unchanged: a
+    read that raced a correction can never bring the old text back. Idempotent.
+    """
+    text = payload.decode() if isinstance(payload, bytes) else payload
+    data = json.loads(text)
+    old = data.get("post") if isinstance(data, dict) else None
+    if not isinstance(old, dict) or _state_rank(old) > _state_rank(post):
+        return text
+    data["post"] = post
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _state_rank(post: dict[str, Any]) -> tuple[bool, int]:
+    # A post only moves forward: its text revision grows and a deletion is final. Pins
+    # toggle and have no order, so states that differ only in the pin rank equal.
+    revision = post.get("revision")
+    return (post.get("deleted") is True,
+            revision if isinstance(revision, int) and not isinstance(revision, bool) else 0)

@@ -12,6 +12,27 @@ class _Bucket:
     updated: float
 
 
+class TokenBucket:
+    """One bucket on its own: ``rate`` actions per second, bursts up to ``burst``."""
+
+    __slots__ = ("burst", "rate", "tokens", "updated")
+
+    def __init__(self, *, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        """Spend one token; False when the bucket is empty."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 class RateLimiter:
     """Allows ``rate`` actions per second per key, with bursts up to ``burst``."""
 

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from .brokers import Broker
 from .brokers.base import BrokerUnavailable
 from .db import Database
+from .failurelimit import FailureLimiter
 from .models import Event
 from .ratelimit import RateLimiter
 from .settings import Settings
@@ -37,6 +38,8 @@ class Services:
     broker: Broker
     write_limiter: RateLimiter
     auth_failures: RateLimiter
+    # Failed desk sign-ins per account, and per (account, browser that signed in before).
+    account_failures: FailureLimiter
     live: Live
     clock: Callable[[], float] = field(default=time.monotonic)
 

@@ -1,17 +1,83 @@
-"""Running the app under uvicorn with the live-delivery settings and a clean shutdown."""
+"""Running the app under uvicorn with the live-delivery settings and a clean shutdown.
+
+``config`` is the one place that says how Bulletin runs under uvicorn, for ``bulletin
+serve`` and for every ``--workers`` process alike: its HTTP protocol (bounded headers,
+header and body timeouts, closes that end: server/httpprotocol.py) and its WebSocket
+protocol (raw frames, bounded messages and outgoing bytes: server/wsprotocol.py).
+
+Shutdown: SIGTERM or SIGINT closes live connections with going-away at once, lets
+requests under way finish, and ends the process within ``shutdown_seconds`` (plus a
+second of margin) whatever the load: a watchdog thread, independent of the event loop,
+ends the process with one log line if the graceful path has not finished by then.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import socket
+import threading
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from . import closecodes
+from . import closecodes, logthrottle
+from .httpprotocol import BulletinHttpProtocol, Lingering, shutdown_grace
 from .settings import Settings
 from .wsprotocol import BulletinWebSocketProtocol
+
+log = logging.getLogger("bulletin.serving")
+# Seconds past shutdown_seconds before the watchdog ends the process: time for the
+# lifespan to close the database and broker after the connections are gone.
+WATCHDOG_MARGIN = 1.0
+# Exit status of a process the watchdog ended (a graceful stop exits as the signal does).
+WATCHDOG_EXIT = 1
+
+
+class ShutdownWatchdog:
+    """Ends the process if a shutdown outlives its limit.
+
+    The thread starts with the server and sleeps until ``begin`` (safe to call from a
+    signal handler: it only sets an event), so that it fires even when the event loop is
+    too busy, or blocked, to finish the shutdown.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._begun = threading.Event()
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="bulletin-shutdown-watchdog",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start the (sleeping) thread."""
+        self._thread.start()
+
+    def begin(self) -> None:
+        """The shutdown has begun: the countdown starts."""
+        self._begun.set()
+
+    def finish(self) -> None:
+        """The shutdown is over (or the server stopped without one): the thread ends."""
+        self._finished.set()
+        self._begun.set()
+
+    def _watch(self) -> None:
+        self._begun.wait()
+        if self._finished.wait(self.seconds):
+            return
+        # Logging may block behind a handler that the stuck main thread holds: give it a
+        # moment in a thread of its own, then exit regardless.
+        line = threading.Thread(
+            target=log.error, daemon=True,
+            args=("shutdown did not finish within %.1f s of the signal; exiting now",
+                  self.seconds))
+        line.start()
+        line.join(1.0)
+        os._exit(WATCHDOG_EXIT)
 
 
 class BulletinServer(uvicorn.Server):
@@ -19,12 +85,32 @@ class BulletinServer(uvicorn.Server):
 
     uvicorn waits for open responses before it shuts the app down, and an SSE response
     never ends by itself: so the hub closes every connection first, right after the
-    listening sockets stop accepting.
+    listening sockets stop accepting. A signal also starts the shutdown watchdog.
     """
 
     def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
         super().__init__(config)
         self._app = app
+        settings: Settings | None = getattr(app.state, "settings", None)
+        self._settings = settings
+        limit = settings.shutdown_seconds if settings else config.timeout_graceful_shutdown
+        # No limit (an app not made by create_app, uvicorn waiting for ever): no watchdog.
+        self.watchdog = ShutdownWatchdog(limit + WATCHDOG_MARGIN) if limit else None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.watchdog is None:
+            await super().serve(sockets)
+            return
+        self.watchdog.start()
+        try:
+            await super().serve(sockets)
+        finally:
+            self.watchdog.finish()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.watchdog is not None:
+            self.watchdog.begin()
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -36,13 +122,30 @@ class BulletinServer(uvicorn.Server):
             # uvicorn closes them with its own code.
             await asyncio.sleep(0.05)
         await super().shutdown(sockets)
+        lingering = getattr(self.config.http, "lingering", None)
+        if isinstance(lingering, Lingering):
+            # Closed connections still taking their last bytes get what is left of their
+            # grace, within the shutdown grace; then the rest are reset.
+            grace = shutdown_grace(self._settings) if self._settings else 0.0
+            try:
+                await asyncio.wait_for(lingering.wait(), grace)
+            except TimeoutError:
+                pass
+            lingering.reset_all()
 
 
 def config(app: Starlette, settings: Settings, *, host: str, port: int,
            **overrides: Any) -> uvicorn.Config:
     """uvicorn settings for serving Bulletin (``overrides``: more uvicorn.Config arguments)."""
-    options: dict[str, Any] = {"log_level": settings.log_level,
-                               "ws": BulletinWebSocketProtocol, **overrides}
+    lingering = Lingering()
+    options: dict[str, Any] = {
+        "log_level": settings.log_level,
+        "http": BulletinHttpProtocol.configured(settings, lingering),
+        "ws": BulletinWebSocketProtocol.configured(settings, lingering),
+        # Idle seconds between keep-alive requests (uvicorn's own timer).
+        "timeout_keep_alive": settings.keepalive_seconds,
+        **overrides,
+    }
     return uvicorn.Config(
         app, host=host, port=port, proxy_headers=True, server_header=False,
         forwarded_allow_ips=list(settings.forwarded_allow_ips),
@@ -58,4 +161,6 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
 
 def serve(app: Starlette, settings: Settings, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM."""
-    BulletinServer(config(app, settings, host=host, port=port), app).run()
+    server_config = config(app, settings, host=host, port=port)
+    logthrottle.install()  # after uvicorn.Config, which sets up the log handlers
+    BulletinServer(server_config, app).run()

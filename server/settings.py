@@ -80,13 +80,15 @@ class Settings:
     shutdown_seconds: float = 10.0
     log_level: str = "info"
     # --- limits on what one client can make the server do -------------------------------
-    # Frames a WebSocket connection may send per second (token bucket, with this burst);
-    # a client over it is closed with 4009 too_many_requests and retries after a delay.
+    # Frames a WebSocket connection may send per second (token bucket, with this burst:
+    # an app may subscribe to max_subscriptions streams at once); a client over it is
+    # closed with 4009 too_many_requests and retries after a delay.
     frames_per_second: float = 20.0
-    frame_burst: int = 60
-    # The same across every connection from one client address.
-    address_frames_per_second: float = 200.0
-    address_frame_burst: int = 600
+    frame_burst: int = 200
+    # The same across every connection from one client address (many readers may share
+    # one address behind a carrier's NAT, and all reconnect at once after a deploy).
+    address_frames_per_second: float = 500.0
+    address_frame_burst: int = 2000
     # Fragments one incoming WebSocket message may arrive in (its bytes are bounded by
     # max_frame_bytes); more close the connection with 1009.
     max_fragments: int = 64

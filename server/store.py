@@ -5,6 +5,12 @@ stream row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writ
 transactions begin IMMEDIATE and so are serial already), then ``streams.seq`` is bumped
 once per event: two writers can never take the same seq, and a rolled-back write gives
 its seq back, so the log has no gaps.
+
+A post's events always carry its current state: every edit, pin or deletion rewrites the
+``post`` of that post's earlier events in the same transaction (``protocol.restate``), so
+no replay can serve text that was corrected or deleted once the change has committed.
+Seq, op and time of each event stay as they were. The old texts live on only in
+``post_revisions``, which only editors can read.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import content
+from . import content, protocol
 from .errors import ApiError, conflict, not_found
 from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
 from .payloads import encode, event_json, post_json, stream_json
@@ -199,27 +205,31 @@ async def edit_post(
         return view, []
     stream.updated_at = now
     await session.flush()
+    subject = view.to_json()
+    await _restate_history(session, stream, post, subject)
     events = []
     for op in ops:
         seq = await _next_seq(session, stream)
         events.append(_event(session, stream, seq=seq, op=op, at=now,
-                             subject=view.to_json(), post=post))
+                             subject=subject, post=post))
     return view, events
 
 
 async def delete_post(
     session: AsyncSession, *, post_id: int, editor: Editor
 ) -> tuple[PostView, list[Event]]:
-    """Soft-delete a post; one ``post.deleted`` event whose post carries no text."""
+    """Soft-delete a post; one ``post.deleted`` event, its earlier ones restated to no text."""
     post, stream = await _lock_post(session, post_id)
     now = utcnow()
     post.deleted_at = now
     post.pinned = False
     stream.updated_at = now
     view = PostView(post, await _author(session, post), stream.slug)
+    subject = view.to_json()
+    await _restate_history(session, stream, post, subject)
     seq = await _next_seq(session, stream)
     event = _event(session, stream, seq=seq, op="post.deleted", at=now,
-                   subject=view.to_json(), post=post)
+                   subject=subject, post=post)
     return view, [event]
 
 
@@ -334,6 +344,23 @@ def _event(
                   payload=payload, created_at=at)
     session.add(event)
     return event
+
+
+async def _restate_history(
+    session: AsyncSession, stream: Stream, post: Post, subject: dict[str, Any]
+) -> None:
+    """Make the post's events so far carry ``subject``, its state after this change."""
+    # Called with the stream locked and before this change's own events are added, so no
+    # other writer can add to the post's history meanwhile. stream_id leads the unique
+    # (stream_id, seq) index: the scan covers one stream's events, not the whole log.
+    rows = (await session.exec(
+        select(Event.id, Event.payload)
+        .where(Event.stream_id == stream.id, Event.post_id == post.id)
+    )).all()
+    changed = [{"id": event_id, "payload": restated} for event_id, payload in rows
+               if (restated := protocol.restate(payload, subject)) != payload]
+    if changed:
+        await session.exec(sa.update(Event), params=changed)
 
 
 async def _lock_stream(session: AsyncSession, where: sa.ColumnElement[bool]) -> Stream | None:

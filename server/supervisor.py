@@ -3,8 +3,10 @@
 The parent binds the socket once and starts each worker as a fresh interpreter (spawn,
 not fork: nothing of the parent's state, threads or event loop is inherited). Each worker
 runs the full app with its own hub, database pool and broker connection, under
-``BulletinServer`` so that its readers are closed with going-away when it stops; the
-kernel spreads new connections over the workers that accept on the shared socket.
+``BulletinServer`` and ``serving.config`` (the same HTTP and WebSocket limits as a single
+``bulletin serve``, and the same shutdown watchdog) so that its readers are closed with
+going-away when it stops; the kernel spreads new connections over the workers that
+accept on the shared socket.
 
 The parent restarts a worker that dies (a crash, ``kill -9``, the OOM killer), waiting
 longer each time one dies soon after starting, so that a worker that cannot run does not
@@ -52,13 +54,16 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run_worker(settings: Settings, host: str, port: int, sock: socket.socket) -> None:
     """One worker: the app under BulletinServer on the shared socket (runs in the child)."""
+    from . import logthrottle
     from .app import create_app
     from .serving import BulletinServer, config
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bulletin").setLevel(logging.INFO)
     app = create_app(settings)
-    BulletinServer(config(app, settings, host=host, port=port), app).run(sockets=[sock])
+    worker_config = config(app, settings, host=host, port=port)
+    logthrottle.install()  # after uvicorn.Config, which sets up the log handlers
+    BulletinServer(worker_config, app).run(sockets=[sock])
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
+from . import safejson
 from .errors import ApiError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -100,7 +101,10 @@ async def read_body(request: Request, *, max_bytes: int) -> bytes:
 def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
     """Parse a JSON object into ``model``: 400 for bad JSON, 422 for a wrong shape."""
     try:
-        data: Any = json.loads(raw)
+        data: Any = safejson.loads(raw)
+    except safejson.JsonTooDeep as exc:
+        raise ApiError(400, "json_too_deep", f"the body is not accepted: {exc}",
+                       {"max_depth": exc.max_depth}) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

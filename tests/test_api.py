@@ -330,9 +330,11 @@ async def test_committed_events_are_published_to_the_broker(
     app: Any, editor_client: httpx.AsyncClient
 ) -> None:
     """Each committed event goes to the stream's broker channel, byte for byte as stored;
-    a refused write and an idempotent replay publish nothing."""
+    a refused write and an idempotent replay publish nothing. (The post pinned is one
+    made before: a change restates its post's earlier events, see test_store.)"""
     broker = app.state.services.broker
     await new_stream(editor_client, "night")
+    earlier = await new_post(editor_client, "night", "z")
     published: list[tuple[str, str]] = []
     original = broker.publish
 
@@ -346,9 +348,10 @@ async def test_committed_events_are_published_to_the_broker(
     await editor_client.post("/api/streams/night/posts", json={"body": "a"},
                              headers={"Idempotency-Key": "once"})
     await editor_client.post("/api/streams/night/posts", json={"body": ""})
-    await editor_client.patch(f"/api/posts/{post.json()['id']}", json={"pinned": True})
+    assert post.status_code == 201
+    await editor_client.patch(f"/api/posts/{earlier['id']}", json={"pinned": True})
     await editor_client.patch("/api/streams/night", json={"status": "ended"})
-    stored = (await editor_client.get("/api/streams/night/events")).text
+    stored = (await editor_client.get("/api/streams/night/events?since=1")).text
     assert [channel for channel, _ in published] == ["stream:night"] * 3
     assert f'"events":[{",".join(payload for _, payload in published)}]' in stored
 

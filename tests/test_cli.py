@@ -133,6 +133,13 @@ def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, st
      (["serve", "--bogus"], "unrecognized arguments"),
      (["serve", "--workers", "0"], "invalid worker count"),
      (["editor"], "required"),
+     (["editor", "disable"], "required: name"),
+     (["token", "revoke"], "required: id"),
+     (["token", "revoke", "abc"], "invalid token id"),
+     (["token", "revoke", "²"], "invalid token id"),
+     (["token", "revoke", "٣"], "invalid token id"),
+     (["token", "revoke", "0"], "invalid token id"),
+     (["token", "revoke", "99999999999"], "invalid token id"),
      (["frobnicate"], "invalid choice")],
 )
 def test_bad_arguments_give_one_line_and_exit_2(
@@ -165,6 +172,112 @@ def test_weak_password_and_missing_password_are_errors(env: dict[str, str]) -> N
     assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
     no_tty = run(["editor", "create", "bob"], env, stdin="")
     assert no_tty.returncode == 1 and "--password-stdin" in no_tty.stderr
+
+
+def test_common_and_blank_passwords_are_refused(env: dict[str, str]) -> None:
+    """A password on the common list (in any case) or of spaces only is one line, status 1."""
+    common = run(["editor", "create", "bob", "--password-stdin"], env, stdin="PassWord123\n")
+    assert common.returncode == 1
+    assert common.stderr.strip() == ("bulletin: error: password is one of the most common "
+                                     "passwords, which attackers try first; choose another")
+    blank = run(["editor", "create", "bob", "--password-stdin"], env, stdin=" " * 12 + "\n")
+    assert blank.returncode == 1 and "only spaces or control characters" in blank.stderr
+    assert run(["token", "create", "bob"], env).stderr.strip() == (
+        "bulletin: error: no editor 'bob'")
+
+
+def _make(env: dict[str, str], name: str, *flags: str) -> None:
+    made = run(["editor", "create", name, *flags, "--password-stdin"], env,
+               stdin="a long enough password\n")
+    assert made.returncode == 0, made.stderr
+
+
+def _token(env: dict[str, str], editor: str, name: str) -> str:
+    made = run(["token", "create", editor, "--name", name], env)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip().splitlines()[-1]
+
+
+def test_token_list_is_a_table_of_every_token_or_one_editors(env: dict[str, str]) -> None:
+    """`token list` shows id, editor, name, prefix, created, last used and revoked for
+    every token, newest first; `token list EDITOR` only that editor's."""
+    assert run(["token", "list"], env).stdout.strip() == "no API tokens"
+    _make(env, "ada", "--admin")
+    _make(env, "bob")
+    ada = _token(env, "ada", "cms")
+    bob = _token(env, "bob", "ci\x1b[31m red")
+    listed = run(["token", "list"], env)
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.strip().splitlines()
+    assert header.split() == ["ID", "EDITOR", "NAME", "PREFIX", "CREATED", "(UTC)", "LAST",
+                              "USED", "REVOKED"]
+    assert [row.split()[:2] for row in rows] == [["2", "bob"], ["1", "ada"]]
+    assert rows[0].split()[2:5] == ["ci?[31m", "red", bob[:10]]  # no escape reaches a terminal
+    assert rows[1].split()[2:4] == ["cms", ada[:10]]
+    assert rows[1].split()[-2:] == ["never", "-"]
+    assert ada not in listed.stdout and bob not in listed.stdout
+    assert [row.split()[:2] for row in run(["token", "list", "ada"], env).stdout.splitlines()[1:]
+            ] == [["1", "ada"]]
+    nobody = run(["token", "list", "nobody"], env)
+    assert nobody.returncode == 1
+    assert nobody.stderr.strip() == "bulletin: error: no editor 'nobody'"
+
+
+def test_revoking_and_disabling_take_effect_on_a_running_server(env: dict[str, str]) -> None:
+    """`token revoke ID` stops that token; `editor disable NAME` signs the editor out of
+    the desk and refuses their tokens; `editor enable NAME` lets them back in. Repeats
+    change nothing and say so."""
+    _make(env, "bob")
+    first, second = _token(env, "bob", "one"), _token(env, "bob", "two")
+    server, base = start_server(env)
+    try:
+        _wait_ready(base, server)
+
+        def me(token: str) -> int:
+            return httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}
+                             ).status_code
+
+        with httpx.Client(base_url=base) as desk:
+            form = desk.get("/editor/login").text
+            csrf = form.split('name="csrf_token" value="')[1].split('"')[0]
+            signed_in = desk.post("/editor/login", data={
+                "csrf_token": csrf, "username": "bob", "password": "a long enough password"})
+            assert signed_in.status_code == 303
+            assert desk.get("/editor").status_code == 200
+
+            revoked = run(["token", "revoke", "1"], env)
+            assert revoked.returncode == 0, revoked.stderr
+            assert revoked.stdout.startswith("revoked API token 1 (blt_")
+            assert "'one' of 'bob'" in revoked.stdout
+            assert (me(first), me(second)) == (401, 200)
+            again = run(["token", "revoke", "1"], env)
+            assert again.returncode == 0 and "was already revoked at" in again.stdout
+            assert run(["token", "list", "bob"], env).stdout.splitlines()[2].split()[-1] != "-"
+
+            disabled = run(["editor", "disable", "bob"], env)
+            assert disabled.returncode == 0, disabled.stderr
+            assert disabled.stdout.strip() == ("disabled editor 'bob': signed out everywhere, "
+                                               "and their API tokens are refused")
+            assert desk.get("/editor").status_code == 303
+            assert me(second) == 403
+            assert "already disabled" in run(["editor", "disable", "bob"], env).stdout
+
+            enabled = run(["editor", "enable", "bob"], env)
+            assert enabled.returncode == 0 and enabled.stdout.strip() == "enabled editor 'bob'"
+            assert (me(first), me(second)) == (401, 200)
+    finally:
+        _stop(server)
+
+
+def test_revoke_disable_and_enable_refuse_what_does_not_exist(env: dict[str, str]) -> None:
+    """An unknown token id or editor name is one line and status 1."""
+    for args, message in [(["token", "revoke", "7"], "no token 7"),
+                          (["editor", "disable", "nobody"], "no editor 'nobody'"),
+                          (["editor", "enable", "nobody"], "no editor 'nobody'")]:
+        result = run(args, env)
+        assert result.returncode == 1, args
+        assert result.stderr.strip() == f"bulletin: error: {message}"
+        assert result.stdout == ""
 
 
 def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:

@@ -184,10 +184,13 @@ def test_code_keeps_angle_brackets_escaped() -> None:
     assert render("```\n<b>x</b>\n```").html == "<pre><code>&lt;b&gt;x&lt;/b&gt;\n</code></pre>"
 
 
-def test_tables_render_with_alignment_only() -> None:
-    """Tables render; the only style kept is markdown-it's own text-align."""
-    html = render("| a | b |\n|:-|-:|\n| 1 | 2 |").html
-    assert "<table>" in html and '<th style="text-align:left">a</th>' in html
+def test_tables_render_with_alignment_as_classes() -> None:
+    """Tables render; alignment is a class (the pages' CSP blocks style attributes)."""
+    html = render("| a | b | c |\n|:-|-:|:-:|\n| 1 | 2 | 3 |").html
+    assert "<table>" in html and '<th class="align-left">a</th>' in html
+    assert '<td class="align-right">2</td>' in html and '<td class="align-center">3</td>' in html
+    assert "style" not in html
+    assert_inert(html)
 
 
 def test_http_images_are_dropped_and_https_kept() -> None:

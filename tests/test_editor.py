@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from server import content
+from server import auth, content
 from server.db import Database
+from server.live import Live
 from server.models import utcnow
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import new_stream, snapshot
@@ -35,9 +36,11 @@ def meta_csrf(html: str) -> str:
     return match.group(1)
 
 
-def desk_client(app: Starlette, base: str = "http://testserver") -> httpx.AsyncClient:
-    """A browser-like client of the app (it keeps cookies)."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base)
+def desk_client(app: Starlette, base: str = "http://testserver", *,
+                address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A browser-like client of the app (it keeps cookies), calling from ``address``."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+                             base_url=base)
 
 
 async def try_sign_in(client: httpx.AsyncClient, username: str, password: str = PASSWORD,
@@ -138,14 +141,163 @@ async def test_failed_sign_ins_are_rate_limited_per_address(
 ) -> None:
     """After the budget of attempts, sign-in is a 429 with Retry-After, even when right."""
     async with desk_client(app) as client:
-        for _ in range(10):
-            assert (await try_sign_in(client, "alice", "wrong password!")).status_code == 401
+        # Ten accounts, so that no account's own budget runs out first.
+        for i in range(10):
+            assert (await try_sign_in(client, f"nobody{i}", "wrong password!")).status_code == 401
         limited = await try_sign_in(client, "alice", "wrong password!")
         right = await try_sign_in(client, "alice", PASSWORD)
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) >= 1
     assert "Too many sign-in attempts" in limited.text
     assert right.status_code == 429
+
+
+# --- the per-account limit and the device cookie -------------------------------------------
+
+
+def device_cookie(response: httpx.Response) -> str | None:
+    """The Set-Cookie header for the device cookie in a response, if any."""
+    return next((c for c in response.headers.get_list("set-cookie")
+                 if c.startswith("bulletin_device=")), None)
+
+
+async def sign_out(client: httpx.AsyncClient) -> None:
+    """Sign a browser out through the desk's button (its device cookie stays)."""
+    csrf = meta_csrf((await client.get("/editor")).text)
+    assert (await client.post("/editor/logout", data={"csrf_token": csrf})).status_code == 303
+
+
+async def lock_out(app: Starlette, username: str = "alice", *, attempts: int = 20,
+                   first: int = 0) -> list[httpx.Response]:
+    """Guess at an account's password from ``attempts`` addresses, one guess each."""
+    answers = []
+    for i in range(first, first + attempts):
+        async with desk_client(app, address=f"10.0.{i}.1") as guesser:
+            answers.append(await try_sign_in(guesser, username, f"guess number {i}"))
+    return answers
+
+
+async def test_one_account_is_limited_across_many_addresses(
+    app: Starlette, editor: EditorLogin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 wrong passwords for one account from 60 addresses: five are checked, the rest are
+    a 429 "temporarily locked" without checking, and so is the right password after."""
+    checked: list[str] = []
+    verify = auth.verify_password
+
+    def counting(password_hash: str | None, password: str) -> bool:
+        checked.append(password)
+        return verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+    answers = []
+    for i in range(60):
+        async with desk_client(app, address=f"10.0.{i}.1") as guesser:
+            # However the name is written, it is the same account.
+            name = "alice" if i % 2 else " ALICE "
+            answers.append(await try_sign_in(guesser, name, f"guess number {i}"))
+    assert [r.status_code for r in answers] == [401] * 5 + [429] * 55
+    assert len(checked) == 5
+    for locked in answers[5:]:
+        assert "This account is temporarily locked" in locked.text
+        assert 1 <= int(locked.headers["retry-after"]) <= 12
+        assert device_cookie(locked) is None
+    async with desk_client(app, address="192.0.2.7") as newcomer:
+        right = await try_sign_in(newcomer, "alice")
+    assert right.status_code == 429 and "temporarily locked" in right.text
+    assert "bulletin_session=" not in right.headers.get("set-cookie", "")
+    assert len(checked) == 5
+
+
+async def test_a_browser_that_signed_in_before_signs_in_during_a_lockout(
+    app: Starlette, editor: EditorLogin
+) -> None:
+    """While guessers from many addresses keep the account locked, the editor's own
+    browser (it carries the device cookie) still signs in."""
+    async with desk_client(app, address="192.0.2.10") as own:
+        await sign_in(own)
+        await sign_out(own)
+        assert "bulletin_device" in own.cookies
+        answers = await lock_out(app)
+        assert answers[-1].status_code == 429
+        assert "temporarily locked" in answers[-1].text
+        again = await try_sign_in(own, "alice")
+        assert again.status_code == 303
+        assert (await own.get("/editor")).status_code == 200
+    assert (await lock_out(app, attempts=1, first=50))[0].status_code == 429
+
+
+async def test_a_device_has_a_budget_of_its_own_for_its_own_account_only(
+    app: Starlette, editor: EditorLogin, db: Database
+) -> None:
+    """A device's wrong passwords spend its own budget, not the account's; a device cookie
+    from another account, or a forged one, spends the account's."""
+    await make_editor(db, "mallory")
+    async with desk_client(app, address="192.0.2.10") as own:
+        await sign_in(own)
+        await sign_out(own)
+        for _ in range(5):
+            assert (await try_sign_in(own, "alice", "a typo of mine")).status_code == 401
+        spent = await try_sign_in(own, "alice")
+        assert spent.status_code == 429 and "temporarily locked" in spent.text
+    async with desk_client(app, address="192.0.2.11") as other_browser:
+        assert (await try_sign_in(other_browser, "alice")).status_code == 303
+    async with desk_client(app, address="192.0.2.12") as attacker:
+        await sign_in(attacker, "mallory")
+        await sign_out(attacker)
+        mallorys = attacker.cookies["bulletin_device"]
+        for i in range(5):
+            assert (await try_sign_in(attacker, "alice", f"guess {i}")).status_code == 401
+        assert (await try_sign_in(attacker, "alice", "guess 5")).status_code == 429
+    async with desk_client(app, address="192.0.2.14") as newcomer:
+        # The account's own budget is what mallory's guesses spent.
+        assert (await try_sign_in(newcomer, "alice")).status_code == 429
+    async with desk_client(app, address="192.0.2.13") as forger:
+        editor_id, nonce = mallorys.split(".")[1:3]
+        forger.cookies.set("bulletin_device", f"device.{editor.editor_id}.{nonce}.{'0' * 64}",
+                           path="/editor")
+        assert editor_id != str(editor.editor_id)
+        assert (await try_sign_in(forger, "alice")).status_code == 429
+
+
+async def test_the_device_cookie_is_signed_long_lived_and_kept(
+    app: Starlette, editor: EditorLogin
+) -> None:
+    """Signing in sets bulletin_device: HttpOnly, SameSite=Lax, Path=/editor, a year long,
+    Secure over https, signed and naming the editor; it is kept across sign-ins and
+    sign-outs."""
+    async with desk_client(app) as client:
+        response = await try_sign_in(client, "alice")
+        cookie = device_cookie(response)
+        assert cookie is not None
+        flags = [part.strip().lower() for part in cookie.split(";")]
+        assert "httponly" in flags and "path=/editor" in flags and "samesite=lax" in flags
+        assert "secure" not in flags
+        max_age = next(int(f.split("=")[1]) for f in flags if f.startswith("max-age="))
+        assert max_age >= 300 * 24 * 3600
+        kind, editor_id, nonce, mac = client.cookies["bulletin_device"].split(".")
+        assert (kind, editor_id) == ("device", str(editor.editor_id))
+        assert len(nonce) >= 22 and len(mac) == 64
+        value = client.cookies["bulletin_device"]
+        await sign_out(client)
+        assert client.cookies["bulletin_device"] == value
+        assert (await try_sign_in(client, "alice")).status_code == 303
+        assert client.cookies["bulletin_device"] == value
+    async with desk_client(app, "https://testserver") as secure:
+        cookie = device_cookie(await try_sign_in(secure, "alice"))
+    assert cookie is not None and "secure" in [p.strip().lower() for p in cookie.split(";")]
+
+
+async def test_successful_sign_ins_spend_nothing_of_the_account_budget(
+    app: Starlette, editor: EditorLogin
+) -> None:
+    """Only failures count: after many sign-ins from new browsers, five wrong passwords
+    are still checked before the account locks."""
+    for i in range(8):
+        async with desk_client(app, address=f"192.0.2.{i + 20}") as browser:
+            assert (await try_sign_in(browser, "alice")).status_code == 303
+    answers = await lock_out(app, attempts=6)
+    assert [r.status_code for r in answers] == [401] * 5 + [429]
 
 
 async def test_the_sign_in_form_needs_its_csrf_token(
@@ -485,3 +637,92 @@ async def test_admins_create_and_revoke_api_tokens(
                                    data={"csrf_token": csrf})
         assert revoked.status_code == 303
         assert (await admin.get("/api/me", headers=auth)).status_code == 401
+
+
+@pytest.mark.parametrize(("password", "message"), [
+    ("Password123", "one of the most common passwords"),
+    ("QWERTYUIOP", "one of the most common passwords"),
+    (" iloveyou123 ", "one of the most common passwords"),
+    (" " * 12, "only spaces or control characters"),
+    ("\x00" * 10, "only spaces or control characters"),
+    ("\t\r\n\x1b" * 3, "only spaces or control characters"),
+])
+async def test_weak_passwords_are_refused_by_the_admin_forms(
+    app: Starlette, editor: EditorLogin, db: Database, password: str, message: str
+) -> None:
+    """A common password (in any case) or one of only spaces or control characters is a
+    422 on the add-editor and the reset-password forms, and changes nothing."""
+    await make_editor(db, "root", role="admin")
+    async with desk_client(app) as admin:
+        csrf = await sign_in(admin, "root")
+        before = await snapshot(db)
+        added = await admin.post("/editor/admin/editors", data={
+            "csrf_token": csrf, "username": "bob", "role": "editor", "password": password})
+        assert added.status_code == 422 and message in added.text
+        reset = await admin.post(f"/editor/admin/editors/{editor.editor_id}/password",
+                                 data={"csrf_token": csrf, "password": password})
+        assert reset.status_code == 422 and message in reset.text
+        assert await snapshot(db) == before
+
+
+async def test_unicode_digits_in_the_token_form_are_refused(
+    app: Starlette, editor: EditorLogin, db: Database
+) -> None:
+    """An editor id in other scripts' digits ("²", "٣") is a 422 "Choose an editor", never
+    a 500, nor a token for the editor whose id int() would read."""
+    await make_editor(db, "root", role="admin")
+    carol = await make_editor(db, "carol")
+    assert carol.editor_id == 3  # what int("٣") reads
+    async with desk_client(app) as admin:
+        csrf = await sign_in(admin, "root")
+        before = await snapshot(db)
+        for raw in ("²", "٣", "1²", "\uff13"):  # the last: a fullwidth 3
+            made = await admin.post("/editor/admin/tokens", data={
+                "csrf_token": csrf, "editor_id": raw, "name": "importer"})
+            assert made.status_code == 422, raw
+            assert "Choose an editor." in made.text
+        assert await snapshot(db) == before
+
+
+async def test_desk_changes_that_take_access_away_are_announced_after_commit(
+    app: Starlette, editor: EditorLogin, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resetting a password, disabling, revoking and signing out each tell open
+    connections (Live.credentials_changed) once committed; enabling and creating do not."""
+    seen: list[tuple[int, int, int]] = []
+
+    async def credentials_changed(self: Live) -> None:
+        counts = []
+        async with db.engine.connect() as conn:
+            for sql in ("SELECT count(*) FROM editors WHERE disabled",
+                        "SELECT count(*) FROM editor_sessions",
+                        "SELECT count(*) FROM api_tokens WHERE revoked_at IS NOT NULL"):
+                counts.append(int((await conn.execute(sa.text(sql))).scalar_one()))
+        seen.append((counts[0], counts[1], counts[2]))
+
+    monkeypatch.setattr(Live, "credentials_changed", credentials_changed)
+    await make_editor(db, "root", role="admin")
+    alice_page = f"/editor/admin/editors/{editor.editor_id}"
+    async with desk_client(app) as admin, desk_client(app) as alice:
+        csrf = await sign_in(admin, "root")
+        await sign_in(alice)
+        made = await admin.post("/editor/admin/tokens", data={
+            "csrf_token": csrf, "editor_id": str(editor.editor_id), "name": "importer"})
+        assert made.status_code == 200 and seen == []
+        reset = await admin.post(f"{alice_page}/password",
+                                 data={"csrf_token": csrf, "password": "a new long password"})
+        assert reset.status_code == 303 and seen == [(0, 1, 0)]
+        await sign_in_with(alice, "a new long password")
+        assert (await admin.post(f"{alice_page}/disable",
+                                 data={"csrf_token": csrf})).status_code == 303
+        assert seen[-1] == (1, 1, 0)
+        listed = await admin.get("/editor/admin/tokens")
+        token_id = re.findall(r"/editor/admin/tokens/(\d+)/revoke", listed.text)[0]
+        assert (await admin.post(f"/editor/admin/tokens/{token_id}/revoke",
+                                 data={"csrf_token": csrf})).status_code == 303
+        assert seen[-1] == (1, 1, 1)
+        assert (await admin.post(f"{alice_page}/enable",
+                                 data={"csrf_token": csrf})).status_code == 303
+        assert len(seen) == 3
+        await sign_out(admin)
+        assert seen[-1] == (0, 0, 1)

@@ -10,6 +10,7 @@ import pytest
 from server import closecodes, protocol
 from server.closecodes import CloseCode
 from server.hub import (
+    CancelLoad,
     Encoding,
     Event,
     Hub,
@@ -222,7 +223,8 @@ def test_duplicate_and_old_events_are_dropped() -> None:
 def test_gap_is_repaired_from_the_database_before_later_events() -> None:
     """A jump in seq holds later events back until the missing ones are read."""
     hub, _, out = live_hub(seq=10)
-    assert hub.publish(ev(13)) == [LoadEvents("s", 10, hub.replay_limit + hub.window_size)]
+    assert hub.publish(ev(13)) == [
+        LoadEvents("s", 10, hub.replay_limit + hub.window_size, repair=True)]
     assert hub.publish(ev(14)) == []  # the read in flight covers it
     assert out.seqs() == []
     hub.events_loaded("s", 10, evs(11, 13))
@@ -236,7 +238,7 @@ def test_gap_still_open_after_a_read_reads_again() -> None:
     hub, _, out = live_hub(seq=10)
     hub.publish(ev(13))
     assert hub.events_loaded("s", 10, evs(11, 11)) == [
-        LoadEvents("s", 11, hub.replay_limit + hub.window_size)]
+        LoadEvents("s", 11, hub.replay_limit + hub.window_size, repair=True)]
     assert out.seqs() == [11]
     hub.events_loaded("s", 11, evs(12, 13))
     assert out.seqs() == [11, 12, 13]
@@ -249,8 +251,8 @@ def test_resync_reads_every_followed_stream_after_its_head() -> None:
     sub_t, out_t = connect(hub)
     load(hub, hub.subscribe(sub_t, "t", None), seq=3, stream="t")
     limit = hub.replay_limit + hub.window_size
-    assert sorted(hub.resync(), key=str) == [LoadEvents("s", 10, limit),
-                                             LoadEvents("t", 3, limit)]
+    assert sorted(hub.resync(), key=str) == [LoadEvents("s", 10, limit, repair=True),
+                                             LoadEvents("t", 3, limit, repair=True)]
     hub.events_loaded("s", 10, evs(11, 12))
     hub.events_loaded("t", 3, [])
     hub.publish(ev(12))  # the broker's late copy
@@ -264,7 +266,8 @@ def test_resync_during_a_stream_load_reads_again_after_it() -> None:
     sub, out = connect(hub)
     needs = hub.subscribe(sub, "s", None)
     assert hub.resync() == []
-    assert load(hub, needs, seq=5) == [LoadEvents("s", 5, hub.replay_limit + hub.window_size)]
+    assert load(hub, needs, seq=5) == [
+        LoadEvents("s", 5, hub.replay_limit + hub.window_size, repair=True)]
     hub.events_loaded("s", 5, evs(6, 7))
     assert out.seqs() == [6, 7]
 
@@ -272,8 +275,8 @@ def test_resync_during_a_stream_load_reads_again_after_it() -> None:
 def test_a_full_page_of_missed_events_reads_the_next_page() -> None:
     """After a long outage, a repair that fills a whole page asks for the next one."""
     hub, _, out = live_hub(seq=10, replay_limit=5, window=5)
-    assert hub.resync() == [LoadEvents("s", 10, 10)]
-    assert hub.events_loaded("s", 10, evs(11, 20)) == [LoadEvents("s", 20, 10)]
+    assert hub.resync() == [LoadEvents("s", 10, 10, repair=True)]
+    assert hub.events_loaded("s", 10, evs(11, 20)) == [LoadEvents("s", 20, 10, repair=True)]
     assert hub.events_loaded("s", 20, evs(21, 23)) == []
     assert out.seqs() == list(range(11, 24))
 
@@ -447,28 +450,101 @@ def test_unsubscribe_stops_events_and_drops_the_channel() -> None:
 
 
 def test_disconnect_cleans_up_every_subscription() -> None:
-    """A connection that ends leaves no trace in the hub."""
+    """A connection that ends leaves no trace in the hub once its pending read is
+    abandoned."""
     hub = Hub()
     sub, _ = connect(hub)
     load(hub, hub.subscribe(sub, "a", None), seq=0, stream="a")
-    hub.subscribe(sub, "b", None)  # still loading
+    (loading,) = [n for n in hub.subscribe(sub, "b", None) if isinstance(n, LoadStream)]
     needs = hub.disconnect(sub)
-    assert sorted(n.stream for n in needs if isinstance(n, Unfollow)) == ["a", "b"]
+    assert needs == [Unfollow("a"), CancelLoad("b", loading.token)]
+    assert hub.load_abandoned("b", loading.token) == [Unfollow("b")]
     assert hub.channels == {} and hub.subscribers == {}
 
 
 def test_answer_for_a_dropped_channel_is_ignored() -> None:
-    """A stream read for a channel that was dropped and made again does not count."""
+    """A stream read for a channel that was dropped (its read abandoned) and made again
+    does not count."""
     hub = Hub()
     a, _ = connect(hub)
     first = hub.subscribe(a, "s", None)
-    hub.disconnect(a)
+    (need,) = [n for n in hub.disconnect(a) if isinstance(n, CancelLoad)]
+    assert hub.load_abandoned("s", need.token) == [Unfollow("s")]
     b, out = connect(hub)
     second = hub.subscribe(b, "s", None)
     assert load(hub, first, seq=3) == []
     assert out.writes == []
     load(hub, second, seq=3)
     assert out.types() == ["subscribed"]
+
+
+def test_a_read_under_way_is_shared_by_whoever_subscribes_next() -> None:
+    """Subscribing and unsubscribing in a loop while the stream's first read is under
+    way costs that one read: the channel stays until it is answered."""
+    hub = Hub()
+    a, a_out = connect(hub)
+    first = hub.subscribe(a, "s", None)
+    for _ in range(100):
+        assert all(isinstance(n, CancelLoad) for n in hub.unsubscribe(a, "s"))
+        assert hub.subscribe(a, "s", None) == []  # no second LoadStream
+    b, b_out = connect(hub)
+    assert hub.subscribe(b, "s", None) == []
+    load(hub, first, seq=3)
+    assert a_out.types()[-1] == "subscribed" and b_out.types() == ["subscribed"]
+
+
+def test_a_channel_left_empty_while_loading_goes_when_its_read_answers() -> None:
+    """A read nobody waits for any more, and that could not be stopped, drops its channel
+    when it answers."""
+    hub = Hub()
+    a, _ = connect(hub)
+    first = hub.subscribe(a, "s", None)
+    hub.unsubscribe(a, "s")
+    assert load(hub, first, seq=3) == [Unfollow("s")]
+    assert hub.channels == {}
+
+
+def test_a_failed_first_read_tells_its_subscribers_to_retry() -> None:
+    """When the stream cannot be read, its waiting subscribers get an 'unavailable'
+    error (which does not count towards the refusal limit) and may subscribe again."""
+    hub = Hub(max_refused=0)
+    a, out = connect(hub)
+    (need,) = hub.subscribe(a, "s", None)
+    assert isinstance(need, LoadStream)
+    assert hub.load_failed("s", need.token) == [Unfollow("s")]
+    assert out.frames()[-1]["code"] == "unavailable" and a.closed is None
+    assert a.streams == {} and hub.channels == {}
+    assert [type(n) for n in hub.subscribe(a, "s", None)] == [LoadStream]
+
+
+def test_a_failed_replay_read_fails_only_the_subscribers_it_was_to_serve() -> None:
+    """A replay that cannot be read fails the subscribers waiting for it; live
+    subscribers and those served from the window go on."""
+    hub, live_sub, live_out = live_hub(seq=300)
+    old, old_out = connect(hub)
+    (need,) = hub.subscribe(old, "s", 2)
+    assert isinstance(need, LoadEvents) and not need.repair
+    assert hub.events_failed("s", need.after) == []
+    assert old_out.frames()[-1]["code"] == "unavailable" and old.streams == {}
+    hub.publish(ev(301))
+    assert live_out.seqs()[-1] == 301 and live_sub.closed is None
+
+
+def test_revoked_credentials_close_their_connections() -> None:
+    """Revoking a credential closes the connections opened with it (4001), no others."""
+    hub = Hub()
+    token, token_out = FakeOutlet(), None
+    editor = hub.connect(token, Encoding.MESSAGE, drafts=True, credential=("token", 1))
+    other = hub.connect(FakeOutlet(), Encoding.MESSAGE, drafts=True, credential=("token", 2))
+    reader, _ = connect(hub)
+    load(hub, hub.subscribe(editor, "s", None), seq=1)
+    hub.subscribe(other, "s", None)
+    assert hub.credentials() == {("token", 1), ("token", 2)}
+    hub.revoke({("token", 1)})
+    assert token.closed is closecodes.UNAUTHORIZED and token_out is None
+    assert editor.closed is closecodes.UNAUTHORIZED and editor.streams == {}
+    assert other.closed is None and reader.closed is None
+    assert hub.credentials() == {("token", 2)}
 
 
 def test_drafts_are_refused_to_readers_and_open_to_editors() -> None:
@@ -555,3 +631,136 @@ def test_close_codes_are_valid_and_unique(code: CloseCode) -> None:
     assert code.code in (1000, 1001, 1002, 1009, 1011, 1012) or 4000 <= code.code < 5000
     assert closecodes.BY_CODE[code.code] is code
     assert len(code.reason.encode()) <= 123
+
+
+# --- replays carry each post's current state -----------------------------------------------
+
+
+def pev(seq: int, op: str, post_id: int, body: str, *, revision: int = 1,
+        pinned: bool = False) -> Event:
+    """A post event shaped as the store writes it."""
+    deleted = op == "post.deleted"
+    post = {"id": post_id, "stream": "s", "author": None,
+            "body": None if deleted else body, "html": None if deleted else f"<p>{body}</p>",
+            "embeds": [], "pinned": pinned, "revision": revision,
+            "created_at": "2026-11-25T10:00:00.000Z", "edited_at": None,
+            "deleted_at": "2026-11-25T11:00:00.000Z" if deleted else None, "deleted": deleted}
+    data = {"type": "event", "stream": "s", "seq": seq, "op": op,
+            "at": f"2026-11-25T10:00:{seq:02d}.000Z", "post": post}
+    return Event.from_payload(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+
+def loaded(hub: Hub, sub: Subscriber, since: int | None, history: list[Event]) -> None:
+    """Subscribe the first subscriber and answer its stream load with ``history``."""
+    (need,) = hub.subscribe(sub, "s", since)
+    assert isinstance(need, LoadStream)
+    hub.stream_loaded("s", need.token, StreamInfo("live", history[-1].seq), history)
+
+
+def replay_since_0(hub: Hub, encoding: Encoding = Encoding.MESSAGE) -> FakeOutlet:
+    """What a new subscriber with since=0 is sent from memory."""
+    sub, out = connect(hub, encoding=encoding)
+    assert hub.subscribe(sub, "s", 0) == []
+    return out
+
+
+def test_an_edit_restates_the_posts_earlier_events_in_the_window() -> None:
+    """After a correction, a replay from the window carries the corrected post in every
+    event of that post, each keeping its seq, op and time, byte for byte what
+    protocol.restate makes; other posts' events keep their bytes."""
+    hub = Hub()
+    first, first_out = connect(hub)
+    history = [pev(1, "post.created", 7, "Witness Jane Roe"), pev(2, "post.created", 8, "Other"),
+               pev(3, "post.pinned", 7, "Witness Jane Roe", pinned=True)]
+    originals = [e.payload for e in history]
+    assert [e.post_id for e in history] == [7, 8, 7] and ev(4, status="live").post_id is None
+    loaded(hub, first, None, history)
+    edit = pev(4, "post.edited", 7, "A witness", revision=2, pinned=True)
+    hub.publish(edit)
+    assert first_out.frames()[-1]["op"] == "post.edited"
+    out = replay_since_0(hub)
+    assert b"Jane Roe" not in b"".join(out.writes)
+    frames = [f for f in out.frames() if f["type"] == "event"]
+    assert [(f["seq"], f["op"], f["at"]) for f in frames] == [
+        (n, op, f"2026-11-25T10:00:0{n}.000Z")
+        for n, op in enumerate(["post.created", "post.created", "post.pinned", "post.edited"], 1)]
+    current = json.loads(edit.payload)["post"]
+    assert [f["post"] for f in frames] == [current, json.loads(originals[1])["post"],
+                                           current, current]
+    assert out.writes[1] == protocol.restate(originals[0], current).encode()
+    assert out.writes[2] == originals[1]
+
+
+def test_a_deletion_restates_websocket_frames_and_sse_records_too() -> None:
+    """Encodings built before a deletion are built anew: neither a WebSocket frame nor an
+    SSE record of the post's earlier events holds its text afterwards."""
+    hub = Hub()
+    sub, _ = connect(hub, encoding=Encoding.FRAME)
+    loaded(hub, sub, 0, [pev(1, "post.created", 7, "A defamatory claim")])
+    sse, _ = connect(hub, encoding=Encoding.SSE)
+    hub.subscribe(sse, "s", 0)  # both encodings of event 1 are built and cached now
+    hub.publish(pev(2, "post.deleted", 7, ""))
+    for encoding in (Encoding.FRAME, Encoding.SSE):
+        out = replay_since_0(hub, encoding)
+        assert b"defamatory" not in b"".join(out.writes)
+        assert out.writes[1].count(b'"deleted":true') == 1
+
+
+def test_a_post_deleted_in_the_same_batch_is_never_written_with_its_text() -> None:
+    """A post and its deletion arriving together reach live subscribers without the text:
+    the post.created that goes out already carries the tombstone."""
+    hub, _, out = live_hub(seq=0)
+    hub.publish_many([pev(1, "post.created", 7, "An unchecked rumour"),
+                      pev(2, "post.deleted", 7, "")])
+    assert [f["op"] for f in out.frames()[1:]] == ["post.created", "post.deleted"]
+    assert b"rumour" not in b"".join(out.writes)
+
+
+def test_a_replay_read_before_a_correction_is_served_corrected() -> None:
+    """Events read from the database before a correction committed, answering a resume
+    older than the window, are brought up to the correction applied meanwhile."""
+    hub = Hub(window=2)
+    live, _ = connect(hub)
+    stale = [pev(1, "post.created", 7, "Witness Jane Roe")] + [
+        pev(n, "post.created", n + 10, f"post {n}") for n in range(2, 6)]
+    loaded(hub, live, None, stale[-2:])
+    sub, out = connect(hub)
+    (need,) = hub.subscribe(sub, "s", 0)
+    assert isinstance(need, LoadEvents) and need.after == 0
+    edit = pev(6, "post.edited", 7, "A witness", revision=2)
+    hub.publish(edit)  # committed after the read below began
+    hub.events_loaded("s", 0, stale)
+    assert out.seqs() == [1, 2, 3, 4, 5, 6]
+    assert b"Jane Roe" not in b"".join(out.writes)
+    assert out.frames()[1]["post"] == json.loads(edit.payload)["post"]
+
+
+def test_a_stream_load_raced_by_a_deletion_serves_no_text() -> None:
+    """A deletion that arrives while the stream's first read is in flight restates the
+    events that read brings before anyone is served them."""
+    hub = Hub()
+    sub, out = connect(hub)
+    (need,) = hub.subscribe(sub, "s", 0)
+    assert isinstance(need, LoadStream)
+    hub.publish(pev(3, "post.deleted", 7, ""))
+    history = [pev(1, "post.created", 7, "A defamatory claim"), pev(2, "post.created", 8, "x")]
+    hub.stream_loaded("s", need.token, StreamInfo("live", 2), history)
+    assert out.seqs() == [1, 2, 3]
+    assert b"defamatory" not in b"".join(out.writes)
+
+
+def test_a_read_that_saw_a_later_state_is_not_taken_back() -> None:
+    """An event a read found already restated to a later state (deleted) is not turned
+    back by an older change that arrives after it: no text comes back."""
+    hub = Hub()
+    sub, _ = connect(hub)
+    # The read ran after seq 4 (the deletion) had committed, but the stream row said 2.
+    tombstone = pev(4, "post.deleted", 7, "")
+    created = Event.from_payload(protocol.restate(pev(1, "post.created", 7, "first").payload,
+                                                  json.loads(tombstone.payload)["post"]))
+    loaded(hub, sub, None, [created, pev(2, "post.created", 8, "x")])
+    hub.publish(pev(3, "post.edited", 7, "second text", revision=2))
+    assert replay_since_0(hub).frames()[1]["post"]["deleted"] is True
+    hub.publish(tombstone)
+    replay = b"".join(replay_since_0(hub).writes)
+    assert b"first" not in replay and b"second text" not in replay

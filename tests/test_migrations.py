@@ -1,16 +1,25 @@
-"""Migrations build the schema on an empty database and agree with the models."""
+"""Migrations build the schema on an empty database, agree with the models, and scrub old
+event history (0003) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-from server import migrate, models
+from alembic import command
+from server import migrate, models, protocol
+from server.db import Database
+from server.payloads import encode, event_json, stream_json
 
 
 async def test_migrations_match_the_models(database_url: str) -> None:
@@ -47,3 +56,120 @@ async def test_upgrade_on_an_empty_sqlite_file_creates_every_table(tmp_path: obj
         await db.dispose()
     assert {t.name for t in SQLModel.metadata.sorted_tables} <= tables
     assert mode == "wal"
+
+
+# --- 0003: past events restated to each post's current state ---------------------------
+
+
+def _revision_0003() -> Any:
+    path = Path(migrate.SCRIPT_LOCATION) / "versions" / "0003_restate_post_history.py"
+    spec = importlib.util.spec_from_file_location("revision_0003", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _post(post_id: int, body: str | None, *, revision: int = 1, pinned: bool = False,
+          deleted: bool = False) -> dict[str, Any]:
+    return {"id": post_id, "stream": "s", "author": None, "body": body,
+            "html": None if body is None else f"<p>{body}</p>", "embeds": [],
+            "pinned": pinned, "revision": revision, "created_at": "2026-11-25T10:00:00.000Z",
+            "edited_at": None, "deleted_at": "2026-11-25T11:00:00.000Z" if deleted else None,
+            "deleted": deleted}
+
+
+# The history an older server wrote: every event with the post as it was then.
+DIRTY = [  # (post id, op, post state)
+    (1, "post.created", _post(1, "Witness Jane Roe saw it")),
+    (2, "post.created", _post(2, "An unchecked rumour")),
+    (1, "post.edited", _post(1, "A witness saw it", revision=2)),
+    (3, "post.created", _post(3, "Untouched")),
+    (None, "stream.updated", None),
+    (2, "post.pinned", _post(2, "An unchecked rumour", pinned=True)),
+    (2, "post.deleted", _post(2, None, deleted=True)),
+    (4, "post.created", _post(4, "Key moment")),
+    (4, "post.pinned", _post(4, "Key moment", pinned=True)),
+]
+
+
+async def _write_dirty_history(url: str) -> list[str]:
+    db = Database(url)
+    now = models.utcnow()
+    try:
+        async with db.write() as session:
+            stream = models.Stream(slug="s", title="S", description="", status="live",
+                                   seq=len(DIRTY), created_at=now, updated_at=now)
+            session.add(stream)
+            await session.flush()
+            assert stream.id is not None
+            for number in (1, 2, 3, 4):
+                session.add(models.Post(id=number, stream_id=stream.id, body="-", html="-",
+                                        embeds=[], created_at=now))
+            await session.flush()
+            payloads = []
+            for seq, (post_id, op, post) in enumerate(DIRTY, start=1):
+                subject = post if post is not None else stream_json(stream)
+                payload = encode(event_json(stream_slug="s", seq=seq, op=op, at=now,
+                                            subject=subject))
+                payloads.append(payload)
+                session.add(models.Event(stream_id=stream.id, seq=seq, op=op, post_id=post_id,
+                                         payload=payload, created_at=now))
+        return payloads
+    finally:
+        await db.dispose()
+
+
+async def _stored_log(url: str) -> list[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT payload FROM events ORDER BY seq"))
+            return [row[0] for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_0003_restates_dirty_history_with_each_posts_newest_state(
+    database_url: str,
+) -> None:
+    """On a log written before 0003, every earlier event of a post with several events
+    takes the post of its newest one (seq, op and time kept); single-event posts and
+    stream events keep their bytes, and no corrected or deleted text is left."""
+    config = migrate.alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0002")
+    try:
+        before = await _write_dirty_history(database_url)
+        await asyncio.to_thread(migrate.upgrade, database_url)
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+    after = await _stored_log(database_url)
+    newest = {post_id: post for post_id, _op, post in DIRTY if post is not None}
+    expected = [before[i] if post_id is None else protocol.restate(before[i], newest[post_id])
+                for i, (post_id, _op, _post_state) in enumerate(DIRTY)]
+    assert after == expected
+    assert [json.loads(p)["post"] for p in after[:3]] == [newest[1], newest[2], newest[1]]
+    assert after[3] == before[3] and after[4] == before[4]
+    assert json.loads(after[7])["post"]["pinned"] is True
+    for old, new in zip(before, after, strict=True):
+        old_event, new_event = json.loads(old), json.loads(new)
+        old_event.pop("post", None)
+        new_event.pop("post", None)
+        assert old_event == new_event
+    text = "".join(after)
+    assert "Jane Roe" not in text and "rumour" not in text
+
+
+@pytest.mark.parametrize("payload, post", [
+    ('{"type":"event","seq":1,"op":"post.created","post":{"id":1,"body":"é","revision":1}}',
+     {"id": 1, "body": "ü", "revision": 2, "deleted": False}),
+    ('{"type":"event","seq":1,"op":"post.created","post":{"id":1,"revision":3}}',
+     {"id": 1, "body": "older", "revision": 2, "deleted": False}),
+    ('{"type":"event","seq":2,"op":"post.deleted","post":{"id":1,"deleted":true}}',
+     {"id": 1, "body": "back?", "revision": 9, "deleted": False}),
+    ('{"type":"event","seq":3,"op":"stream.updated","stream_info":{"title":"T"}}',
+     {"id": 1, "body": "x", "revision": 1, "deleted": False}),
+])
+def test_0003_restates_exactly_as_the_server_does(payload: str, post: dict[str, Any]) -> None:
+    """The migration's frozen copy of the restating gives the bytes protocol.restate gives."""
+    assert _revision_0003()._restate(payload, post) == protocol.restate(payload, post)

@@ -9,6 +9,9 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
+from server.db import Database
+from tests.conftest import make_editor
+
 
 async def test_openapi_document_is_valid(client: httpx.AsyncClient) -> None:
     """GET /api/openapi.json is a valid OpenAPI 3.1 document."""
@@ -56,3 +59,21 @@ async def test_documented_examples_match_real_responses(
     for name, value in [("PostWithSeq", post), ("StreamWithPinned", stream),
                         ("EventPage", page)]:
         jsonschema.validate(value, {**root, "$ref": f"#/components/schemas/{name}"})
+
+
+async def test_token_answers_match_their_schemas(app: Starlette, db: Database) -> None:
+    """The admin token list and a revoked token validate against Token and TokenList."""
+    import jsonschema
+
+    root = await make_editor(db, "root", role="admin")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers=root.headers) as admin:
+        document = (await admin.get("/api/openapi.json")).json()
+        await admin.get("/api/me")  # so that last_used_at is a time, not null
+        listed = (await admin.get("/api/tokens")).json()
+        revoked = (await admin.delete(f"/api/tokens/{listed['tokens'][0]['id']}")).json()
+    root_schemas = {"components": {"schemas": document["components"]["schemas"]}}
+    assert listed["tokens"][0]["last_used_at"] is not None
+    for name, value in [("TokenList", listed), ("Token", revoked)]:
+        jsonschema.validate(value, {**root_schemas, "$ref": f"#/components/schemas/{name}"})

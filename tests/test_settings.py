@@ -40,6 +40,14 @@ def test_redis_broker_urls_are_accepted_and_shared() -> None:
     assert not Settings.from_env({}).shared_broker
 
 
+def test_production_takes_its_links_from_settings_not_the_host_header() -> None:
+    """In production a public URL or a host allow-list is enough; one of them is needed."""
+    key = {"BULLETIN_PRODUCTION": "1", "BULLETIN_SECRET_KEY": "s" * 40}
+    assert Settings.from_env({**key, "BULLETIN_PUBLIC_URL": "https://live.example"}).production
+    hosts = Settings.from_env({**key, "BULLETIN_ALLOWED_HOSTS": "live.example, *.news.example"})
+    assert hosts.allowed_hosts == ("live.example", "*.news.example")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [({"BULLETIN_MAX_BODY_BYTES": "lots"}, "BULLETIN_MAX_BODY_BYTES: expected int"),
@@ -47,6 +55,9 @@ def test_redis_broker_urls_are_accepted_and_shared() -> None:
      ({"BULLETIN_DATABASE_URL": "mysql://x"}, "BULLETIN_DATABASE_URL must start"),
      ({"BULLETIN_BROKER_URL": "kafka://x"}, "unsupported broker"),
      ({"BULLETIN_PRODUCTION": "1"}, "BULLETIN_SECRET_KEY is required"),
+     ({"BULLETIN_PRODUCTION": "1", "BULLETIN_SECRET_KEY": "s" * 40},
+      "BULLETIN_PUBLIC_URL \\(or BULLETIN_ALLOWED_HOSTS\\) is required"),
+     ({"BULLETIN_FRAMES_PER_SECOND": "0"}, "BULLETIN_FRAMES_PER_SECOND must be positive"),
      ({"BULLETIN_SECRET_KEY": "short"}, "at least 32"),
      ({"BULLETIN_PAGE_SIZE": "0"}, "must be positive")],
 )

@@ -8,7 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from server import accounts, store
+from server import accounts, protocol, store
 from server.db import Database
 from server.models import Editor
 
@@ -141,5 +141,111 @@ async def test_duplicate_seq_is_refused_by_the_database(database_url: str) -> No
                     "INSERT INTO events (stream_id, seq, op, payload, created_at) "
                     "VALUES (:s, 1, 'post.created', '{}', CURRENT_TIMESTAMP)"
                 ).bindparams(s=stream.id))
+    finally:
+        await db.dispose()
+
+
+# --- a post's history carries its current state ------------------------------------------
+
+
+async def _log(db: Database, slug: str) -> list[str]:
+    async with db.read() as session:
+        stream = await store.get_stream(session, slug=slug, include_drafts=True)
+        return await store.events_since(session, stream=stream, since=0, limit=10_000)
+
+
+async def test_a_correction_restates_every_earlier_event_of_the_post(database_url: str) -> None:
+    """After an edit, each event of the post keeps its seq, op and time but carries the
+    corrected post, byte for byte what protocol.restate makes; other posts are untouched
+    and the old text survives only in the revisions."""
+    db = Database(database_url)
+    try:
+        author = await _author(db)
+        async with db.write() as session:
+            await store.create_stream(session, slug="s", title="S", description="",
+                                      status="live")
+            named, _ = await store.create_post(
+                session, slug="s", author=author, body="Witness **Jane Roe** saw it",
+                pinned=False)
+            await store.create_post(session, slug="s", author=author, body="Other news",
+                                    pinned=False)
+        assert named.post.id is not None
+        async with db.write() as session:
+            await store.edit_post(session, post_id=named.post.id, editor=author, pinned=True)
+        before = await _log(db, "s")
+        async with db.write() as session:
+            view, _ = await store.edit_post(session, post_id=named.post.id, editor=author,
+                                            body="A witness saw it")
+        after = await _log(db, "s")
+        assert "Jane Roe" not in "".join(after)
+        current = view.to_json()
+        assert [json.loads(p)["post"] for p in after] == [current, json.loads(before[1])["post"],
+                                                           current, current]
+        assert [{k: v for k, v in json.loads(p).items() if k != "post"} for p in after[:3]] == [
+            {k: v for k, v in json.loads(p).items() if k != "post"} for p in before]
+        assert after[0] == protocol.restate(before[0], current)
+        assert after[1] == before[1]
+        assert json.loads(after[3])["op"] == "post.edited"
+        async with db.read() as session:
+            revisions = await store.post_revisions(session, post_id=named.post.id)
+        assert [r.body for r in revisions] == ["Witness **Jane Roe** saw it"]
+    finally:
+        await db.dispose()
+
+
+async def test_a_deletion_leaves_only_the_tombstone_in_the_log(database_url: str) -> None:
+    """After a delete, every event of the post (created, edited, pinned) carries the
+    tombstone: no body, no html, no embeds, deleted true."""
+    db = Database(database_url)
+    try:
+        author = await _author(db)
+        async with db.write() as session:
+            await store.create_stream(session, slug="s", title="S", description="",
+                                      status="live")
+            view, _ = await store.create_post(
+                session, slug="s", author=author,
+                body="A defamatory claim\n\nhttps://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                pinned=True)
+        assert view.post.id is not None and view.post.embeds
+        async with db.write() as session:
+            await store.edit_post(session, post_id=view.post.id, editor=author,
+                                  body="A defamatory claim, restated")
+        async with db.write() as session:
+            gone, _ = await store.delete_post(session, post_id=view.post.id, editor=author)
+        log = [json.loads(p) for p in await _log(db, "s")]
+        assert [e["op"] for e in log] == ["post.created", "post.edited", "post.deleted"]
+        assert all(e["post"] == gone.to_json() for e in log)
+        assert log[0]["post"]["body"] is None and log[0]["post"]["html"] is None
+        assert log[0]["post"]["embeds"] == [] and log[0]["post"]["deleted"] is True
+        assert "defamatory" not in json.dumps(log) and "dQw4w9WgXcQ" not in json.dumps(log)
+    finally:
+        await db.dispose()
+
+
+async def test_text_changed_in_a_draft_is_gone_from_the_log_when_it_goes_live(
+    database_url: str,
+) -> None:
+    """Corrections and deletions made while the stream was a draft leave the log clean
+    before it goes live: its first public replay holds no earlier text."""
+    db = Database(database_url)
+    try:
+        author = await _author(db)
+        async with db.write() as session:
+            await store.create_stream(session, slug="s", title="S", description="",
+                                      status="draft")
+            wrong, _ = await store.create_post(session, slug="s", author=author,
+                                               body="Named: Jane Roe", pinned=False)
+            bad, _ = await store.create_post(session, slug="s", author=author,
+                                             body="Unchecked rumour", pinned=False)
+        assert wrong.post.id is not None and bad.post.id is not None
+        async with db.write() as session:
+            await store.edit_post(session, post_id=wrong.post.id, editor=author,
+                                  body="Named: a witness")
+            await store.delete_post(session, post_id=bad.post.id, editor=author)
+        async with db.write() as session:
+            await store.update_stream(session, slug="s", status="live")
+        log = "".join(await _log(db, "s"))
+        assert "Jane Roe" not in log and "rumour" not in log
+        assert "Named: a witness" in log
     finally:
         await db.dispose()

@@ -257,6 +257,35 @@ test("an error frame for a stream goes to its onError; stream_not_found ends the
   assert.equal(client.status, "live");
 });
 
+test("unavailable: the server could not read the stream now; subscribe again after a delay", async () => {
+  const { client, clock, ws } = setup();
+  const a = follow(client, "a", { since: 7 });
+  ws().open();
+  const subscribes = () => ws().frames().filter((f) => f.type === "subscribe" && f.stream === "a");
+  assert.equal(subscribes().length, 1);
+  ws().receive({ type: "error", code: "unavailable", message: "later", stream: "a" });
+  assert.equal(a.got.errors[0].code, "unavailable");
+  assert.equal(a.sub.active, true);
+  assert.equal(subscribes().length, 1); // not at once: the server is struggling
+  await clock.advance(5_000); // well inside the heartbeat watchdog's time
+  assert.deepEqual(subscribes().map((f) => f.since), [7, 7]);
+  ws().receive({ type: "subscribed", stream: "a", seq: 9 });
+  ws().receive(ev("a", 8));
+  assert.equal(a.got.events.length, 1);
+});
+
+test("4009 too many requests: reconnect after a back-off delay, not at once", async () => {
+  const { client, clock, WebSocket, ws } = setup();
+  follow(client, "a");
+  ws().open();
+  ws().receive({ type: "subscribed", stream: "a", seq: 1 });
+  ws().serverClose(4009, "too many frames; slow down");
+  assert.equal(client.status, "reconnecting");
+  assert.equal(WebSocket.instances.length, 1);
+  await clock.advance(60_000);
+  assert.equal(WebSocket.instances.length, 2);
+});
+
 test("an error frame without a stream goes to client.on('error')", () => {
   const { client, ws } = setup();
   const errors = [];

@@ -1,7 +1,9 @@
 """The desk's admin pages: editors (create, disable, reset password) and API tokens.
 
 Admins only; everyone else gets a 403 page. A generated password and a new token are
-shown once, on the page that answers the form, and never stored in plain text.
+shown once, on the page that answers the form, and never stored in plain text. Every
+change that takes access away (disabling, a password reset, a revocation) tells
+``Live.credentials_changed`` once it has committed, so that open connections end too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .. import accounts
 from ..errors import ApiError
 from ..models import EditorSession, utcnow
 from ..services import services
+from ..validation import ascii_int
 from .desk import Desk, desk, page, redirect, render
 
 EDITORS = "/editor/admin/editors"
@@ -71,8 +74,10 @@ async def disable_editor(request: Request, desk: Desk) -> Response:
     if editor_id == desk.editor.id:
         raise ApiError(409, "cannot_disable_self",
                        "You cannot disable your own account: ask another admin.")
-    async with services(request).db.write() as session:
+    svc = services(request)
+    async with svc.db.write() as session:
         editor = await accounts.set_disabled(session, editor_id=editor_id, disabled=True)
+    await svc.live.credentials_changed()
     return redirect(request, EDITORS,
                     f"{editor.username} is disabled and signed out everywhere.")
 
@@ -91,10 +96,12 @@ async def reset_password(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/editors/{id}/password: set a typed password, or generate one."""
     typed = desk.form.get("password", "")
     password = typed or secrets.token_urlsafe(12)
-    async with services(request).db.write() as session:
+    svc = services(request)
+    async with svc.db.write() as session:
         editor = await accounts.set_password(
             session, editor_id=request.path_params["id"], password=password,
             keep_session_id=desk.signed_in.session.id)
+    await svc.live.credentials_changed()
     if typed:
         return redirect(request, EDITORS,
                         f"Password changed for {editor.username}; their sessions ended.")
@@ -125,12 +132,12 @@ async def _tokens(request: Request, desk: Desk, *, status: int, error: str | Non
 @desk(admin=True)
 async def create_token(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/tokens: a token for an editor, shown once."""
-    raw_id = desk.form.get("editor_id", "")
+    editor_id = ascii_int(desk.form.get("editor_id"), max_digits=9)
     try:
-        if not raw_id.isdigit() or len(raw_id) > 9:
+        if editor_id is None:
             raise ApiError(422, "invalid_editor", "choose an editor")
         async with services(request).db.write() as session:
-            editor = await accounts.editor_by_id(session, editor_id=int(raw_id))
+            editor = await accounts.editor_by_id(session, editor_id=editor_id)
             token, plain = await accounts.create_token(
                 session, editor=editor, name=desk.form.get("name", ""))
     except ApiError as exc:
@@ -147,8 +154,10 @@ async def create_token(request: Request, desk: Desk) -> Response:
 @desk(admin=True)
 async def revoke_token(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/tokens/{id}/revoke: the token stops working at once."""
-    async with services(request).db.write() as session:
+    svc = services(request)
+    async with svc.db.write() as session:
         token = await accounts.revoke_token(session, token_id=request.path_params["id"])
+    await svc.live.credentials_changed()
     return redirect(request, TOKENS, f"Token {token.prefix}… revoked.")
 
 

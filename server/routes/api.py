@@ -7,6 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import accounts, sessions, store
+from ..credentials import SCOPE_KEY, Credential
 from ..errors import ApiError
 from ..models import STREAM_STATUSES, Editor, Event, Stream, utcnow
 from ..payloads import encode, iso, stream_json
@@ -50,14 +52,21 @@ async def caller(request: HTTPConnection, *, required: bool) -> Editor | None:
     A request that sends credentials must send good ones: a bad token is a 401 even on
     endpoints that anonymous readers may use, so that a broken integration is noticed.
     Without an Authorization header, the editor desk's session cookie counts; for a
-    write it must come with the session's CSRF token in ``X-CSRF-Token``. A stale cookie
-    is no credential: the caller is then anonymous, as on any page a reader opens.
+    write it must come with the session's CSRF token in ``X-CSRF-Token``. The cookie
+    counts only from the server's own pages: a request whose Origin is another site (even
+    one in BULLETIN_ALLOWED_ORIGINS, which may open sockets and read public streams) is
+    anonymous, so that no other page can read drafts through an editor's browser. A stale
+    cookie is no credential either. What the caller authenticated with is kept in the
+    scope (``credential``), for connections that must end when it is revoked.
     """
     svc = services(request)
     header = request.headers.get("authorization")
     if header is None:
-        signed_in = await sessions.current(request)
+        signed_in = await sessions.current(request) if same_origin(request) else None
         if signed_in is not None:
+            assert signed_in.editor.id is not None
+            request.scope[SCOPE_KEY] = Credential(signed_in.editor.id,
+                                                   session_id=signed_in.session.id)
             if request.scope.get("method", "GET") not in SAFE_METHODS and not sessions.csrf_ok(
                     signed_in, request.headers.get(sessions.CSRF_HEADER)):
                 raise ApiError(403, "csrf_failed",
@@ -89,12 +98,38 @@ async def caller(request: HTTPConnection, *, required: bool) -> Editor | None:
     editor, token_row = found
     if editor.disabled:
         raise ApiError(403, "editor_disabled", "this editor account is disabled")
+    assert editor.id is not None
+    request.scope[SCOPE_KEY] = Credential(editor.id, token_id=token_row.id)
     last = token_row.last_used_at
     if last is None or last < utcnow() - accounts.TOKEN_TOUCH_INTERVAL:
         async with svc.db.write() as session:
             assert token_row.id is not None
             await accounts.touch_token(session, token_id=token_row.id)
     return editor
+
+
+def credential(request: HTTPConnection) -> Credential | None:
+    """What ``caller`` found the request authenticated with (None: anonymous)."""
+    found: Credential | None = request.scope.get(SCOPE_KEY)
+    return found
+
+
+def same_origin(request: HTTPConnection) -> bool:
+    """Whether the request comes from the server's own pages, or from no page at all.
+
+    Browsers send Origin on WebSocket upgrades and on cross-origin requests; a page of
+    the server's own origin (its Host, or BULLETIN_PUBLIC_URL) may use the cookie.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    public = services(request).settings.public_url.rstrip("/")
+    if public and origin == urlsplit(public)._replace(path="", query="", fragment="").geturl():
+        return True
+    parts = urlsplit(origin)
+    host = request.headers.get("host")
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
 
 
 async def writer(request: Request) -> Editor:

@@ -23,7 +23,15 @@ from .. import accounts, content, sessions, store
 from ..errors import ApiError
 from ..services import services
 from ..templating import clock, isotime
-from ..validation import PostCreate, PostPatch, StreamCreate, StreamPatch, parse_body, read_body
+from ..validation import (
+    PostCreate,
+    PostPatch,
+    StreamCreate,
+    StreamPatch,
+    ascii_int,
+    parse_body,
+    read_body,
+)
 from . import admin, api, pages
 from .desk import (
     Desk,
@@ -41,6 +49,11 @@ from .desk import (
 )
 
 POSTS_SHOWN = 50
+# Set on signing in: this browser has signed in to this account before, so its failed
+# sign-ins spend from a budget of their own (see login). Browsers keep a cookie for at
+# most 400 days.
+DEVICE_COOKIE = "bulletin_device"
+DEVICE_SECONDS = 365 * 24 * 3600
 STREAMS_SHOWN = 100
 
 # --- signing in and out ------------------------------------------------------------------
@@ -69,7 +82,7 @@ def _login_form(request: Request, target: str, *, status: int, error: str | None
 
 
 async def login(request: Request) -> Response:
-    """POST /editor/login: check the password, open a session, set the cookie."""
+    """POST /editor/login: check the password, open a session, set the cookies."""
     svc = services(request)
     try:
         data = await read_form(request)
@@ -89,26 +102,57 @@ async def login(request: Request) -> Response:
         return _login_form(request, target, status=429, username=username,
                            error=f"Too many sign-in attempts. Wait {retry} seconds and retry.",
                            headers={"Retry-After": retry})
-    async with svc.db.write() as session:
-        editor = await accounts.authenticate_password(
-            session, username=username, password=data.get("password", ""))
-        if editor is None:
-            plain = None
-        else:
-            old = request.cookies.get(sessions.COOKIE)
-            if old:
-                await sessions.end(session, plain=old)
-            _row, plain = await sessions.start(
-                session, settings=svc.settings, editor=editor,
-                user_agent=request.headers.get("user-agent", ""), ip=client_address(request))
-    if plain is None:
+    async with svc.db.read() as session:
+        found = await accounts.find_editor(session, username=username)
+    # Failures also spend from the account's budget, from whatever address, so that many
+    # addresses cannot share the guessing; and, as above, none is checked once it is
+    # spent. A browser that signed in to the account before spends from a budget of its
+    # own instead, so that such guessing cannot lock the account's editor out.
+    device = _device(request)
+    if found is not None and device is not None and device[0] == found.id:
+        budget = f"device:{found.id}:{device[1]}"
+    else:
+        budget = f"account:{username}"
+    wait = svc.account_failures.take(budget, svc.clock())
+    if wait:
+        retry = svc.account_failures.retry_after_header(wait)
+        return _login_form(request, target, status=429, username=username,
+                           error="This account is temporarily locked after too many failed "
+                                 f"sign-ins. Wait {retry} seconds and retry.",
+                           headers={"Retry-After": retry})
+    editor = accounts.check_password(found, data.get("password", ""))
+    if editor is None:
         return _login_form(request, target, status=401, username=username,
                            error="That username and password do not match an active account.")
+    svc.account_failures.refund(budget)  # only failures spend
+    async with svc.db.write() as session:
+        old = request.cookies.get(sessions.COOKIE)
+        if old:
+            await sessions.end(session, plain=old)
+        _row, plain = await sessions.start(
+            session, settings=svc.settings, editor=editor,
+            user_agent=request.headers.get("user-agent", ""), ip=client_address(request))
+    # A browser keeps its device nonce for as long as it signs in to the same account.
+    nonce = device[1] if device is not None and device[0] == editor.id else sessions.new_secret()
     response = RedirectResponse(target, 303)
     response.set_cookie(sessions.COOKIE, plain, path="/", httponly=True, samesite="lax",
                         secure=secure_cookies(request))
+    response.set_cookie(DEVICE_COOKIE, sessions.sign(svc.settings, f"device.{editor.id}.{nonce}"),
+                        max_age=DEVICE_SECONDS, path="/editor", httponly=True, samesite="lax",
+                        secure=secure_cookies(request))
     response.delete_cookie(sessions.LOGIN_COOKIE, path="/editor")
     return response
+
+
+def _device(request: Request) -> tuple[int, str] | None:
+    """The editor id and nonce of the browser's device cookie, when the server signed it."""
+    value = sessions.unsign(services(request).settings, request.cookies.get(DEVICE_COOKIE))
+    kind, _, rest = (value or "").partition(".")
+    raw_id, _, nonce = rest.partition(".")
+    editor_id = ascii_int(raw_id, max_digits=10)
+    if kind != "device" or editor_id is None or not nonce:
+        return None
+    return editor_id, nonce
 
 
 async def logout(request: Request) -> Response:
@@ -120,6 +164,8 @@ async def logout(request: Request) -> Response:
             return checked
         async with services(request).db.write() as session:
             await sessions.end(session, plain=request.cookies.get(sessions.COOKIE, ""))
+        await services(request).live.credentials_changed()
+    # The device cookie stays: this browser has still signed in to the account before.
     response = redirect(request, "/editor/login", "You are signed out.")
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="lax",
                            secure=secure_cookies(request))
@@ -190,8 +236,7 @@ async def stream_page(request: Request, desk: Desk) -> Response:
 async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
                   compose: dict[str, str], error: str | None) -> Response:
     svc = services(request)
-    before = request.query_params.get("before", "")
-    cursor = int(before) if before.isdigit() and len(before) < 10 else None
+    cursor = ascii_int(request.query_params.get("before"), max_digits=9)
     async with svc.db.read() as session:
         stream = await store.get_stream(session, slug=_slug(slug), include_drafts=True)
         views, next_cursor = await store.list_posts(session, stream=stream, before=cursor,

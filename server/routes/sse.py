@@ -9,17 +9,21 @@ after it. ``?since=N`` does the same for the first connection.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .. import closecodes, store
+from ..credentials import SCOPE_KEY
 from ..errors import ApiError
+from ..httpprotocol import ABORT
 from ..hub import Encoding, Subscriber
 from ..live import Live, QueueOutlet
 from ..protocol import MAX_SEQ
 from ..services import services
+from ..validation import ascii_int
 
 # How long EventSource waits before reconnecting, in milliseconds.
 RETRY_MS = 2000
@@ -36,11 +40,11 @@ def resume_point(request: Request) -> int | None:
                       ("since", request.query_params.get("since"))):
         if raw is None or raw.strip() == "":
             continue
-        raw = raw.strip()
-        if not raw.isdigit() or int(raw) > MAX_SEQ:
+        seq = ascii_int(raw.strip(), max_digits=19)
+        if seq is None or seq > MAX_SEQ:
             raise ApiError(400, "invalid_parameter", f"{name} must be a seq (an integer >= 0)",
                            {"parameter": name})
-        return int(raw)
+        return seq
     return None
 
 
@@ -52,45 +56,82 @@ async def event_stream(request: Request, slug: str, *, drafts: bool) -> EventStr
         await store.get_stream(session, slug=slug, include_drafts=drafts)
     live: Live = svc.live
     outlet = QueueOutlet()
-    sub = live.hub.connect(outlet, Encoding.SSE, drafts=drafts)
+    sub = live.hub.connect(outlet, Encoding.SSE, drafts=drafts,
+                           credential=request.scope.get(SCOPE_KEY))
     live.run(live.hub.subscribe(sub, slug, since))
     return EventStream(live, sub, outlet)
 
 
 class EventStream(Response):
-    """The streaming response: drains the subscriber's queue until either side ends."""
+    """The streaming response: drains the subscriber's queue until either side ends.
+
+    Once the outlet is closed (slow eviction, shutdown, the client's disconnect), a send
+    that the client has not taken within ``close_grace_seconds`` resets the connection
+    through the server's ``bulletin.abort`` extension: a reader that never reads would
+    otherwise hold the response, its socket and its kernel buffers for ever. Under other
+    ASGI servers the extension is absent and their own flow control decides.
+    """
 
     def __init__(self, live: Live, sub: Subscriber, outlet: QueueOutlet) -> None:
         super().__init__(media_type="text/event-stream")
         self.live = live
         self.sub = sub
         self.outlet = outlet
+        self._abort: Callable[[], None] | None = None
+        self._stuck: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._abort = scope.get("extensions", {}).get(ABORT)
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": [
+            await self._send(send, {"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no"),
             ]})
-            await send({"type": "http.response.body", "body": b"retry: %d\n\n" % RETRY_MS,
-                        "more_body": True})
+            await self._send(send, {"type": "http.response.body",
+                                    "body": b"retry: %d\n\n" % RETRY_MS, "more_body": True})
             while True:
                 batch = await self.outlet.next_batch()
                 if not batch:
                     break
-                await send({"type": "http.response.body", "body": b"".join(batch),
-                            "more_body": True})
+                await self._send(send, {"type": "http.response.body", "body": b"".join(batch),
+                                        "more_body": True})
                 self.outlet.sent(batch)
                 if not self.sub.streams:
                     break  # reset or refused: the client must start over
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._send(send, {"type": "http.response.body", "body": b"",
+                                    "more_body": False})
         except OSError:
             pass  # the client went away mid-write
         finally:
             watcher.cancel()
             self.live.run(self.live.hub.disconnect(self.sub))
+
+    async def _send(self, send: Send, message: Message) -> None:
+        """``send``, watched for a client that stopped taking bytes (see the class)."""
+        if self._abort is None:
+            await send(message)
+            return
+        self._stuck = asyncio.get_running_loop().call_later(
+            self.live.settings.close_grace_seconds, self._check_stuck)
+        try:
+            await send(message)
+        finally:
+            if self._stuck is not None:
+                self._stuck.cancel()
+                self._stuck = None
+
+    def _check_stuck(self) -> None:
+        """A send has waited a grace: reset the connection if the outlet has closed."""
+        if self.outlet.closed is None:
+            # Still open: a slow client, evicted by the hub once its queue is full.
+            self._stuck = asyncio.get_running_loop().call_later(
+                self.live.settings.close_grace_seconds, self._check_stuck)
+            return
+        self._stuck = None
+        if self._abort is not None:
+            self._abort()  # the blocked send returns once the connection is gone
 
     async def _watch_disconnect(self, receive: Receive) -> None:
         while True:

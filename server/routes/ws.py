@@ -1,8 +1,17 @@
-"""The WebSocket endpoint: protocol v1 at /ws."""
+"""The WebSocket endpoint: protocol v1 at /ws.
+
+Every frame a client sends is paid for from two token buckets, the connection's
+(``frames_per_second``) and its address's (``address_frames_per_second``, across all its
+connections); a client over either is closed with 4009 too_many_requests, and retries
+after a delay. An unexpected failure while serving a connection closes it with 1011 and
+one log line, never a traceback per frame.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -13,11 +22,14 @@ from ..closecodes import CloseCode
 from ..errors import ApiError
 from ..hub import Encoding, Hub, Subscriber
 from ..live import Live, QueueOutlet
+from ..ratelimit import TokenBucket
 from ..services import services
+from ..settings import Settings
 from ..wsprotocol import EXTENSION, RawSocket
-from .api import caller
+from .api import caller, credential
 
 PATH = "/ws"
+log = logging.getLogger("bulletin.ws")
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
@@ -49,18 +61,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
     raw = websocket.scope.get("extensions", {}).get(EXTENSION)
     hub = live.hub
+    drafts = editor is not None
     if isinstance(raw, RawSocket):
-        sub = hub.connect(raw, Encoding.FRAME, drafts=editor is not None)
+        sub = hub.connect(raw, Encoding.FRAME, drafts=drafts, credential=credential(websocket))
         try:
-            await _read_frames(websocket, live, sub)
+            await _read_frames(websocket, live, sub, svc.settings)
         finally:
             live.run(hub.disconnect(sub))
         return
 
     # Any other ASGI server: a queue per connection, drained by awaiting send().
     outlet = QueueOutlet()
-    sub = hub.connect(outlet, Encoding.MESSAGE, drafts=editor is not None)
-    reader = asyncio.create_task(_read_frames(websocket, live, sub))
+    sub = hub.connect(outlet, Encoding.MESSAGE, drafts=drafts, credential=credential(websocket))
+    reader = asyncio.create_task(_read_frames(websocket, live, sub, svc.settings))
     writer = asyncio.create_task(_drain(websocket, outlet))
     try:
         await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
@@ -71,11 +84,32 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         live.run(hub.disconnect(sub))
 
 
-async def _read_frames(websocket: WebSocket, live: Live, sub: Subscriber) -> None:
+async def _read_frames(websocket: WebSocket, live: Live, sub: Subscriber,
+                       settings: Settings) -> None:
+    try:
+        await _serve_frames(websocket, live, sub, settings)
+    except Exception as exc:  # a bug must cost this connection only, in one line
+        log.error("closed a WebSocket connection on an unexpected error: %r", exc)
+        live.run(live.hub.close(sub, closecodes.INTERNAL_ERROR))
+
+
+async def _serve_frames(websocket: WebSocket, live: Live, sub: Subscriber,
+                        settings: Settings) -> None:
     hub: Hub = live.hub
+    address = websocket.client.host if websocket.client else "unknown"
+    clock = time.monotonic
+    bucket: TokenBucket | None = None
+    limiter = live.frame_limiter
     while sub.closed is None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            return
+        now = clock()
+        if bucket is None:  # made at the first frame: most readers send one or two
+            bucket = TokenBucket(rate=settings.frames_per_second,
+                                 burst=settings.frame_burst, now=now)
+        if not bucket.take(now) or limiter.take(address, now):
+            live.run(hub.close(sub, closecodes.TOO_MANY_REQUESTS))
             return
         text = message.get("text")
         if text is None:

@@ -1,0 +1,193 @@
+"""The hub's I/O driver (``Live``): bounded, shared, cancellable database reads.
+
+The database is replaced by coroutines the test controls, so that what a client can make
+the server read is counted exactly: one read per stream however many subscribe and
+unsubscribe, at most ``max_loads`` at once, refusals once ``max_queued_loads`` wait, a
+capped number of attempts, and reads nobody waits for stopped before they begin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from server import live as live_module
+from server.brokers.memory import MemoryBroker
+from server.closecodes import CloseCode
+from server.hub import Encoding
+from server.live import Live
+from server.settings import Settings
+
+
+class FakeDb:
+    """Stands in for Database: the reads are patched, so a session is never used."""
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[None]:
+        yield None
+
+
+@dataclass
+class FakeStream:
+    status: str
+    seq: int
+
+
+class Reads:
+    """The store's stream reads, held until the test lets them go (or made to fail)."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.running = 0
+        self.most = 0
+        self.release = asyncio.Event()
+        self.fail = False
+
+    async def stream_head(self, session: Any, *, slug: str, window: int
+                          ) -> tuple[FakeStream, list[str]] | None:
+        self.started.append(slug)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.release.wait()
+            if self.fail:
+                raise ConnectionError("database away")
+            return FakeStream("live", 0), []
+        finally:
+            self.running -= 1
+
+
+class Outlet:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed: CloseCode | None = None
+
+    def write(self, data: bytes) -> int:
+        self.writes.append(data)
+        return 0
+
+    def close(self, code: CloseCode) -> None:
+        self.closed = code
+
+    def frames(self) -> list[dict[str, Any]]:
+        return [json.loads(w) for w in self.writes]
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
+    result = Reads()
+    monkeypatch.setattr(live_module.store, "stream_head", result.stream_head)
+    monkeypatch.setattr(live_module, "RETRY_FIRST", 0.001)
+    return result
+
+
+async def started(**overrides: Any) -> Live:
+    settings = Settings(secret_key="k" * 40, **overrides)
+    broker = MemoryBroker()
+    await broker.connect()
+    live = Live(settings=settings, db=FakeDb(), broker=broker)  # type: ignore[arg-type]
+    await live.start()
+    return live
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_a_subscribe_unsubscribe_loop_costs_one_read(reads: Reads) -> None:
+    """A client that subscribes and unsubscribes a stream in a loop makes one database
+    read, however many times it goes round, and the read serves whoever is there."""
+    live = await started()
+    try:
+        outlet = Outlet()
+        sub = live.hub.connect(outlet, Encoding.MESSAGE)
+        for _ in range(500):
+            live.run(live.hub.subscribe(sub, "s", None))
+            await settle()
+            live.run(live.hub.unsubscribe(sub, "s"))
+        live.run(live.hub.subscribe(sub, "s", None))
+        await settle()
+        assert reads.started == ["s"]
+        reads.release.set()
+        await settle()
+        assert outlet.frames()[-1] == {"type": "subscribed", "stream": "s", "seq": 0}
+    finally:
+        await live.stop()
+
+
+async def test_a_read_nobody_waits_for_is_cancelled_before_it_begins(reads: Reads) -> None:
+    """Reads queued behind the bound are stopped when their subscribers leave: they never
+    reach the database."""
+    live = await started(max_loads=1)
+    try:
+        sub = live.hub.connect(Outlet(), Encoding.MESSAGE)
+        live.run(live.hub.subscribe(sub, "a", None))
+        await settle()
+        for n in range(50):
+            live.run(live.hub.subscribe(sub, f"q{n}", None))
+        await settle()
+        for n in range(50):
+            live.run(live.hub.unsubscribe(sub, f"q{n}"))
+        await settle()
+        reads.release.set()
+        await settle()
+        assert reads.started == ["a"]
+        assert set(live.hub.channels) == {"a"}
+    finally:
+        await live.stop()
+
+
+async def test_reads_in_flight_are_bounded_and_the_overflow_is_refused(reads: Reads) -> None:
+    """At most max_loads reads run at once; past max_queued_loads waiting, a subscribe is
+    answered at once with an 'unavailable' error instead of joining an endless queue."""
+    live = await started(max_loads=2, max_queued_loads=3, max_subscriptions=100)
+    try:
+        outlet = Outlet()
+        sub = live.hub.connect(outlet, Encoding.MESSAGE)
+        for n in range(10):
+            live.run(live.hub.subscribe(sub, f"s{n}", None))
+        await settle()
+        assert reads.running == 2
+        refused = [f["stream"] for f in outlet.frames() if f.get("code") == "unavailable"]
+        assert len(refused) == 5  # 10 asked, 2 reading, 3 waiting
+        reads.release.set()
+        await settle()
+        await settle()
+        assert reads.most == 2
+        subscribed = {f["stream"] for f in outlet.frames() if f["type"] == "subscribed"}
+        assert len(subscribed) == 5 and not subscribed & set(refused)
+    finally:
+        await live.stop()
+
+
+async def test_a_read_that_keeps_failing_gives_up_and_says_so(
+        reads: Reads, caplog: pytest.LogCaptureFixture) -> None:
+    """A stream read that fails is tried a few times with back-off, then the subscriber
+    gets 'unavailable' (and no traceback is logged per attempt)."""
+    reads.fail = True
+    reads.release.set()
+    live = await started()
+    try:
+        outlet = Outlet()
+        sub = live.hub.connect(outlet, Encoding.MESSAGE)
+        live.run(live.hub.subscribe(sub, "s", None))
+        for _ in range(200):
+            if outlet.writes:
+                break
+            await asyncio.sleep(0.01)
+        assert len(reads.started) == live_module.LOAD_ATTEMPTS
+        assert outlet.frames() == [{"type": "error", "code": "unavailable", "stream": "s",
+                                    "message": outlet.frames()[0]["message"]}]
+        assert sub.closed is None and live.hub.channels == {}
+        failures = [r for r in caplog.records if r.name == "bulletin.live"]
+        assert len(failures) == live_module.LOAD_ATTEMPTS
+        assert all(r.exc_info is None and "\n" not in r.getMessage() for r in failures)
+    finally:
+        await live.stop()

@@ -130,6 +130,9 @@ def bulletin_env(workdir: Path, database_url: str | None) -> dict[str, str]:
         "BULLETIN_WRITE_RATE": "100000",
         "BULLETIN_WRITE_BURST": "100000",
         "BULLETIN_LOG_LEVEL": "warning",
+        # The generator's few local addresses stand for thousands of readers' addresses:
+        # the per-address frame limit would otherwise count them all as one client.
+        "BULLETIN_ADDRESS_FRAME_BURST": "1000000",
     })
     return env
 

@@ -21,7 +21,6 @@ from .assets import Assets
 from .brokers import broker_from_url
 from .db import Database, DatabaseBusy, is_locked
 from .errors import ApiError
-from .failurelimit import FailureLimiter
 from .live import Live
 from .ratelimit import RateLimiter
 from .routes import api, editor, health, pages, static, tokens, ws
@@ -54,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
                                       burst=settings.auth_failures_per_minute),
-            account_failures=FailureLimiter(rate=settings.account_failures_per_minute / 60,
+            account_failures=RateLimiter(rate=settings.account_failures_per_minute / 60,
                                             burst=settings.account_failures_per_minute),
         )
         try:

@@ -58,6 +58,15 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
+    def refund(self, key: str) -> None:
+        """Give back the token a ``take`` for ``key`` spent, when what it paid for turned
+        out not to count (a sign-in that succeeded: only failures are limited, yet the
+        token is taken before the attempt, so that attempts in flight never outnumber
+        the tokens). A bucket pruned meanwhile is full anyway; none exceeds ``burst``."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(float(self.burst), bucket.tokens + 1.0)
+
     def retry_after_header(self, wait: float) -> str:
         """Seconds for a ``Retry-After`` header: whole, and at least one."""
         return str(max(1, math.ceil(wait)))

@@ -13,7 +13,6 @@ from starlette.requests import HTTPConnection
 from .brokers import Broker
 from .brokers.base import BrokerUnavailable
 from .db import Database
-from .failurelimit import FailureLimiter
 from .models import Event
 from .ratelimit import RateLimiter
 from .settings import Settings
@@ -39,7 +38,7 @@ class Services:
     write_limiter: RateLimiter
     auth_failures: RateLimiter
     # Failed desk sign-ins per account, and per (account, browser that signed in before).
-    account_failures: FailureLimiter
+    account_failures: RateLimiter
     live: Live
     clock: Callable[[], float] = field(default=time.monotonic)
 

@@ -113,6 +113,8 @@ class BulletinServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for server in self.servers:
             server.close()
         services = getattr(self._app.state, "services", None)
@@ -125,8 +127,11 @@ class BulletinServer(uvicorn.Server):
         lingering = getattr(self.config.http, "lingering", None)
         if isinstance(lingering, Lingering):
             # Closed connections still taking their last bytes get what is left of their
-            # grace, within the shutdown grace; then the rest are reset.
-            grace = shutdown_grace(self._settings) if self._settings else 0.0
+            # grace, within the shutdown grace and the shutdown limit; then they are reset.
+            grace = 0.0
+            if self._settings is not None:
+                left = self._settings.shutdown_seconds - (loop.time() - started)
+                grace = max(0.0, min(shutdown_grace(self._settings), left))
             try:
                 await asyncio.wait_for(lingering.wait(), grace)
             except TimeoutError:

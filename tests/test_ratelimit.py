@@ -43,3 +43,36 @@ def test_invalid_configuration_is_refused() -> None:
     """A zero rate or burst is an error, not a limiter that refuses everything."""
     with pytest.raises(ValueError, match="positive"):
         RateLimiter(rate=0, burst=1)
+
+
+def test_a_refund_undoes_a_take() -> None:
+    """Taking and refunding leaves the bucket as it was: successes spend nothing."""
+    limiter = RateLimiter(rate=1 / 60, burst=2)
+    for _ in range(10):
+        assert limiter.take("a", 0.0) == 0.0
+        limiter.refund("a")
+    assert [limiter.take("a", 0.0) for _ in range(2)] == [0.0, 0.0]
+    assert limiter.take("a", 0.0) > 0
+
+
+def test_attempts_in_flight_never_outnumber_the_tokens() -> None:
+    """Attempts that have taken and not yet refunded hold their tokens: a third
+    concurrent attempt on a burst of two is refused before it is checked."""
+    limiter = RateLimiter(rate=1 / 60, burst=2)
+    assert limiter.take("a", 0.0) == 0.0
+    assert limiter.take("a", 0.0) == 0.0
+    assert limiter.take("a", 0.0) > 0
+    limiter.refund("a")
+    assert limiter.take("a", 0.0) == 0.0
+
+
+def test_a_refund_never_overfills_or_creates_a_bucket() -> None:
+    """Refunds beyond the burst, or for a key never taken, change nothing."""
+    limiter = RateLimiter(rate=1.0, burst=1)
+    limiter.refund("unknown")
+    assert "unknown" not in limiter._buckets
+    assert limiter.take("a", 0.0) == 0.0
+    limiter.refund("a")
+    limiter.refund("a")
+    assert limiter.take("a", 0.0) == 0.0
+    assert limiter.take("a", 0.0) > 0

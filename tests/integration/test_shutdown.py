@@ -1,11 +1,15 @@
-"""SIGTERM on a real `bulletin serve` process with live WebSocket and SSE readers."""
+"""SIGTERM on a real `bulletin serve` process with live WebSocket and SSE readers, and
+the watchdog that ends a shutdown which outlives its limit."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -73,3 +77,50 @@ async def test_sigterm_closes_readers_with_going_away_and_exits_promptly(
         await api.client.aclose()
     finally:
         await asyncio.to_thread(_stop, process)
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+HANGING_SHUTDOWN = """
+import time
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from server.serving import BulletinServer, config
+from server.settings import Settings
+
+settings = Settings(shutdown_seconds=1.0)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    print("ready", flush=True)
+    yield
+    time.sleep(60)  # a shutdown step that blocks the event loop
+
+
+app = Starlette(lifespan=lifespan)
+app.state.settings = settings
+BulletinServer(config(app, settings, host="127.0.0.1", port=0, log_config=None), app).run()
+"""
+
+
+def test_a_shutdown_that_hangs_is_ended_by_the_watchdog() -> None:
+    """A graceful shutdown stuck with the event loop blocked still ends the process soon
+    after the shutdown limit, with one log line saying so and a failure status."""
+    process = subprocess.Popen([sys.executable, "-c", HANGING_SHUTDOWN], cwd=REPOSITORY,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, output
+    assert "shutdown did not finish within 2.0 s of the signal; exiting now" in output
+    assert 1.5 < took < 4, f"exited {took:.1f} s after SIGTERM"

@@ -195,7 +195,9 @@ class BulletinWebSocketProtocol(WebSocketsSansIOProtocol):
             view = memoryview(data)
             for start in range(0, len(data), _SLICE):
                 super().data_received(view[start:start + _SLICE])  # type: ignore[arg-type]
-                if self.close_sent or self.transport.is_closing():
+                # After a failure the rest is discarded; after a clean close it is still
+                # parsed (and dropped), so that the peer's closing frame is found.
+                if self.conn.parser_exc is not None or self.transport.is_closing():
                     break
         if (self.handshake_complete and not self.close_sent and not self.disconnected
                 and self.transport.get_write_buffer_size() > self.limits.send_queue_bytes):

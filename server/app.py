@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -177,6 +177,8 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, watch)
+        except ClientDisconnect:
+            return  # the client left mid-request (or its body timed out): nothing to answer
         except Exception as exc:
             log.error("unexpected %s on %s %s", type(exc).__name__, scope.get("method"),
                       scope.get("path"), exc_info=exc)

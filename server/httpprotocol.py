@@ -38,7 +38,7 @@ import os
 import socket
 import struct
 import termios
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httptools
 from starlette.requests import ClientDisconnect
@@ -185,8 +185,9 @@ class _HeadTooLarge(Exception):
     """Raised in a parser callback to stop parsing a request head over the limit."""
 
 
-class BulletinHttpProtocol(HttpToolsProtocol):
-    """HTTP/1.1 with bounded header bytes, header and body time, and closes that end."""
+class Configurable:
+    """A protocol class uvicorn instantiates itself, given the settings through a
+    subclass (uvicorn.Config's ``http=`` and ``ws=`` take classes, not instances)."""
 
     # Set on the subclass that ``configured`` makes; None: the settings' defaults, and
     # sockets closed with bytes in the kernel are left to the kernel.
@@ -194,12 +195,15 @@ class BulletinHttpProtocol(HttpToolsProtocol):
     lingering: ClassVar[Lingering | None] = None
 
     @classmethod
-    def configured(cls, settings: Settings,
-                   lingering: Lingering | None = None) -> type[BulletinHttpProtocol]:
-        """This protocol with the limits of ``settings`` (uvicorn.Config's ``http=``)."""
-        made: type[BulletinHttpProtocol] = type(
+    def configured(cls, settings: Settings, lingering: Lingering | None = None) -> type[Self]:
+        """This protocol with the limits of ``settings``."""
+        made: type[Self] = type(
             cls.__name__, (cls,), {"settings": settings, "lingering": lingering})
         return made
+
+
+class BulletinHttpProtocol(Configurable, HttpToolsProtocol):
+    """HTTP/1.1 with bounded header bytes, header and body time, and closes that end."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

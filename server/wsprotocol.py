@@ -30,15 +30,14 @@ settings):
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 
 from . import closecodes
 from .closecodes import CloseCode
-from .httpprotocol import Lingering, default_settings, reset, shutdown_grace
-from .settings import Settings
+from .httpprotocol import Configurable, default_settings, reset, shutdown_grace
 
 EXTENSION = "bulletin.raw_socket"
 # Bytes of one read parsed at a time (see data_received).
@@ -127,22 +126,9 @@ class _Flag:
         return True
 
 
-class BulletinWebSocketProtocol(WebSocketsSansIOProtocol):
+class BulletinWebSocketProtocol(Configurable, WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O protocol with the raw-frame extension, a going-away close, the
     limits above, and less memory per connection (readers hold thousands of them)."""
-
-    # Set on the subclass that ``configured`` makes; None: the settings' defaults, and
-    # sockets closed with bytes in the kernel are left to the kernel.
-    settings: ClassVar[Settings | None] = None
-    lingering: ClassVar[Lingering | None] = None
-
-    @classmethod
-    def configured(cls, settings: Settings,
-                   lingering: Lingering | None = None) -> type[BulletinWebSocketProtocol]:
-        """This protocol with the limits of ``settings`` (uvicorn.Config's ``ws=``)."""
-        made: type[BulletinWebSocketProtocol] = type(
-            cls.__name__, (cls,), {"settings": settings, "lingering": lingering})
-        return made
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from alembic import context
-from server import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from server.settings import Settings
+from bulletin.settings import Settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -1,13 +1,16 @@
 """From the editor's POST to the post on a reader's screen, in a real browser.
 
-    .venv/bin/python bench/reader_latency.py [--posts 100] [--readers 5]
+    .venv/bin/python bench/reader_latency.py [--posts 100] [--readers 5] [--loads 20]
 
 Starts `bulletin serve` on a fresh SQLite database, opens ``--readers`` reader pages in
 Debian's Chromium, posts ``--posts`` updates through the API one after another, and for
 each post measures the time from just before the POST was sent to the moment the
 reader page's script had put the post in the page (a MutationObserver stamps it with
 the wall clock, which the page and this script share on one machine). Also prints the
-page weight: the HTML and every script and style it loads, raw and gzipped.
+page weight: the HTML and every script and style it loads, raw and gzipped, and the
+page's load time: ``--loads`` cold loads (each in a new browser context, so nothing is
+cached), timed from navigation start to DOMContentLoaded, to the load event, and to the
+live connection (``main[data-connection='live']``).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def free_port() -> int:
 
 
 def cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, input=stdin,
+    return subprocess.run([sys.executable, "-m", "bulletin.cli", *args], env=env, input=stdin,
                           capture_output=True, text=True, check=True).stdout
 
 
@@ -75,6 +78,45 @@ async def page_weight(base: str, slug: str) -> list[tuple[str, int, int]]:
             rows.append((name.decode(), len(body), len(gzip.compress(body))))
             queue += re.findall(rb'from "\./([\w.-]+)"', body)
         return rows
+
+
+TIMINGS = """() => {
+    const [nav] = performance.getEntriesByType("navigation");
+    return {dom: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
+            live: window.__live - performance.timeOrigin};
+}"""
+STAMP_LIVE = """() => {
+    const stamp = () => { window.__live ??= performance.timeOrigin + performance.now(); };
+    const watch = () => {
+        const main = document.querySelector("main");
+        if (main?.dataset.connection === "live") return stamp();
+        new MutationObserver(() => { if (main.dataset.connection === "live") stamp(); })
+            .observe(main, {attributes: true, attributeFilter: ["data-connection"]});
+    };
+    if (document.readyState === "loading") {
+        document.addEventListener("readystatechange", watch, {once: true});
+    } else {
+        watch();
+    }
+}"""
+
+
+async def load_times(base: str, slug: str, loads: int) -> dict[str, list[float]]:
+    """Milliseconds from navigation start to DOMContentLoaded, load and live, per cold load."""
+    times: dict[str, list[float]] = {"dom": [], "load": [], "live": []}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        for _ in range(loads):
+            context = await browser.new_context()
+            await context.add_init_script(f"({STAMP_LIVE})()")
+            page = await context.new_page()
+            await page.goto(f"{base}/live/{slug}", wait_until="load")
+            await page.wait_for_function("() => window.__live !== undefined")
+            for key, value in (await page.evaluate(TIMINGS)).items():
+                times[key].append(value)
+            await context.close()
+        await browser.close()
+    return times
 
 
 async def measure(base: str, token: str, slug: str, posts: int, readers: int) -> list[float]:
@@ -110,6 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--readers", type=int, default=5)
+    parser.add_argument("--loads", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -120,7 +163,7 @@ def main() -> int:
         cli(["editor", "create", "bench", "--password-stdin"], env, "a long bench password\n")
         token = cli(["token", "create", "bench"], env).strip().splitlines()[-1]
         server = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
+            [sys.executable, "-m", "bulletin.cli", "serve", "--port", str(port)], env=env,
             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -134,6 +177,7 @@ def main() -> int:
                        json={"slug": "bench", "title": "Bench", "status": "live"}
                        ).raise_for_status()
             weight = asyncio.run(page_weight(base, "bench"))
+            loads = asyncio.run(load_times(base, "bench", args.loads))
             delays = sorted(asyncio.run(measure(base, token, "bench", args.posts,
                                                 args.readers)))
         finally:
@@ -148,6 +192,11 @@ def main() -> int:
         print(f"  {name:<20} {size:>7,} {packed:>7,}")
     total = sum(w[2] for w in weight)
     print(f"  {'total':<20} {sum(w[1] for w in weight):>7,} {total:>7,}")
+    print(f"page load, {args.loads} cold loads (ms from navigation start, median / max):")
+    for key, label in (("dom", "DOMContentLoaded"), ("load", "load event"),
+                       ("live", "live connection")):
+        values = sorted(loads[key])
+        print(f"  {label:<20} {statistics.median(values):>7.1f} {values[-1]:>7.1f}")
     return 0
 
 

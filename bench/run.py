@@ -141,7 +141,7 @@ def start_bulletin(workdir: Path, port: int, core: int | None,
                    database_url: str | None) -> tuple[Proc, str]:
     """Migrate, make an editor and a token, and serve; returns the process and the token."""
     env = bulletin_env(workdir, database_url)
-    cli = [sys.executable, "-m", "server.cli"]
+    cli = [sys.executable, "-m", "bulletin.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     username = f"bench{os.getpid()}"

@@ -79,7 +79,7 @@ def fresh_database(base_url: str | None, workdir: Path, name: str) -> str | None
 
 def prepare(env: dict[str, str]) -> str:
     """Migrate, create an editor and a token; returns the token."""
-    cli = [sys.executable, "-m", "server.cli"]
+    cli = [sys.executable, "-m", "bulletin.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     username = f"bench{os.getpid()}"
     subprocess.run([*cli, "editor", "create", username, "--admin", "--password-stdin"],
@@ -90,7 +90,7 @@ def prepare(env: dict[str, str]) -> str:
 
 
 def serve(env: dict[str, str], port: int, core: int | None) -> Proc:
-    popen = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+    popen = subprocess.Popen([sys.executable, "-m", "bulletin.cli", "serve", "--port", str(port)],
                              env=env, cwd=ROOT, preexec_fn=pinned(core),
                              stdout=subprocess.DEVNULL)
     wait_port(port, popen)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start(root: Path, workdir: Path, port: int) -> tuple[subprocess.Popen[bytes], list[str]]:
     env = bulletin_env(workdir, None)
-    cli = [sys.executable, "-m", "server.cli"]
+    cli = [sys.executable, "-m", "bulletin.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, cwd=root, check=True,
                    capture_output=True)
     tokens = []

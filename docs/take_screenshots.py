@@ -37,7 +37,7 @@ def start_demo(workdir: Path, port: int) -> tuple[subprocess.Popen[str], dict[st
     env = {**os.environ, "BULLETIN_LOG_LEVEL": "warning",
            "BULLETIN_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'demo.db'}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "bulletin.cli", "serve", "--demo", "--port", str(port)],
         cwd=workdir, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None

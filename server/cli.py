@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _token_id(value: str) -> int:
-    from .validation import ascii_int
+    from .web.validation import ascii_int
 
     token_id = ascii_int(value, max_digits=10)
     if token_id is None or not 0 < token_id < 2**31:  # ids are 32-bit in the database
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _upgrade(settings: Any) -> None:
-    from . import migrate
+    from .store import migrate
 
     try:
         migrate.upgrade(settings.database_url)
@@ -149,7 +149,7 @@ def _database_failure(url: str, exc: BaseException) -> str:
 
 
 def _with_db(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
-    from .db import Database
+    from .store.db import Database
 
     async def run() -> T:
         db = Database(settings.database_url)
@@ -163,7 +163,7 @@ def _with_db(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
     except CliError:
         raise
     except Exception as exc:
-        from .errors import ApiError
+        from .core.errors import ApiError
 
         if isinstance(exc, ApiError):
             raise CliError(exc.message) from None
@@ -185,7 +185,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _editor_create(settings: Any, args: argparse.Namespace) -> int:
-    from . import accounts
+    from .store import accounts
 
     password = _read_password(args)
     _upgrade(settings)
@@ -202,7 +202,7 @@ def _editor_create(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _token_create(settings: Any, args: argparse.Namespace) -> int:
-    from . import accounts
+    from .store import accounts
 
     _upgrade(settings)
 
@@ -222,7 +222,7 @@ def _token_create(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _token_list(settings: Any, args: argparse.Namespace) -> int:
-    from . import accounts
+    from .store import accounts
 
     _upgrade(settings)
 
@@ -245,7 +245,7 @@ def _token_list(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _token_revoke(settings: Any, args: argparse.Namespace) -> int:
-    from . import accounts
+    from .store import accounts
 
     _upgrade(settings)
 
@@ -277,7 +277,7 @@ def _editor_enable(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _editor_set_disabled(settings: Any, args: argparse.Namespace, *, disabled: bool) -> int:
-    from . import accounts
+    from .store import accounts
 
     _upgrade(settings)
 
@@ -307,7 +307,7 @@ async def _announce(settings: Any) -> None:
     # The change has committed: it holds whatever happens here. Running servers also
     # re-check open connections every credential_check_seconds, so a failure to tell
     # them at once is a delay, not a hole: a warning, not an error.
-    from . import revocation
+    from .live import revocation
 
     try:
         await revocation.announce(settings)
@@ -339,8 +339,8 @@ _TOKEN_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
 
 
 def _serve(settings: Any, args: argparse.Namespace) -> int:
-    from .app import create_app
     from .serving import serve
+    from .web.app import create_app
 
     if args.workers > 1 and not settings.shared_broker:
         raise CliError(f"--workers {args.workers} needs a broker shared by the processes: "
@@ -350,7 +350,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     _upgrade(settings)
     settings = settings.with_secret()
     if args.demo:
-        from .demo import seed
+        from .store.demo import seed
 
         info = _with_db(settings, lambda db: seed(db, password=secrets.token_urlsafe(12)))
         base = f"http://{_display_host(args.host)}:{args.port}"

@@ -24,10 +24,11 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from . import closecodes, logthrottle
-from .httpprotocol import BulletinHttpProtocol, Lingering, shutdown_grace
+from . import logthrottle
+from .core import closecodes
+from .live.uvicorn_http import BulletinHttpProtocol, Lingering, shutdown_grace
+from .live.uvicorn_ws import BulletinWebSocketProtocol
 from .settings import Settings
-from .wsprotocol import BulletinWebSocketProtocol
 
 log = logging.getLogger("bulletin.serving")
 # Seconds past shutdown_seconds before the watchdog ends the process: time for the

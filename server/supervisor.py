@@ -55,8 +55,8 @@ def bind(host: str, port: int) -> socket.socket:
 def run_worker(settings: Settings, host: str, port: int, sock: socket.socket) -> None:
     """One worker: the app under BulletinServer on the shared socket (runs in the child)."""
     from . import logthrottle
-    from .app import create_app
     from .serving import BulletinServer, config
+    from .web.app import create_app
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bulletin").setLevel(logging.INFO)

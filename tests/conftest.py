@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
-from server import accounts, migrate
-from server.app import create_app
-from server.db import Database
-from server.settings import Settings
+from bulletin.settings import Settings
+from bulletin.store import accounts, migrate
+from bulletin.store.db import Database
+from bulletin.web.app import create_app
 
 POSTGRES_URL = os.environ.get(
     "BULLETIN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

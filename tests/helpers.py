@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from server.db import Database
+from bulletin.store.db import Database
 
 TABLES = ("editors", "api_tokens", "streams", "posts", "post_revisions", "events",
           "idempotency_keys")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.db import Database
+from bulletin.store.db import Database
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import events, new_post, new_stream, snapshot
 
@@ -468,7 +468,7 @@ async def test_revoked_token_is_refused(
     editor_client: httpx.AsyncClient, db: Database, editor: EditorLogin
 ) -> None:
     """A revoked token no longer authenticates."""
-    from server import accounts
+    from bulletin.store import accounts
 
     async with db.write() as session:
         editor_row = await accounts.get_editor(session, username="alice")
@@ -482,7 +482,7 @@ async def test_revoked_token_is_refused(
 async def test_disabled_editor_is_forbidden(editor_client: httpx.AsyncClient, db: Database
                                             ) -> None:
     """A disabled editor's token is a 403."""
-    from server import accounts
+    from bulletin.store import accounts
 
     async with db.write() as session:
         (await accounts.get_editor(session, username="alice")).disabled = True
@@ -503,7 +503,7 @@ async def test_repeated_bad_tokens_are_rate_limited(
     """After the allowed failures per minute, a client guessing tokens gets 429."""
     from dataclasses import replace
 
-    from server.app import create_app
+    from bulletin.web.app import create_app
 
     app = create_app(replace(settings, auth_failures_per_minute=3))
     async with app.router.lifespan_context(app):
@@ -519,7 +519,7 @@ async def test_writes_are_rate_limited_per_editor(settings: Any, db: Database) -
     """An editor over the write rate gets 429 with Retry-After, and nothing is written."""
     from dataclasses import replace
 
-    from server.app import create_app
+    from bulletin.web.app import create_app
 
     app = create_app(replace(settings, write_rate=0.01, write_burst=2))
     async with app.router.lifespan_context(app):
@@ -645,7 +645,7 @@ async def test_cors_allows_only_listed_origins(settings: Any) -> None:
     """Listed origins get CORS headers and preflight answers; others get neither."""
     from dataclasses import replace
 
-    from server.app import create_app
+    from bulletin.web.app import create_app
 
     app = create_app(replace(settings, allowed_origins=("https://news.example",)))
     async with app.router.lifespan_context(app):
@@ -686,8 +686,8 @@ async def test_readiness_reports_an_unreachable_database() -> None:
     """
     import socket
 
-    from server.app import create_app
-    from server.settings import Settings
+    from bulletin.settings import Settings
+    from bulletin.web.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from server.app import create_app
-from server.settings import Settings
+from bulletin.settings import Settings
+from bulletin.web.app import create_app
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from server.assets import Assets
+from bulletin.web.assets import Assets
 
 
 async def test_current_version_is_cached_for_a_year(app: Any, client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server import auth
+from bulletin.store import auth
 
 
 @pytest.mark.parametrize("password", [

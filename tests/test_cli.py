@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-BULLETIN = [sys.executable, "-m", "server.cli"]
+BULLETIN = [sys.executable, "-m", "bulletin.cli"]
 
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from server.content import ContentError, Embed, find_embed, render
+from bulletin.core.content import ContentError, Embed, find_embed, render
 
 ALLOWED = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol",

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import db as db_module
-from server import migrate
-from server.app import create_app
-from server.db import Database
-from server.settings import Settings
+from bulletin.settings import Settings
+from bulletin.store import db as db_module
+from bulletin.store import migrate
+from bulletin.store.db import Database
+from bulletin.web.app import create_app
 from tests.conftest import TEST_SECRET, make_editor
 from tests.helpers import events, new_stream, snapshot
 

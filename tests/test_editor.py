@@ -12,10 +12,11 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from server import auth, content
-from server.db import Database
-from server.live import Live
-from server.models import utcnow
+from bulletin.core import content
+from bulletin.live.driver import Live
+from bulletin.store import auth
+from bulletin.store.db import Database
+from bulletin.store.models import utcnow
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import new_stream, snapshot
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from server import closecodes, protocol
-from server.closecodes import CloseCode
-from server.hub import (
+from bulletin.core import closecodes, protocol
+from bulletin.core.closecodes import CloseCode
+from bulletin.core.hub import (
     CancelLoad,
     Encoding,
     Event,

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from server import live as live_module
-from server.brokers.memory import MemoryBroker
-from server.closecodes import CloseCode
-from server.hub import Encoding
-from server.live import Live
-from server.settings import Settings
+from bulletin.core.closecodes import CloseCode
+from bulletin.core.hub import Encoding
+from bulletin.live import driver as live_module
+from bulletin.live.brokers.memory import MemoryBroker
+from bulletin.live.driver import Live
+from bulletin.settings import Settings
 
 
 class FakeDb:
@@ -82,7 +82,7 @@ class Outlet:
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
     result = Reads()
-    monkeypatch.setattr(live_module.store, "stream_head", result.stream_head)
+    monkeypatch.setattr(live_module.eventlog, "stream_head", result.stream_head)
     monkeypatch.setattr(live_module, "RETRY_FIRST", 0.001)
     return result
 

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from alembic import command
-from server import migrate, models, protocol
-from server.db import Database
-from server.payloads import encode, event_json, stream_json
+from bulletin.core import protocol
+from bulletin.store import migrate, models
+from bulletin.store.db import Database
+from bulletin.store.payloads import encode, event_json, stream_json
 
 
 async def test_migrations_match_the_models(database_url: str) -> None:
@@ -45,7 +46,7 @@ async def test_upgrade_on_an_empty_sqlite_file_creates_every_table(tmp_path: obj
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     await asyncio.to_thread(migrate.upgrade, url)
     await asyncio.to_thread(migrate.upgrade, url)  # a second run is a no-op
-    from server.db import Database
+    from bulletin.store.db import Database
 
     db = Database(url)
     try:

@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from server.db import Database
+from bulletin.store.db import Database
 from tests.conftest import make_editor
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from server import protocol
-from server.protocol import ProtocolError, Subscribe, Unsubscribe
+from bulletin.core import protocol
+from bulletin.core.protocol import ProtocolError, Subscribe, Unsubscribe
 
 
 @pytest.mark.parametrize(("text", "frame"), [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ratelimit import RateLimiter
+from bulletin.core.ratelimit import RateLimiter
 
 
 def test_burst_then_rate() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from server import sessions
-from server.routes.desk import safe_next
-from server.settings import Settings
+from bulletin.settings import Settings
+from bulletin.store import sessions
+from bulletin.web.deskforms import safe_next
 from tests.conftest import TEST_SECRET
 
 SETTINGS = Settings(secret_key=TEST_SECRET)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError
+from bulletin.settings import Settings, SettingsError
 
 
 def test_defaults_need_nothing_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +95,9 @@ def test_reading_settings_does_not_touch_the_environment_at_import() -> None:
         "        if k.startswith('BULLETIN_'): raise SystemExit('read ' + k)\n"
         "        return super().__getitem__(k)\n"
         "os.environ = Spy(os.environ)\n"
-        "import server.app, server.cli, server.store, server.db, server.models\n"
+        "import importlib, pkgutil, bulletin\n"
+        "for m in pkgutil.walk_packages(bulletin.__path__, 'bulletin.'):\n"
+        "    importlib.import_module(m.name)\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -8,9 +8,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from server import accounts, protocol, store
-from server.db import Database
-from server.models import Editor
+from bulletin.core import protocol
+from bulletin.store import accounts, eventlog
+from bulletin.store.db import Database
+from bulletin.store.models import Editor
 
 
 async def _author(db: Database) -> Editor:
@@ -20,8 +21,8 @@ async def _author(db: Database) -> Editor:
 
 async def _seqs(db: Database, slug: str) -> list[int]:
     async with db.read() as session:
-        stream = await store.get_stream(session, slug=slug, include_drafts=True)
-        payloads = await store.events_since(session, stream=stream, since=0, limit=10_000)
+        stream = await eventlog.get_stream(session, slug=slug, include_drafts=True)
+        payloads = await eventlog.events_since(session, stream=stream, since=0, limit=10_000)
     return [json.loads(p)["seq"] for p in payloads]
 
 
@@ -31,12 +32,12 @@ async def test_concurrent_writers_never_share_or_skip_a_seq(database_url: str) -
     try:
         author = await _author(engines[0])
         async with engines[0].write() as session:
-            await store.create_stream(session, slug="race", title="Race", description="",
+            await eventlog.create_stream(session, slug="race", title="Race", description="",
                                       status="live")
 
         async def write(i: int) -> int:
             async with engines[i % 2].write() as session:
-                _view, events = await store.create_post(
+                _view, events = await eventlog.create_post(
                     session, slug="race", author=author, body=f"post {i}", pinned=False)
             return events[0].seq
 
@@ -44,7 +45,7 @@ async def test_concurrent_writers_never_share_or_skip_a_seq(database_url: str) -
         assert sorted(seqs) == list(range(1, 41))
         assert await _seqs(engines[0], "race") == list(range(1, 41))
         async with engines[1].read() as session:
-            stream = await store.get_stream(session, slug="race", include_drafts=True)
+            stream = await eventlog.get_stream(session, slug="race", include_drafts=True)
         assert stream.seq == 40
     finally:
         for engine in engines:
@@ -58,21 +59,21 @@ async def test_concurrent_edits_of_one_post_keep_every_revision(database_url: st
     try:
         author = await _author(db)
         async with db.write() as session:
-            await store.create_stream(session, slug="race", title="R", description="",
+            await eventlog.create_stream(session, slug="race", title="R", description="",
                                       status="live")
-            view, _ = await store.create_post(session, slug="race", author=author, body="v0",
+            view, _ = await eventlog.create_post(session, slug="race", author=author, body="v0",
                                               pinned=False)
         post_id = view.post.id
         assert post_id is not None
 
         async def edit(i: int) -> None:
             async with (db if i % 2 else other).write() as session:
-                await store.edit_post(session, post_id=post_id, editor=author, body=f"v{i + 1}")
+                await eventlog.edit_post(session, post_id=post_id, editor=author, body=f"v{i + 1}")
 
         await asyncio.gather(*[edit(i) for i in range(10)])
         async with db.read() as session:
-            revisions = await store.post_revisions(session, post_id=post_id)
-            final = await store.get_post(session, post_id=post_id, include_drafts=True)
+            revisions = await eventlog.post_revisions(session, post_id=post_id)
+            final = await eventlog.get_post(session, post_id=post_id, include_drafts=True)
         assert [r.revision for r in revisions] == list(range(1, 11))
         assert final.post.revision == 11
         assert await _seqs(db, "race") == list(range(1, 12))
@@ -87,15 +88,15 @@ async def test_a_rolled_back_write_leaves_no_gap(database_url: str) -> None:
     try:
         author = await _author(db)
         async with db.write() as session:
-            await store.create_stream(session, slug="s", title="S", description="",
+            await eventlog.create_stream(session, slug="s", title="S", description="",
                                       status="live")
         with pytest.raises(RuntimeError):
             async with db.write() as session:
-                await store.create_post(session, slug="s", author=author, body="lost",
+                await eventlog.create_post(session, slug="s", author=author, body="lost",
                                         pinned=False)
                 raise RuntimeError("crash after the event was written")
         async with db.write() as session:
-            _view, events = await store.create_post(session, slug="s", author=author,
+            _view, events = await eventlog.create_post(session, slug="s", author=author,
                                                     body="kept", pinned=False)
         assert events[0].seq == 1
         assert await _seqs(db, "s") == [1]
@@ -113,12 +114,12 @@ async def test_each_stream_has_its_own_sequence(database_url: str) -> None:
         author = await _author(db)
         async with db.write() as session:
             for slug in ("a", "b"):
-                await store.create_stream(session, slug=slug, title=slug, description="",
+                await eventlog.create_stream(session, slug=slug, title=slug, description="",
                                           status="live")
         for i in range(3):
             for slug in ("a", "b"):
                 async with db.write() as session:
-                    await store.create_post(session, slug=slug, author=author, body=str(i),
+                    await eventlog.create_post(session, slug=slug, author=author, body=str(i),
                                             pinned=False)
         assert await _seqs(db, "a") == [1, 2, 3]
         assert await _seqs(db, "b") == [1, 2, 3]
@@ -132,9 +133,9 @@ async def test_duplicate_seq_is_refused_by_the_database(database_url: str) -> No
     try:
         author = await _author(db)
         async with db.write() as session:
-            stream = await store.create_stream(session, slug="s", title="S", description="",
+            stream = await eventlog.create_stream(session, slug="s", title="S", description="",
                                                status="live")
-            await store.create_post(session, slug="s", author=author, body="x", pinned=False)
+            await eventlog.create_post(session, slug="s", author=author, body="x", pinned=False)
         with pytest.raises(sa.exc.IntegrityError):
             async with db.write() as session:
                 await session.exec(sa.text(
@@ -150,8 +151,8 @@ async def test_duplicate_seq_is_refused_by_the_database(database_url: str) -> No
 
 async def _log(db: Database, slug: str) -> list[str]:
     async with db.read() as session:
-        stream = await store.get_stream(session, slug=slug, include_drafts=True)
-        return await store.events_since(session, stream=stream, since=0, limit=10_000)
+        stream = await eventlog.get_stream(session, slug=slug, include_drafts=True)
+        return await eventlog.events_since(session, stream=stream, since=0, limit=10_000)
 
 
 async def test_a_correction_restates_every_earlier_event_of_the_post(database_url: str) -> None:
@@ -162,19 +163,19 @@ async def test_a_correction_restates_every_earlier_event_of_the_post(database_ur
     try:
         author = await _author(db)
         async with db.write() as session:
-            await store.create_stream(session, slug="s", title="S", description="",
+            await eventlog.create_stream(session, slug="s", title="S", description="",
                                       status="live")
-            named, _ = await store.create_post(
+            named, _ = await eventlog.create_post(
                 session, slug="s", author=author, body="Witness **Jane Roe** saw it",
                 pinned=False)
-            await store.create_post(session, slug="s", author=author, body="Other news",
+            await eventlog.create_post(session, slug="s", author=author, body="Other news",
                                     pinned=False)
         assert named.post.id is not None
         async with db.write() as session:
-            await store.edit_post(session, post_id=named.post.id, editor=author, pinned=True)
+            await eventlog.edit_post(session, post_id=named.post.id, editor=author, pinned=True)
         before = await _log(db, "s")
         async with db.write() as session:
-            view, _ = await store.edit_post(session, post_id=named.post.id, editor=author,
+            view, _ = await eventlog.edit_post(session, post_id=named.post.id, editor=author,
                                             body="A witness saw it")
         after = await _log(db, "s")
         assert "Jane Roe" not in "".join(after)
@@ -187,7 +188,7 @@ async def test_a_correction_restates_every_earlier_event_of_the_post(database_ur
         assert after[1] == before[1]
         assert json.loads(after[3])["op"] == "post.edited"
         async with db.read() as session:
-            revisions = await store.post_revisions(session, post_id=named.post.id)
+            revisions = await eventlog.post_revisions(session, post_id=named.post.id)
         assert [r.body for r in revisions] == ["Witness **Jane Roe** saw it"]
     finally:
         await db.dispose()
@@ -200,18 +201,18 @@ async def test_a_deletion_leaves_only_the_tombstone_in_the_log(database_url: str
     try:
         author = await _author(db)
         async with db.write() as session:
-            await store.create_stream(session, slug="s", title="S", description="",
+            await eventlog.create_stream(session, slug="s", title="S", description="",
                                       status="live")
-            view, _ = await store.create_post(
+            view, _ = await eventlog.create_post(
                 session, slug="s", author=author,
                 body="A defamatory claim\n\nhttps://www.youtube.com/watch?v=dQw4w9WgXcQ",
                 pinned=True)
         assert view.post.id is not None and view.post.embeds
         async with db.write() as session:
-            await store.edit_post(session, post_id=view.post.id, editor=author,
+            await eventlog.edit_post(session, post_id=view.post.id, editor=author,
                                   body="A defamatory claim, restated")
         async with db.write() as session:
-            gone, _ = await store.delete_post(session, post_id=view.post.id, editor=author)
+            gone, _ = await eventlog.delete_post(session, post_id=view.post.id, editor=author)
         log = [json.loads(p) for p in await _log(db, "s")]
         assert [e["op"] for e in log] == ["post.created", "post.edited", "post.deleted"]
         assert all(e["post"] == gone.to_json() for e in log)
@@ -231,19 +232,19 @@ async def test_text_changed_in_a_draft_is_gone_from_the_log_when_it_goes_live(
     try:
         author = await _author(db)
         async with db.write() as session:
-            await store.create_stream(session, slug="s", title="S", description="",
+            await eventlog.create_stream(session, slug="s", title="S", description="",
                                       status="draft")
-            wrong, _ = await store.create_post(session, slug="s", author=author,
+            wrong, _ = await eventlog.create_post(session, slug="s", author=author,
                                                body="Named: Jane Roe", pinned=False)
-            bad, _ = await store.create_post(session, slug="s", author=author,
+            bad, _ = await eventlog.create_post(session, slug="s", author=author,
                                              body="Unchecked rumour", pinned=False)
         assert wrong.post.id is not None and bad.post.id is not None
         async with db.write() as session:
-            await store.edit_post(session, post_id=wrong.post.id, editor=author,
+            await eventlog.edit_post(session, post_id=wrong.post.id, editor=author,
                                   body="Named: a witness")
-            await store.delete_post(session, post_id=bad.post.id, editor=author)
+            await eventlog.delete_post(session, post_id=bad.post.id, editor=author)
         async with db.write() as session:
-            await store.update_stream(session, slug="s", status="live")
+            await eventlog.update_stream(session, slug="s", status="live")
         log = "".join(await _log(db, "s"))
         assert "Jane Roe" not in log and "rumour" not in log
         assert "Named: a witness" in log

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from server.db import Database
-from server.live import Live
+from bulletin.live.driver import Live
+from bulletin.store.db import Database
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import snapshot
 

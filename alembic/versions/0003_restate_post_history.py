@@ -6,7 +6,7 @@ Create Date: 2026-12-02
 
 Until now each event kept the post as it was when the event was written, so a replay of
 the log served text that had since been corrected or deleted. From now on the store
-rewrites a post's earlier events whenever the post changes (server/store.py); this
+rewrites a post's earlier events whenever the post changes (server/store/eventlog.py); this
 revision does the same once for the history already stored: for every post with more
 than one event, the earlier events take the ``post`` object of its newest event, which
 carries the post's current state (for a deleted post, the tombstone). Seq, op and time
@@ -80,7 +80,7 @@ def downgrade() -> None:
 
 
 def _restate(payload: str, post: dict[str, Any]) -> str:
-    # A frozen copy of server.protocol.restate as it was when this revision was written:
+    # A frozen copy of bulletin.core.protocol.restate as it was when this revision was written:
     # a migration must keep doing what it did, whatever the code does later.
     # tests/test_migrations.py checks the two agree.
     data = json.loads(payload)

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from server.brokers import Broker, BrokerState, Resync, broker_from_url
-from server.brokers.base import BrokerClosed, BrokerMessage
-from server.brokers.memory import MemoryBroker
-from server.brokers.redis import RedisBroker
+from bulletin.live.brokers import Broker, BrokerState, Resync, broker_from_url
+from bulletin.live.brokers.base import BrokerClosed, BrokerMessage
+from bulletin.live.brokers.memory import MemoryBroker
+from bulletin.live.brokers.redis import RedisBroker
 
 BROKER_KINDS = ["memory", "redis"]
 MakeBroker = Callable[..., Broker]

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from server.brokers import BrokerState, Resync
-from server.brokers.base import BrokerMessage, BrokerUnavailable
-from server.brokers.redis import RedisBroker, split_url
+from bulletin.live.brokers import BrokerState, Resync
+from bulletin.live.brokers.base import BrokerMessage, BrokerUnavailable
+from bulletin.live.brokers.redis import RedisBroker, split_url
 from tests.conftest import PrivateRedis, with_prefix
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
-from server.db import Database
+from bulletin.store.db import Database
 from tests.browser.conftest import ConsoleErrors, axe_violations, sign_in
 from tests.conftest import EditorLogin, make_editor
 from tests.integration.conftest import Api, LiveServer

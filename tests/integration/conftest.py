@@ -17,10 +17,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from server.app import create_app
-from server.db import Database
-from server.serving import BulletinServer, config
-from server.settings import Settings
+from bulletin.serving import BulletinServer, config
+from bulletin.settings import Settings
+from bulletin.store.db import Database
+from bulletin.web.app import create_app
 from tests.conftest import EditorLogin, make_editor
 from tests.test_cli import _stop, _wait_ready
 from tests.test_cli import start_server as start_process

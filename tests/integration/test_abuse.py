@@ -25,9 +25,10 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from server import accounts, closecodes
-from server.db import Database
-from server.models import ApiToken
+from bulletin.core import closecodes
+from bulletin.store import accounts
+from bulletin.store.db import Database
+from bulletin.store.models import ApiToken
 from tests.conftest import EditorLogin, make_editor
 from tests.test_cli import BULLETIN
 
@@ -244,12 +245,12 @@ async def test_unexpected_errors_answer_500_in_json_or_html(
     """A handler that fails unexpectedly answers a 500 in the JSON error shape (an HTML
     page on reader pages), never plain text, and logs one traceback, not one per
     request."""
-    from server import store
+    from bulletin.store import eventlog
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(store, "list_streams", broken)
+    monkeypatch.setattr(eventlog, "list_streams", broken)
     async with httpx.AsyncClient(base_url=server.base) as client:
         with caplog.at_level(logging.ERROR):
             for _ in range(20):

@@ -7,7 +7,7 @@ import re
 import httpx
 from websockets.exceptions import ConnectionClosed
 
-from server import closecodes
+from bulletin.core import closecodes
 from tests.conftest import EditorLogin
 
 from .conftest import Api, LiveServer, events, recv, subscribe, ws_connect

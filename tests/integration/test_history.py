@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from server.settings import Settings
+from bulletin.settings import Settings
 from tests.conftest import TEST_SECRET, EditorLogin, free_tcp_port
 
 from .conftest import Api, LiveServer, events, subscribe, ws_connect

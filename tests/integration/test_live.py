@@ -11,7 +11,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from server import closecodes
+from bulletin.core import closecodes
 from tests.conftest import EditorLogin
 
 from .conftest import (

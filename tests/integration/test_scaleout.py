@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import make_url
 
-from server.db import Database
-from server.settings import Settings
+from bulletin.settings import Settings
+from bulletin.store.db import Database
 from tests.conftest import (
     TEST_SECRET,
     EditorLogin,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from server import closecodes
+from bulletin.core import closecodes
 from tests.conftest import EditorLogin
 from tests.test_cli import _stop, _wait_ready, start_server
 
@@ -86,8 +86,8 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from server.serving import BulletinServer, config
-from server.settings import Settings
+from bulletin.serving import BulletinServer, config
+from bulletin.settings import Settings
 
 settings = Settings(shutdown_seconds=1.0)
 

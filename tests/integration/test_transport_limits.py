@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server import closecodes, migrate
-from server.db import Database
+from bulletin.core import closecodes
+from bulletin.store import migrate
+from bulletin.store.db import Database
 from tests.conftest import EditorLogin, make_editor, run_async
 from tests.test_cli import BULLETIN, free_port
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from .models import Stream
-from .store import PostView
+from ..store.eventlog import PostView
+from ..store.models import Stream
 from .templating import isotime
 
 HEADLINE_CHARS = 110

@@ -6,8 +6,8 @@ from sqlmodel import col, select
 
 from . import accounts, auth
 from .db import Database
+from .eventlog import create_post, create_stream, update_stream
 from .models import ApiToken, Editor, Stream, utcnow
-from .store import create_post, create_stream, update_stream
 
 DEMO_SLUG = "city-council-election"
 DEMO_EDITOR = "demo"

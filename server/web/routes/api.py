@@ -15,11 +15,12 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import accounts, sessions, store
-from ..credentials import SCOPE_KEY, Credential
-from ..errors import ApiError
-from ..models import STREAM_STATUSES, Editor, Event, Stream, utcnow
-from ..payloads import encode, iso, stream_json
+from ...core.errors import ApiError
+from ...store import accounts, eventlog, sessions
+from ...store.credentials import SCOPE_KEY, Credential
+from ...store.models import STREAM_STATUSES, Editor, Event, Stream, utcnow
+from ...store.payloads import encode, iso, stream_json
+from .. import eventstream
 from ..services import Services, services
 from ..validation import (
     PostCreate,
@@ -30,7 +31,6 @@ from ..validation import (
     parse_body,
     read_body,
 )
-from . import sse
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -185,7 +185,7 @@ async def idempotent(
         async with svc.db.write() as session:
             status, body, slug, events = await create(session)
             if key is not None:
-                await store.save_idempotent(
+                await eventlog.save_idempotent(
                     session, editor_id=editor.id, key=key, fingerprint=fingerprint,
                     status_code=status, response=encode(body), ttl=ttl)
     except sa.exc.IntegrityError:
@@ -202,7 +202,7 @@ async def _replay(
     svc: Services, editor_id: int, key: str, fingerprint: str, ttl: timedelta
 ) -> Response | None:
     async with svc.db.read() as session:
-        row = await store.find_idempotent(session, editor_id=editor_id, key=key, ttl=ttl)
+        row = await eventlog.find_idempotent(session, editor_id=editor_id, key=key, ttl=ttl)
     if row is None:
         return None
     if row.fingerprint != fingerprint:
@@ -227,7 +227,7 @@ async def list_streams(request: Request) -> Response:
                       maximum=settings.max_page_size) or settings.max_page_size
     before = _cursor(request)
     async with services(request).db.read() as session:
-        streams, next_cursor = await store.list_streams(
+        streams, next_cursor = await eventlog.list_streams(
             session, include_drafts=editor is not None, status=status, before=before,
             limit=limit)
     cursor = None if next_cursor is None else str(next_cursor)
@@ -259,7 +259,7 @@ async def create_stream(request: Request) -> Response:
     data = parse_body(raw, StreamCreate)
 
     async def create(session: AsyncSession) -> Created:
-        stream = await store.create_stream(
+        stream = await eventlog.create_stream(
             session, slug=data.slug, title=data.title, description=data.description,
             status=data.status)
         return 201, stream_summary(stream) | {"pinned": []}, stream.slug, []
@@ -272,8 +272,8 @@ async def get_stream(request: Request) -> Response:
     editor = await caller(request, required=False)
     slug = _slug(request)
     async with services(request).db.read() as session:
-        stream = await store.get_stream(session, slug=slug, include_drafts=editor is not None)
-        pinned = await store.pinned_posts(session, stream=stream)
+        stream = await eventlog.get_stream(session, slug=slug, include_drafts=editor is not None)
+        pinned = await eventlog.pinned_posts(session, stream=stream)
     return json_response(stream_summary(stream) | {"pinned": [p.to_json() for p in pinned]})
 
 
@@ -287,10 +287,10 @@ async def update_stream(request: Request) -> Response:
     if not data.model_fields_set:
         raise ApiError(422, "validation_error", "send at least one of title, description, status")
     async with svc.db.write() as session:
-        stream, events = await store.update_stream(
+        stream, events = await eventlog.update_stream(
             session, slug=slug, title=data.title, description=data.description,
             status=data.status)
-        pinned = await store.pinned_posts(session, stream=stream)
+        pinned = await eventlog.pinned_posts(session, stream=stream)
         body = stream_summary(stream) | {"pinned": [p.to_json() for p in pinned]}
     await svc.publish(slug, events)
     return json_response(body)
@@ -298,7 +298,7 @@ async def update_stream(request: Request) -> Response:
 
 def _slug(request: Request) -> str:
     slug: str = request.path_params["slug"]
-    if not store.SLUG_RE.match(slug):
+    if not eventlog.SLUG_RE.match(slug):
         # Not a slug any stream can have; answering here keeps odd bytes out of queries.
         raise ApiError(404, "stream_not_found", f"no stream {slug!r}")
     return slug
@@ -316,8 +316,8 @@ async def list_posts(request: Request) -> Response:
                       maximum=settings.max_page_size)
     before = _cursor(request)
     async with services(request).db.read() as session:
-        stream = await store.get_stream(session, slug=slug, include_drafts=editor is not None)
-        views, next_cursor = await store.list_posts(
+        stream = await eventlog.get_stream(session, slug=slug, include_drafts=editor is not None)
+        views, next_cursor = await eventlog.list_posts(
             session, stream=stream, before=before, limit=limit or settings.page_size)
     cursor = None if next_cursor is None else str(next_cursor)
     return json_response({
@@ -350,7 +350,7 @@ async def create_post(request: Request) -> Response:
     _check_length(svc, data.body)
 
     async def create(session: AsyncSession) -> Created:
-        view, events = await store.create_post(
+        view, events = await eventlog.create_post(
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
@@ -368,7 +368,7 @@ async def get_post(request: Request) -> Response:
     """GET /api/posts/{id}."""
     editor = await caller(request, required=False)
     async with services(request).db.read() as session:
-        view = await store.get_post(session, post_id=_post_id(request),
+        view = await eventlog.get_post(session, post_id=_post_id(request),
                                     include_drafts=editor is not None)
     return json_response(view.to_json())
 
@@ -383,7 +383,7 @@ async def update_post(request: Request) -> Response:
     if data.body is not None:
         _check_length(svc, data.body)
     async with svc.db.write() as session:
-        view, events = await store.edit_post(
+        view, events = await eventlog.edit_post(
             session, post_id=_post_id(request), editor=editor, body=data.body,
             pinned=data.pinned)
         body = view.to_json() | {"seq": events[-1].seq if events else None}
@@ -396,7 +396,7 @@ async def delete_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     async with svc.db.write() as session:
-        view, events = await store.delete_post(
+        view, events = await eventlog.delete_post(
             session, post_id=_post_id(request), editor=editor)
         body = view.to_json() | {"seq": events[-1].seq}
     await svc.publish(view.stream_slug, events)
@@ -408,8 +408,8 @@ async def post_revisions(request: Request) -> Response:
     await caller(request, required=True)
     post_id = _post_id(request)
     async with services(request).db.read() as session:
-        view = await store.get_post(session, post_id=post_id, include_drafts=True)
-        revisions = await store.post_revisions(session, post_id=post_id)
+        view = await eventlog.get_post(session, post_id=post_id, include_drafts=True)
+        revisions = await eventlog.post_revisions(session, post_id=post_id)
     return json_response({
         "post": view.to_json(),
         "revisions": [
@@ -435,18 +435,18 @@ async def list_events(request: Request) -> Response:
     editor = await caller(request, required=False)
     settings = services(request).settings
     slug = _slug(request)
-    if sse.wants_event_stream(request):
-        return await sse.event_stream(request, slug, drafts=editor is not None)
+    if eventstream.wants_event_stream(request):
+        return await eventstream.event_stream(request, slug, drafts=editor is not None)
     since = int_param(request, "since", default=0, minimum=0) or 0
     limit = int_param(request, "limit", default=settings.events_page_size, minimum=1,
                       maximum=settings.events_page_size) or settings.events_page_size
     async with services(request).db.read() as session:
-        stream = await store.get_stream(session, slug=slug, include_drafts=editor is not None)
+        stream = await eventlog.get_stream(session, slug=slug, include_drafts=editor is not None)
         if since > stream.seq:
             raise ApiError(409, "since_ahead",
                            f"since={since} is past the stream's newest event ({stream.seq}); "
                            "reload the stream", {"seq": stream.seq})
-        payloads = await store.events_since(session, stream=stream, since=since, limit=limit)
+        payloads = await eventlog.events_since(session, stream=stream, since=since, limit=limit)
     # The stored payloads are already JSON: splice them in rather than decode and re-encode.
     last = since + len(payloads)
     seq = max(stream.seq, last)
@@ -457,7 +457,7 @@ async def list_events(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     """GET /: what this server is and where its API starts."""
-    from .. import __version__
+    from ... import __version__
 
     return json_response({
         "name": "Bulletin", "version": __version__,

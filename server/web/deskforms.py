@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import sessions
-from ..errors import ApiError
-from ..models import Editor
-from ..services import services
-from ..sessions import SignedIn
-from .api import MAX_ID
+from ..core.errors import ApiError
+from ..store import sessions
+from ..store.models import Editor
+from ..store.sessions import SignedIn
+from .routes.api import MAX_ID
+from .services import services
 
 FLASH_COOKIE = "bulletin_flash"
 _TITLES = {400: "Bad request", 401: "Sign in again", 403: "Not allowed", 404: "Not found",

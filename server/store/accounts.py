@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..core.errors import ApiError, conflict, not_found
 from . import auth, sessions
-from .errors import ApiError, conflict, not_found
 from .models import ApiToken, Editor, utcnow
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")

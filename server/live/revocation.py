@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from ..settings import Settings
+from ..store.credentials import CHANGED, CONTROL_CHANNEL
 from .brokers import broker_from_url
 from .brokers.base import BrokerUnavailable
-from .credentials import CHANGED, CONTROL_CHANNEL
-from .settings import Settings
 
 log = logging.getLogger("bulletin.revocation")
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..brokers import BrokerState
+from ...live.brokers import BrokerState
 from ..services import services
 
 log = logging.getLogger("bulletin")

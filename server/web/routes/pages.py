@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import liveblog, store
-from ..errors import ApiError
-from ..models import Stream
+from ...core.errors import ApiError
+from ...store import eventlog
+from ...store.models import Stream
+from .. import jsonld
 from ..services import services
 from ..templating import Pages
 from .api import MAX_ID
@@ -49,24 +50,24 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
     svc = services(request)
     async with svc.db.read() as session:
         try:
-            stream = await store.get_stream(session, slug=slug, include_drafts=False)
+            stream = await eventlog.get_stream(session, slug=slug, include_drafts=False)
         except ApiError:
             return None
         # The seq is read before the posts: anything newer than the page is replayed by
         # the script, and events carry full state, so applying one twice is harmless.
         seq = stream.seq
-        posts, next_cursor = await store.list_posts(
+        posts, next_cursor = await eventlog.list_posts(
             session, stream=stream, before=before, limit=svc.settings.page_size)
-        pinned = await store.pinned_posts(session, stream=stream)
+        pinned = await eventlog.pinned_posts(session, stream=stream)
     base = origin(request)
     page_url = f"{base}/live/{stream.slug}"
     return {
         "stream": stream, "seq": seq, "posts": posts, "pinned": pinned, "before": before,
         "next_cursor": next_cursor, "page_url": page_url, "origin": base,
-        "headline": liveblog.post_headline, "page_size": svc.settings.page_size,
-        "json_ld": liveblog.live_blog_posting(
+        "headline": jsonld.post_headline, "page_size": svc.settings.page_size,
+        "json_ld": jsonld.live_blog_posting(
             stream, posts, page_url=page_url, post_url=page_url + "#post-{id}"),
-        "modified": liveblog.modified(stream, posts),
+        "modified": jsonld.modified(stream, posts),
     }
 
 
@@ -104,8 +105,8 @@ async def post_page(request: Request) -> Response:
         return not_found(request, "update")
     async with svc.db.read() as session:
         try:
-            view = await store.get_post(session, post_id=post_id, include_drafts=False)
-            stream = await store.get_stream(session, slug=slug, include_drafts=False)
+            view = await eventlog.get_post(session, post_id=post_id, include_drafts=False)
+            stream = await eventlog.get_stream(session, slug=slug, include_drafts=False)
         except ApiError:
             return not_found(request, "update")
     if view.stream_slug != stream.slug:
@@ -113,12 +114,12 @@ async def post_page(request: Request) -> Response:
     base = origin(request)
     page_url = f"{base}/live/{stream.slug}"
     url = f"{page_url}/posts/{view.post.id}"
-    posting = liveblog.live_blog_posting(stream, [view], page_url=page_url, post_url=url)
+    posting = jsonld.live_blog_posting(stream, [view], page_url=page_url, post_url=url)
     return _pages(request).render(request, "post.html", {
         "stream": stream, "view": view, "url": url, "page_url": page_url,
-        "headline": liveblog.post_headline(view),
-        "summary": liveblog.shorten(liveblog.plain_text(view.post.html),
-                                    liveblog.DESCRIPTION_CHARS),
+        "headline": jsonld.post_headline(view),
+        "summary": jsonld.shorten(jsonld.plain_text(view.post.html),
+                                    jsonld.DESCRIPTION_CHARS),
         "json_ld": posting["liveBlogUpdate"][0] | {"@context": "https://schema.org"},
     }, headers={"Cache-Control": PAGE_CACHE})
 
@@ -127,7 +128,7 @@ async def stream_list(request: Request) -> Response:
     """GET /live: the stories readers can follow, live ones first."""
     svc = services(request)
     async with svc.db.read() as session:
-        streams, _cursor = await store.list_streams(session, include_drafts=False,
+        streams, _cursor = await eventlog.list_streams(session, include_drafts=False,
                                                     limit=STREAM_LIST_LIMIT)
     ordered: list[Stream] = sorted(streams, key=lambda s: s.status != "live")
     return _pages(request).render(request, "streams.html", {"streams": ordered},

@@ -19,21 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
-from .. import accounts, content, sessions, store
-from ..errors import ApiError
-from ..services import services
-from ..templating import clock, isotime
-from ..validation import (
-    PostCreate,
-    PostPatch,
-    StreamCreate,
-    StreamPatch,
-    ascii_int,
-    parse_body,
-    read_body,
-)
-from . import admin, api, pages
-from .desk import (
+from ...core import content
+from ...core.errors import ApiError
+from ...store import accounts, eventlog, sessions
+from ..deskforms import (
     Desk,
     client_address,
     desk,
@@ -47,6 +36,18 @@ from .desk import (
     secure_cookies,
     signed_form,
 )
+from ..services import services
+from ..templating import clock, isotime
+from ..validation import (
+    PostCreate,
+    PostPatch,
+    StreamCreate,
+    StreamPatch,
+    ascii_int,
+    parse_body,
+    read_body,
+)
+from . import admin, api, pages
 
 POSTS_SHOWN = 50
 # Set on signing in: this browser has signed in to this account before, so its failed
@@ -184,7 +185,7 @@ async def streams_page(request: Request, desk: Desk) -> Response:
 async def _streams(request: Request, desk: Desk, *, status: int, values: dict[str, str],
                    error: str | None) -> Response:
     async with services(request).db.read() as session:
-        streams, _next = await store.list_streams(session, include_drafts=True,
+        streams, _next = await eventlog.list_streams(session, include_drafts=True,
                                                   limit=STREAMS_SHOWN)
     return render(request, desk.signed_in, "editor/streams.html", {
         "section": "streams", "streams": streams, "values": values, "error": error,
@@ -204,7 +205,7 @@ async def create_stream(request: Request, desk: Desk) -> Response:
         data = parse_body(raw.encode(), StreamCreate)
 
         async def create(session: AsyncSession) -> api.Created:
-            stream = await store.create_stream(
+            stream = await eventlog.create_stream(
                 session, slug=data.slug, title=data.title, description=data.description,
                 status=data.status)
             return 201, {"slug": stream.slug}, stream.slug, []
@@ -238,8 +239,8 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
     svc = services(request)
     cursor = ascii_int(request.query_params.get("before"), max_digits=9)
     async with svc.db.read() as session:
-        stream = await store.get_stream(session, slug=_slug(slug), include_drafts=True)
-        views, next_cursor = await store.list_posts(session, stream=stream, before=cursor,
+        stream = await eventlog.get_stream(session, slug=_slug(slug), include_drafts=True)
+        views, next_cursor = await eventlog.list_posts(session, stream=stream, before=cursor,
                                                     limit=POSTS_SHOWN)
     origin = pages.origin(request)
     snippet = (f'<iframe src="{origin}/embed/{stream.slug}" '
@@ -260,7 +261,7 @@ BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author":
               "created_iso": "", "created_text": "", "edited": False}
 
 
-def post_context(view: store.PostView) -> dict[str, Any]:
+def post_context(view: eventlog.PostView) -> dict[str, Any]:
     """What the post list shows of a post."""
     post = view.post
     return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
@@ -270,7 +271,7 @@ def post_context(view: store.PostView) -> dict[str, Any]:
 
 
 def _slug(slug: str) -> str:
-    if not store.SLUG_RE.match(slug):
+    if not eventlog.SLUG_RE.match(slug):
         raise ApiError(404, "stream_not_found", f"There is no stream {slug!r}.")
     return slug
 
@@ -305,7 +306,7 @@ async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any
     api.limit_writes(request, desk.editor)
     svc = services(request)
     async with svc.db.write() as session:
-        _stream, events = await store.update_stream(session, slug=slug, **changes)
+        _stream, events = await eventlog.update_stream(session, slug=slug, **changes)
     await svc.publish(slug, events)
 
 
@@ -327,7 +328,7 @@ async def create_post(request: Request, desk: Desk) -> Response:
         editor = desk.editor
 
         async def create(session: AsyncSession) -> api.Created:
-            view, events = await store.create_post(
+            view, events = await eventlog.create_post(
                 session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
             return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
@@ -357,7 +358,7 @@ async def _post(request: Request) -> Any:
     if post_id > api.MAX_ID:
         raise ApiError(404, "post_not_found", f"There is no post {post_id}.")
     async with services(request).db.read() as session:
-        return await store.get_post(session, post_id=post_id, include_drafts=True)
+        return await eventlog.get_post(session, post_id=post_id, include_drafts=True)
 
 
 @desk()
@@ -401,7 +402,7 @@ async def delete_post(request: Request, desk: Desk) -> Response:
     api.limit_writes(request, desk.editor)
     svc = services(request)
     async with svc.db.write() as session:
-        _view, events = await store.delete_post(session, post_id=view.post.id,
+        _view, events = await eventlog.delete_post(session, post_id=view.post.id,
                                                 editor=desk.editor)
     await svc.publish(view.stream_slug, events)
     return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
@@ -421,7 +422,7 @@ async def _change_post(request: Request, desk: Desk, post_id: int, **changes: An
     api.limit_writes(request, desk.editor)
     svc = services(request)
     async with svc.db.write() as session:
-        view, events = await store.edit_post(session, post_id=post_id, editor=desk.editor,
+        view, events = await eventlog.edit_post(session, post_id=post_id, editor=desk.editor,
                                              **changes)
     await svc.publish(view.stream_slug, events)
 

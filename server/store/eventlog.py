@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from . import content, protocol
-from .errors import ApiError, conflict, not_found
+from ..core import content, protocol
+from ..core.errors import ApiError, conflict, not_found
 from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
 from .payloads import encode, event_json, post_json, stream_json
 

@@ -16,16 +16,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from ..core.errors import ApiError
+from ..core.ratelimit import RateLimiter
+from ..live.brokers import broker_from_url
+from ..live.driver import Live
+from ..settings import Settings
+from ..store.db import Database, DatabaseBusy, is_locked
 from . import openapi
 from .assets import Assets
-from .brokers import broker_from_url
-from .db import Database, DatabaseBusy, is_locked
-from .errors import ApiError
-from .live import Live
-from .ratelimit import RateLimiter
-from .routes import api, editor, health, pages, static, tokens, ws
+from .routes import api, desk, health, pages, static, tokens, ws
 from .services import Services
-from .settings import Settings
 from .templating import Pages
 
 log = logging.getLogger("bulletin")
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
-                *static.routes(), *pages.routes(), *editor.routes(), *tokens.routes()],
+                *static.routes(), *pages.routes(), *desk.routes(), *tokens.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

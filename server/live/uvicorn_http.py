@@ -49,7 +49,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from .settings import Settings
+from ..settings import Settings
 
 ABORT = "bulletin.abort"
 log = logging.getLogger("bulletin.http")

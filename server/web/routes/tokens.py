@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import accounts
-from ..errors import ApiError, not_found
-from ..models import ApiToken, Editor
-from ..payloads import iso
+from ...core.errors import ApiError, not_found
+from ...store import accounts
+from ...store.models import ApiToken, Editor
+from ...store.payloads import iso
 from ..services import services
 from ..validation import ascii_int
 from .api import MAX_ID, caller, json_response

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import __version__
-from .models import EVENT_OPS
+from .. import __version__
+from ..store.models import EVENT_OPS
 from .validation import PostCreate, PostPatch, StreamCreate, StreamPatch
 
 JSON = "application/json"

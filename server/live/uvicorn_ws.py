@@ -35,9 +35,9 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 
-from . import closecodes
-from .closecodes import CloseCode
-from .httpprotocol import Configurable, default_settings, reset, shutdown_grace
+from ..core import closecodes
+from ..core.closecodes import CloseCode
+from .uvicorn_http import Configurable, default_settings, reset, shutdown_grace
 
 EXTENSION = "bulletin.raw_socket"
 # Bytes of one read parsed at a time (see data_received).

@@ -16,8 +16,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
-from . import safejson
-from .errors import ApiError
+from ..core import safejson
+from ..core.errors import ApiError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

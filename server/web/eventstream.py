@@ -15,15 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from .. import closecodes, store
-from ..credentials import SCOPE_KEY
-from ..errors import ApiError
-from ..httpprotocol import ABORT
-from ..hub import Encoding, Subscriber
-from ..live import Live, QueueOutlet
-from ..protocol import MAX_SEQ
-from ..services import services
-from ..validation import ascii_int
+from ..core import closecodes
+from ..core.errors import ApiError
+from ..core.hub import Encoding, Subscriber
+from ..core.protocol import MAX_SEQ
+from ..live.driver import Live, QueueOutlet
+from ..live.uvicorn_http import ABORT
+from ..store import eventlog
+from ..store.credentials import SCOPE_KEY
+from .services import services
+from .validation import ascii_int
 
 # How long EventSource waits before reconnecting, in milliseconds.
 RETRY_MS = 2000
@@ -53,7 +54,7 @@ async def event_stream(request: Request, slug: str, *, drafts: bool) -> EventStr
     since = resume_point(request)
     svc = services(request)
     async with svc.db.read() as session:
-        await store.get_stream(session, slug=slug, include_drafts=drafts)
+        await eventlog.get_stream(session, slug=slug, include_drafts=drafts)
     live: Live = svc.live
     outlet = QueueOutlet()
     sub = live.hub.connect(outlet, Encoding.SSE, drafts=drafts,

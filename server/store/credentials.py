@@ -16,8 +16,8 @@ from datetime import timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..settings import Settings
 from .models import ApiToken, Editor, EditorSession, utcnow
-from .settings import Settings
 
 # Broker channel names of streams are "stream:<slug>", so this one cannot collide.
 CONTROL_CHANNEL = "control:credentials"

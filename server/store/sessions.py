@@ -25,10 +25,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
+from ..settings import Settings
+from ..web.services import services
 from . import auth
 from .models import Editor, EditorSession, utcnow
-from .services import services
-from .settings import Settings
 
 COOKIE = "bulletin_session"
 LOGIN_COOKIE = "bulletin_login"

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
-from .brokers import Broker
-from .brokers.base import BrokerUnavailable
-from .db import Database
-from .models import Event
-from .ratelimit import RateLimiter
-from .settings import Settings
+from ..core.ratelimit import RateLimiter
+from ..live.brokers import Broker
+from ..live.brokers.base import BrokerUnavailable
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import Event
 
 if TYPE_CHECKING:
-    from .live import Live
+    from ..live.driver import Live
 
 log = logging.getLogger("bulletin")
 

@@ -31,24 +31,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from . import closecodes, credentials, store
+from ..core import closecodes
+from ..core.closecodes import CloseCode
+from ..core.hub import CancelLoad, Event, Hub, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from ..core.ratelimit import RateLimiter
+from ..settings import Settings
+from ..store import credentials, eventlog
+from ..store.db import Database
+from ..web.services import channel_for
 from .brokers import Broker
 from .brokers.base import BrokerClosed, BrokerUnavailable, Resync
-from .closecodes import CloseCode
-from .db import Database
-from .hub import (
-    CancelLoad,
-    Event,
-    Hub,
-    LoadEvents,
-    LoadStream,
-    Need,
-    StreamInfo,
-    Unfollow,
-)
-from .ratelimit import RateLimiter
-from .services import channel_for
-from .settings import Settings
 
 log = logging.getLogger("bulletin.live")
 T = TypeVar("T")
@@ -234,7 +226,7 @@ class Live:
 
             async def read() -> tuple[StreamInfo | None, list[Event]]:
                 async with self.db.read() as session:
-                    found = await store.stream_head(session, slug=need.stream, window=window)
+                    found = await eventlog.stream_head(session, slug=need.stream, window=window)
                 if found is None:
                     return None, []
                 stream, payloads = found
@@ -255,7 +247,7 @@ class Live:
     async def _load_events(self, need: LoadEvents, load: _Load) -> None:
         async def read() -> list[Event]:
             async with self.db.read() as session:
-                payloads = await store.events_after(
+                payloads = await eventlog.events_after(
                     session, slug=need.stream, since=need.after, limit=need.limit)
             return [Event.from_payload(p) for p in payloads]
 

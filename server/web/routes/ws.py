@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from .. import closecodes, protocol
-from ..closecodes import CloseCode
-from ..errors import ApiError
-from ..hub import Encoding, Hub, Subscriber
-from ..live import Live, QueueOutlet
-from ..ratelimit import TokenBucket
+from ...core import closecodes, protocol
+from ...core.closecodes import CloseCode
+from ...core.errors import ApiError
+from ...core.hub import Encoding, Hub, Subscriber
+from ...core.ratelimit import TokenBucket
+from ...live.driver import Live, QueueOutlet
+from ...live.uvicorn_ws import EXTENSION, RawSocket
+from ...settings import Settings
 from ..services import services
-from ..settings import Settings
-from ..wsprotocol import EXTENSION, RawSocket
 from .api import caller, credential
 
 PATH = "/ws"

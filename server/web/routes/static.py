@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.errors import ApiError
 from ..assets import IMMUTABLE, Assets
-from ..errors import ApiError
 
 
 async def static_file(request: Request) -> Response:

@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
-from .. import accounts
-from ..errors import ApiError
-from ..models import EditorSession, utcnow
+from ...core.errors import ApiError
+from ...store import accounts
+from ...store.models import EditorSession, utcnow
+from ..deskforms import Desk, desk, page, redirect, render
 from ..services import services
 from ..validation import ascii_int
-from .desk import Desk, desk, page, redirect, render
 
 EDITORS = "/editor/admin/editors"
 TOKENS = "/editor/admin/tokens"

@@ -257,7 +257,8 @@ export function startReader(main, options = {}) {
   /** @param {Post} post */
   function updateKeyEvent(post) {
     if (!keyList || !keySection) return;
-    const existing = keyList.querySelector(`li[data-id="${post.id}"]`);
+    const existing = /** @type {HTMLLIElement | null} */ (
+      keyList.querySelector(`li[data-id="${post.id}"]`));
     keepPlace(() => {
       if (!post.pinned || post.deleted) {
         existing?.remove();

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from bulletin.core import content
-from bulletin.live.driver import Live
+from bulletin.live.driver import HubDriver
 from bulletin.store import auth
 from bulletin.store.db import Database
 from bulletin.store.models import utcnow
@@ -689,10 +689,10 @@ async def test_desk_changes_that_take_access_away_are_announced_after_commit(
     app: Starlette, editor: EditorLogin, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Resetting a password, disabling, revoking and signing out each tell open
-    connections (Live.credentials_changed) once committed; enabling and creating do not."""
+    connections (HubDriver.credentials_changed) once committed; enabling and creating do not."""
     seen: list[tuple[int, int, int]] = []
 
-    async def credentials_changed(self: Live) -> None:
+    async def credentials_changed(self: HubDriver) -> None:
         counts = []
         async with db.engine.connect() as conn:
             for sql in ("SELECT count(*) FROM editors WHERE disabled",
@@ -701,7 +701,7 @@ async def test_desk_changes_that_take_access_away_are_announced_after_commit(
                 counts.append(int((await conn.execute(sa.text(sql))).scalar_one()))
         seen.append((counts[0], counts[1], counts[2]))
 
-    monkeypatch.setattr(Live, "credentials_changed", credentials_changed)
+    monkeypatch.setattr(HubDriver, "credentials_changed", credentials_changed)
     await make_editor(db, "root", role="admin")
     alice_page = f"/editor/admin/editors/{editor.editor_id}"
     async with desk_client(app) as admin, desk_client(app) as alice:

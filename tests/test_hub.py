@@ -9,18 +9,9 @@ import pytest
 
 from bulletin.core import closecodes, protocol
 from bulletin.core.closecodes import CloseCode
-from bulletin.core.hub import (
-    CancelLoad,
-    Encoding,
-    Event,
-    Hub,
-    LoadEvents,
-    LoadStream,
-    Need,
-    StreamInfo,
-    Subscriber,
-    Unfollow,
-)
+from bulletin.core.hub import Hub, Subscriber
+from bulletin.core.needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from bulletin.core.prepared import Encoding, PreparedEvent
 
 
 class FakeOutlet:
@@ -53,16 +44,17 @@ class FakeOutlet:
         return [f["type"] for f in self.frames()]
 
 
-def ev(seq: int, stream: str = "s", op: str = "post.created", status: str | None = None) -> Event:
+def ev(seq: int, stream: str = "s", op: str = "post.created",
+       status: str | None = None) -> PreparedEvent:
     data: dict[str, Any] = {"type": "event", "stream": stream, "seq": seq, "op": op}
     if status is not None:
         data["stream_info"] = {"status": status}
     else:
         data["post"] = {"id": seq, "body": "x" * 20}
-    return Event.from_payload(json.dumps(data))
+    return PreparedEvent.from_payload(json.dumps(data))
 
 
-def evs(first: int, last: int, stream: str = "s") -> list[Event]:
+def evs(first: int, last: int, stream: str = "s") -> list[PreparedEvent]:
     return [ev(n, stream) for n in range(first, last + 1)]
 
 
@@ -116,11 +108,11 @@ def test_live_events_during_load_are_sent_after_replay_without_duplicates() -> N
     hub = Hub()
     sub, out = connect(hub)
     needs = hub.subscribe(sub, "s", 3)
-    hub.publish(ev(6))   # committed after the read below: arrives early
-    hub.publish(ev(5))   # committed before the read but published after registration
+    hub.event_committed(ev(6))   # committed after the read below: arrives early
+    hub.event_committed(ev(5))   # committed before the read but published after registration
     load(hub, needs, seq=5)
-    hub.publish(ev(6))   # the broker's copy of an event already delivered
-    hub.publish(ev(7))
+    hub.event_committed(ev(6))   # the broker's copy of an event already delivered
+    hub.event_committed(ev(7))
     assert out.types()[0] == "subscribed"
     assert out.frames()[0]["seq"] == 6
     assert out.seqs() == [4, 5, 6, 7]
@@ -132,10 +124,10 @@ def test_resume_older_than_window_waits_for_the_database() -> None:
     sub, out = connect(hub)
     needs = hub.subscribe(sub, "s", 50)
     assert needs == [LoadEvents("s", 50, hub.replay_limit + 10)]
-    hub.publish(ev(101))
+    hub.event_committed(ev(101))
     assert out.writes == []
     hub.events_loaded("s", 50, evs(51, 101))
-    hub.publish(ev(102))
+    hub.event_committed(ev(102))
     assert out.frames()[0] == {"type": "subscribed", "stream": "s", "seq": 101}
     assert out.seqs() == list(range(51, 103))
 
@@ -175,7 +167,7 @@ def test_window_overrun_during_read_reads_again() -> None:
     sub, out = connect(hub)
     assert hub.subscribe(sub, "s", 10) == [LoadEvents("s", 10, hub.replay_limit + 5)]
     for seq in range(21, 31):
-        hub.publish(ev(seq))
+        hub.event_committed(ev(seq))
     needs = hub.events_loaded("s", 10, evs(11, 20))
     assert needs == [LoadEvents("s", 10, hub.replay_limit + 5)]
     assert out.writes == []
@@ -216,27 +208,27 @@ def test_duplicate_and_old_events_are_dropped() -> None:
     """The broker's duplicates and stale events never reach a subscriber twice."""
     hub, _, out = live_hub(seq=10)
     for seq in (11, 11, 5, 12, 12):
-        hub.publish(ev(seq))
+        hub.event_committed(ev(seq))
     assert out.seqs() == [11, 12]
 
 
 def test_gap_is_repaired_from_the_database_before_later_events() -> None:
     """A jump in seq holds later events back until the missing ones are read."""
     hub, _, out = live_hub(seq=10)
-    assert hub.publish(ev(13)) == [
+    assert hub.event_committed(ev(13)) == [
         LoadEvents("s", 10, hub.replay_limit + hub.window_size, repair=True)]
-    assert hub.publish(ev(14)) == []  # the read in flight covers it
+    assert hub.event_committed(ev(14)) == []  # the read in flight covers it
     assert out.seqs() == []
     hub.events_loaded("s", 10, evs(11, 13))
     assert out.seqs() == [11, 12, 13, 14]
-    hub.publish(ev(15))
+    hub.event_committed(ev(15))
     assert out.seqs() == [11, 12, 13, 14, 15]
 
 
 def test_gap_still_open_after_a_read_reads_again() -> None:
     """A read that does not close the gap (replica lag) is followed by another."""
     hub, _, out = live_hub(seq=10)
-    hub.publish(ev(13))
+    hub.event_committed(ev(13))
     assert hub.events_loaded("s", 10, evs(11, 11)) == [
         LoadEvents("s", 11, hub.replay_limit + hub.window_size, repair=True)]
     assert out.seqs() == [11]
@@ -255,7 +247,7 @@ def test_resync_reads_every_followed_stream_after_its_head() -> None:
                                              LoadEvents("t", 3, limit, repair=True)]
     hub.events_loaded("s", 10, evs(11, 12))
     hub.events_loaded("t", 3, [])
-    hub.publish(ev(12))  # the broker's late copy
+    hub.event_committed(ev(12))  # the broker's late copy
     assert out.seqs() == [11, 12] and out_t.seqs("t") == []
 
 
@@ -284,7 +276,7 @@ def test_a_full_page_of_missed_events_reads_the_next_page() -> None:
 def test_events_for_unfollowed_streams_are_ignored() -> None:
     """An event for a stream nobody here follows is dropped without a read."""
     hub, _, out = live_hub(seq=10)
-    assert hub.publish(ev(1, stream="other")) == []
+    assert hub.event_committed(ev(1, stream="other")) == []
     assert out.seqs() == []
 
 
@@ -295,7 +287,7 @@ def test_each_stream_keeps_its_own_order() -> None:
     load(hub, hub.subscribe(sub, "a", None), seq=0, stream="a")
     load(hub, hub.subscribe(sub, "b", None), seq=5, stream="b")
     for event in (ev(1, "a"), ev(6, "b"), ev(2, "a"), ev(7, "b")):
-        hub.publish(event)
+        hub.event_committed(event)
     assert out.seqs("a") == [1, 2]
     assert out.seqs("b") == [6, 7]
 
@@ -313,7 +305,7 @@ def test_one_encoding_per_event_shared_by_every_subscriber() -> None:
         if needs:
             load(hub, needs, seq=0)
         outs.append(out)
-    hub.publish(ev(1))
+    hub.event_committed(ev(1))
     assert outs[0].writes[-1] is outs[1].writes[-1]
     assert outs[2].writes[-1] is outs[3].writes[-1]
     payload = ev(1).payload
@@ -332,7 +324,7 @@ def test_a_batch_is_one_write_per_subscriber_built_once() -> None:
         if needs:
             load(hub, needs, seq=0)
         outs.append(out)
-    hub.publish_many(evs(1, 3) + evs(1, 2, stream="other"))
+    hub.events_committed(evs(1, 3) + evs(1, 2, stream="other"))
     frames = b"".join(protocol.ws_frame(e.payload) for e in evs(1, 3))
     assert outs[0].writes[-1] == frames
     assert outs[0].writes[-1] is outs[1].writes[-1]
@@ -342,7 +334,7 @@ def test_a_batch_is_one_write_per_subscriber_built_once() -> None:
 def test_a_batch_with_gaps_and_repeats_is_delivered_once_in_order() -> None:
     """Inside one batch, out-of-order and repeated events still come out 1, 2, 3 once."""
     hub, _, out = live_hub(seq=0)
-    assert hub.publish_many([ev(1), ev(3), ev(1), ev(2), ev(3)]) == []
+    assert hub.events_committed([ev(1), ev(3), ev(1), ev(2), ev(3)]) == []
     assert out.seqs() == [1, 2, 3]
 
 
@@ -354,7 +346,7 @@ def test_a_slow_subscriber_in_a_batch_is_closed_and_the_others_get_it_all() -> N
     load(hub, hub.subscribe(slow, "s", None), seq=0)
     hub.subscribe(fast, "s", None)
     for first in range(1, 30, 3):
-        hub.publish_many(evs(first, first + 2))
+        hub.events_committed(evs(first, first + 2))
         fast_out.flush()
     assert slow_out.closed is closecodes.SLOW and hub.evicted == 1
     assert fast_out.seqs() == list(range(1, 31)) and fast_out.closed is None
@@ -364,7 +356,7 @@ def test_gap_repair_and_a_joining_subscriber_each_get_events_once() -> None:
     """Events applied by a database read reach the live subscribers once, and a resume
     served by the same read gets its replay once, not again from the batch."""
     hub, _, live_out = live_hub(seq=10, window=5)
-    hub.publish(ev(13))  # 11 and 12 missing: a read is asked for
+    hub.event_committed(ev(13))  # 11 and 12 missing: a read is asked for
     sub, out = connect(hub)
     needs = hub.subscribe(sub, "s", 2)  # older than the window: also needs the database
     assert all(isinstance(n, LoadEvents) for n in needs)
@@ -372,7 +364,7 @@ def test_gap_repair_and_a_joining_subscriber_each_get_events_once() -> None:
     hub.events_loaded("s", 2, evs(3, 13))
     assert live_out.seqs() == [11, 12, 13]
     assert out.seqs() == list(range(3, 14))
-    hub.publish(ev(14))
+    hub.event_committed(ev(14))
     assert out.seqs() == list(range(3, 15)) and live_out.seqs() == [11, 12, 13, 14]
 
 
@@ -380,13 +372,13 @@ def test_a_resume_served_by_a_gap_read_does_not_get_the_read_twice() -> None:
     """A read that repairs a gap and also serves a waiting resume: the live subscriber
     gets the repaired events once, and the resumer only what follows its since."""
     hub, _, live_out = live_hub(seq=10)
-    hub.publish(ev(13))
+    hub.event_committed(ev(13))
     sub, out = connect(hub)
     assert hub.subscribe(sub, "s", 12) == []  # ahead of this process: waits on the read
     hub.events_loaded("s", 10, evs(11, 13))
     assert live_out.seqs() == [11, 12, 13]
     assert out.types() == ["subscribed", "event"] and out.seqs() == [13]
-    hub.publish(ev(14))
+    hub.event_committed(ev(14))
     assert live_out.seqs() == [11, 12, 13, 14] and out.seqs() == [13, 14]
 
 
@@ -405,7 +397,7 @@ def test_slow_subscriber_is_closed_and_others_keep_receiving() -> None:
     load(hub, hub.subscribe(slow, "s", None), seq=0)
     hub.subscribe(fast, "s", None)
     for seq in range(1, 40):
-        hub.publish(ev(seq))
+        hub.event_committed(ev(seq))
         fast_out.flush()
     assert slow_out.closed is closecodes.SLOW
     assert slow.closed is closecodes.SLOW and slow.streams == {}
@@ -419,7 +411,7 @@ def test_subscriber_that_keeps_up_is_never_closed() -> None:
     """Draining outlets stay open however many events pass through."""
     hub, _, out = live_hub(seq=0, max_pending=500)
     for seq in range(1, 1000):
-        hub.publish(ev(seq))
+        hub.event_committed(ev(seq))
         out.flush()
     assert out.closed is None and len(out.seqs()) == 999
 
@@ -439,11 +431,11 @@ def test_slow_close_on_replay_stops_the_replay() -> None:
 def test_unsubscribe_stops_events_and_drops_the_channel() -> None:
     """Unsubscribing acknowledges, stops events, and lets go of an unfollowed stream."""
     hub, sub, out = live_hub(seq=0)
-    hub.publish(ev(1))
+    hub.event_committed(ev(1))
     assert hub.unsubscribe(sub, "s") == [Unfollow("s")]
     assert out.frames()[-1] == {"type": "unsubscribed", "stream": "s"}
     assert hub.channels == {}
-    hub.publish(ev(2))
+    hub.event_committed(ev(2))
     assert out.seqs() == [1]
     hub.unsubscribe(sub, "s")
     assert out.frames()[-1]["code"] == "not_subscribed"
@@ -526,7 +518,7 @@ def test_a_failed_replay_read_fails_only_the_subscribers_it_was_to_serve() -> No
     assert isinstance(need, LoadEvents) and not need.repair
     assert hub.events_failed("s", need.after) == []
     assert old_out.frames()[-1]["code"] == "unavailable" and old.streams == {}
-    hub.publish(ev(301))
+    hub.event_committed(ev(301))
     assert live_out.seqs()[-1] == 301 and live_sub.closed is None
 
 
@@ -558,7 +550,7 @@ def test_drafts_are_refused_to_readers_and_open_to_editors() -> None:
     assert reader_out.frames() == [{"type": "error", "code": "stream_not_found",
                                     "message": "no stream 's'", "stream": "s"}]
     assert editor_out.types() == ["subscribed"]
-    hub.publish(ev(3, op="stream.updated", status="live"))
+    hub.event_committed(ev(3, op="stream.updated", status="live"))
     hub.subscribe(reader, "s", None)
     assert reader_out.types()[-1] == "subscribed"
 
@@ -600,7 +592,7 @@ def test_heartbeat_only_for_idle_connections() -> None:
     hub.heartbeat()  # resets activity flags
     busy.writes.clear()
     idle.writes.clear()
-    hub.publish(ev(1))
+    hub.event_committed(ev(1))
     hub.heartbeat()
     assert busy.types() == ["event"]
     assert idle.types() == ["heartbeat"]
@@ -637,7 +629,7 @@ def test_close_codes_are_valid_and_unique(code: CloseCode) -> None:
 
 
 def pev(seq: int, op: str, post_id: int, body: str, *, revision: int = 1,
-        pinned: bool = False) -> Event:
+        pinned: bool = False) -> PreparedEvent:
     """A post event shaped as the store writes it."""
     deleted = op == "post.deleted"
     post = {"id": post_id, "stream": "s", "author": None,
@@ -647,10 +639,10 @@ def pev(seq: int, op: str, post_id: int, body: str, *, revision: int = 1,
             "deleted_at": "2026-11-25T11:00:00.000Z" if deleted else None, "deleted": deleted}
     data = {"type": "event", "stream": "s", "seq": seq, "op": op,
             "at": f"2026-11-25T10:00:{seq:02d}.000Z", "post": post}
-    return Event.from_payload(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return PreparedEvent.from_payload(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
 
 
-def loaded(hub: Hub, sub: Subscriber, since: int | None, history: list[Event]) -> None:
+def loaded(hub: Hub, sub: Subscriber, since: int | None, history: list[PreparedEvent]) -> None:
     """Subscribe the first subscriber and answer its stream load with ``history``."""
     (need,) = hub.subscribe(sub, "s", since)
     assert isinstance(need, LoadStream)
@@ -676,7 +668,7 @@ def test_an_edit_restates_the_posts_earlier_events_in_the_window() -> None:
     assert [e.post_id for e in history] == [7, 8, 7] and ev(4, status="live").post_id is None
     loaded(hub, first, None, history)
     edit = pev(4, "post.edited", 7, "A witness", revision=2, pinned=True)
-    hub.publish(edit)
+    hub.event_committed(edit)
     assert first_out.frames()[-1]["op"] == "post.edited"
     out = replay_since_0(hub)
     assert b"Jane Roe" not in b"".join(out.writes)
@@ -699,7 +691,7 @@ def test_a_deletion_restates_websocket_frames_and_sse_records_too() -> None:
     loaded(hub, sub, 0, [pev(1, "post.created", 7, "A defamatory claim")])
     sse, _ = connect(hub, encoding=Encoding.SSE)
     hub.subscribe(sse, "s", 0)  # both encodings of event 1 are built and cached now
-    hub.publish(pev(2, "post.deleted", 7, ""))
+    hub.event_committed(pev(2, "post.deleted", 7, ""))
     for encoding in (Encoding.FRAME, Encoding.SSE):
         out = replay_since_0(hub, encoding)
         assert b"defamatory" not in b"".join(out.writes)
@@ -710,7 +702,7 @@ def test_a_post_deleted_in_the_same_batch_is_never_written_with_its_text() -> No
     """A post and its deletion arriving together reach live subscribers without the text:
     the post.created that goes out already carries the tombstone."""
     hub, _, out = live_hub(seq=0)
-    hub.publish_many([pev(1, "post.created", 7, "An unchecked rumour"),
+    hub.events_committed([pev(1, "post.created", 7, "An unchecked rumour"),
                       pev(2, "post.deleted", 7, "")])
     assert [f["op"] for f in out.frames()[1:]] == ["post.created", "post.deleted"]
     assert b"rumour" not in b"".join(out.writes)
@@ -728,7 +720,7 @@ def test_a_replay_read_before_a_correction_is_served_corrected() -> None:
     (need,) = hub.subscribe(sub, "s", 0)
     assert isinstance(need, LoadEvents) and need.after == 0
     edit = pev(6, "post.edited", 7, "A witness", revision=2)
-    hub.publish(edit)  # committed after the read below began
+    hub.event_committed(edit)  # committed after the read below began
     hub.events_loaded("s", 0, stale)
     assert out.seqs() == [1, 2, 3, 4, 5, 6]
     assert b"Jane Roe" not in b"".join(out.writes)
@@ -742,7 +734,7 @@ def test_a_stream_load_raced_by_a_deletion_serves_no_text() -> None:
     sub, out = connect(hub)
     (need,) = hub.subscribe(sub, "s", 0)
     assert isinstance(need, LoadStream)
-    hub.publish(pev(3, "post.deleted", 7, ""))
+    hub.event_committed(pev(3, "post.deleted", 7, ""))
     history = [pev(1, "post.created", 7, "A defamatory claim"), pev(2, "post.created", 8, "x")]
     hub.stream_loaded("s", need.token, StreamInfo("live", 2), history)
     assert out.seqs() == [1, 2, 3]
@@ -756,11 +748,11 @@ def test_a_read_that_saw_a_later_state_is_not_taken_back() -> None:
     sub, _ = connect(hub)
     # The read ran after seq 4 (the deletion) had committed, but the stream row said 2.
     tombstone = pev(4, "post.deleted", 7, "")
-    created = Event.from_payload(protocol.restate(pev(1, "post.created", 7, "first").payload,
-                                                  json.loads(tombstone.payload)["post"]))
+    created = PreparedEvent.from_payload(protocol.restate(
+        pev(1, "post.created", 7, "first").payload, json.loads(tombstone.payload)["post"]))
     loaded(hub, sub, None, [created, pev(2, "post.created", 8, "x")])
-    hub.publish(pev(3, "post.edited", 7, "second text", revision=2))
+    hub.event_committed(pev(3, "post.edited", 7, "second text", revision=2))
     assert replay_since_0(hub).frames()[1]["post"]["deleted"] is True
-    hub.publish(tombstone)
+    hub.event_committed(tombstone)
     replay = b"".join(replay_since_0(hub).writes)
     assert b"first" not in replay and b"second text" not in replay

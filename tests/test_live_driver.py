@@ -1,4 +1,4 @@
-"""The hub's I/O driver (``Live``): bounded, shared, cancellable database reads.
+"""The hub's I/O driver (``HubDriver``): bounded, shared, cancellable database reads.
 
 The database is replaced by coroutines the test controls, so that what a client can make
 the server read is counted exactly: one read per stream however many subscribe and
@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from bulletin.core.closecodes import CloseCode
-from bulletin.core.hub import Encoding
+from bulletin.core.prepared import Encoding
 from bulletin.live import driver as live_module
 from bulletin.live.brokers.memory import MemoryBroker
-from bulletin.live.driver import Live
+from bulletin.live.driver import HubDriver
 from bulletin.settings import Settings
 
 
@@ -87,11 +87,11 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
     return result
 
 
-async def started(**overrides: Any) -> Live:
+async def started(**overrides: Any) -> HubDriver:
     settings = Settings(secret_key="k" * 40, **overrides)
     broker = MemoryBroker()
     await broker.connect()
-    live = Live(settings=settings, db=FakeDb(), broker=broker)  # type: ignore[arg-type]
+    live = HubDriver(settings=settings, db=FakeDb(), broker=broker)  # type: ignore[arg-type]
     await live.start()
     return live
 
@@ -107,12 +107,12 @@ async def test_a_subscribe_unsubscribe_loop_costs_one_read(reads: Reads) -> None
     live = await started()
     try:
         outlet = Outlet()
-        sub = live.hub.connect(outlet, Encoding.MESSAGE)
+        sub = live.connect(outlet, Encoding.MESSAGE)
         for _ in range(500):
-            live.run(live.hub.subscribe(sub, "s", None))
+            live.subscribe(sub, "s", None)
             await settle()
-            live.run(live.hub.unsubscribe(sub, "s"))
-        live.run(live.hub.subscribe(sub, "s", None))
+            live.unsubscribe(sub, "s")
+        live.subscribe(sub, "s", None)
         await settle()
         assert reads.started == ["s"]
         reads.release.set()
@@ -127,14 +127,14 @@ async def test_a_read_nobody_waits_for_is_cancelled_before_it_begins(reads: Read
     reach the database."""
     live = await started(max_loads=1)
     try:
-        sub = live.hub.connect(Outlet(), Encoding.MESSAGE)
-        live.run(live.hub.subscribe(sub, "a", None))
+        sub = live.connect(Outlet(), Encoding.MESSAGE)
+        live.subscribe(sub, "a", None)
         await settle()
         for n in range(50):
-            live.run(live.hub.subscribe(sub, f"q{n}", None))
+            live.subscribe(sub, f"q{n}", None)
         await settle()
         for n in range(50):
-            live.run(live.hub.unsubscribe(sub, f"q{n}"))
+            live.unsubscribe(sub, f"q{n}")
         await settle()
         reads.release.set()
         await settle()
@@ -150,9 +150,9 @@ async def test_reads_in_flight_are_bounded_and_the_overflow_is_refused(reads: Re
     live = await started(max_loads=2, max_queued_loads=3, max_subscriptions=100)
     try:
         outlet = Outlet()
-        sub = live.hub.connect(outlet, Encoding.MESSAGE)
+        sub = live.connect(outlet, Encoding.MESSAGE)
         for n in range(10):
-            live.run(live.hub.subscribe(sub, f"s{n}", None))
+            live.subscribe(sub, f"s{n}", None)
         await settle()
         assert reads.running == 2
         refused = [f["stream"] for f in outlet.frames() if f.get("code") == "unavailable"]
@@ -176,8 +176,8 @@ async def test_a_read_that_keeps_failing_gives_up_and_says_so(
     live = await started()
     try:
         outlet = Outlet()
-        sub = live.hub.connect(outlet, Encoding.MESSAGE)
-        live.run(live.hub.subscribe(sub, "s", None))
+        sub = live.connect(outlet, Encoding.MESSAGE)
+        live.subscribe(sub, "s", None)
         for _ in range(200):
             if outlet.writes:
                 break

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from bulletin.live.driver import Live
+from bulletin.live.driver import HubDriver
 from bulletin.store.db import Database
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import snapshot
@@ -37,16 +37,16 @@ async def admin_client(app: Starlette, root: EditorLogin) -> AsyncIterator[httpx
 
 @pytest.fixture
 def announced(monkeypatch: pytest.MonkeyPatch, db: Database) -> list[list[Any]]:
-    """Each call of Live.credentials_changed, with the revoked_at column as the database
+    """Each call of HubDriver.credentials_changed, with the revoked_at column as the database
     showed it to another connection at that moment (so: what had committed)."""
     calls: list[list[Any]] = []
 
-    async def credentials_changed(self: Live) -> None:
+    async def credentials_changed(self: HubDriver) -> None:
         async with db.engine.connect() as conn:
             rows = await conn.execute(sa.text("SELECT revoked_at FROM api_tokens ORDER BY id"))
             calls.append([r[0] is not None for r in rows])
 
-    monkeypatch.setattr(Live, "credentials_changed", credentials_changed)
+    monkeypatch.setattr(HubDriver, "credentials_changed", credentials_changed)
     return calls
 
 

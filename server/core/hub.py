@@ -1,7 +1,7 @@
 """The hub: streams → subscribers, encode once, byte-bounded outlets. No I/O.
 
 The hub is a state machine driven by plain method calls from the transport layer
-(``live.py``): connections come and go, subscribe and unsubscribe; committed events
+(``live/driver.py``): connections come and go, subscribe and unsubscribe; committed events
 arrive from the broker; rows arrive from the database when the hub asked for them.
 Each call returns the ``Need``s it created — database reads and broker subscriptions —
 which the caller carries out and answers with ``stream_loaded`` / ``events_loaded``.
@@ -22,162 +22,22 @@ applied after the read.
 
 Fan-out encodes an event once per transport encoding and writes the same bytes to every
 subscriber's outlet without waiting for any of them; events that arrive together
-(``publish_many``) go out to each subscriber in one write. An outlet holding more than
+(``events_committed``) go out to each subscriber in one write. An outlet holding more than
 ``max_pending`` unsent bytes is closed with the SLOW code.
 """
 
 from __future__ import annotations
 
-import enum
-import json
 from collections import deque
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from . import closecodes, protocol
 from .closecodes import CloseCode
-
-PUBLIC_STATUSES = frozenset({"live", "ended"})
-
-
-class Encoding(enum.Enum):
-    """How an outlet wants frames: which bytes ``Outlet.write`` receives."""
-
-    # A complete WebSocket frame, written straight to the socket.
-    FRAME = "frame"
-    # The bare JSON message, for transports that frame it themselves (ASGI websocket.send).
-    MESSAGE = "message"
-    # A Server-Sent Events record.
-    SSE = "sse"
-
-
-class Outlet(Protocol):
-    """Where one subscriber's bytes go. ``write`` must not block."""
-
-    def write(self, data: bytes) -> int:
-        """Queue ``data`` for sending; return the bytes written but not yet handed to
-        the network (one call per subscriber per event: the hot path)."""
-
-    def close(self, code: CloseCode) -> None:
-        """Close the connection with ``code`` after what is already written."""
-
-
-class Event:
-    """One committed event with its encodings, each built once (again only if a later
-    change to its post restates it)."""
-
-    __slots__ = ("_frame", "_sse", "op", "payload", "post_id", "seq", "status", "stream")
-
-    def __init__(self, stream: str, seq: int, op: str, payload: bytes,
-                 status: str | None = None, post_id: int | None = None) -> None:
-        self.stream = stream
-        self.seq = seq
-        self.op = op
-        self.payload = payload
-        # The stream's status after this event, for stream.* events.
-        self.status = status
-        # The post a post.* event carries, whose later changes restate this event.
-        self.post_id = post_id
-        self._frame: bytes | None = None
-        self._sse: bytes | None = None
-
-    @classmethod
-    def from_payload(cls, payload: str | bytes) -> Event:
-        """Read an event from its stored wire JSON."""
-        data = json.loads(payload)
-        info = data.get("stream_info")
-        status = info.get("status") if isinstance(info, dict) else None
-        post = data.get("post")
-        post_id = post.get("id") if isinstance(post, dict) else None
-        if not isinstance(post_id, int) or isinstance(post_id, bool):
-            post_id = None
-        raw = payload.encode() if isinstance(payload, str) else payload
-        return cls(data["stream"], data["seq"], data["op"], raw, status, post_id)
-
-    def post(self) -> dict[str, Any] | None:
-        """The post state this event carries (decoded anew: only changes need it)."""
-        post = json.loads(self.payload).get("post")
-        return post if isinstance(post, dict) else None
-
-    def restate(self, post: dict[str, Any]) -> None:
-        """Carry ``post``, its post's newer state, instead of the one carried so far."""
-        payload = protocol.restate(self.payload, post).encode()
-        if payload != self.payload:
-            self.payload = payload
-            self._frame = self._sse = None
-
-    def encoded(self, encoding: Encoding) -> bytes:
-        """The event as ``encoding`` wants it."""
-        if encoding is Encoding.FRAME:
-            if self._frame is None:
-                self._frame = protocol.ws_frame(self.payload)
-            return self._frame
-        if encoding is Encoding.SSE:
-            if self._sse is None:
-                self._sse = protocol.sse_event(self.payload, event=self.op, id=self.seq)
-            return self._sse
-        return self.payload
-
-    def __repr__(self) -> str:
-        return f"Event({self.stream!r}, {self.seq}, {self.op!r})"
-
-
-# --- what the hub asks of the transport layer --------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LoadStream:
-    """Follow the stream's broker channel, then read its status, seq and newest events.
-
-    ``token`` identifies the channel that asked; answer with it in ``stream_loaded``.
-    """
-
-    stream: str
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
-class LoadEvents:
-    """Read the stream's events with seq > ``after`` (at most ``limit``).
-
-    ``repair``: the read mends a gap in what live subscribers receive (it must succeed
-    eventually: retry while the database is away); otherwise it serves subscribers
-    waiting for their replay, and may fail (answer with ``events_failed``).
-    """
-
-    stream: str
-    after: int
-    limit: int
-    repair: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CancelLoad:
-    """Nobody waits for the stream's LoadStream any more: stop it if it has not begun
-    reading, and answer with ``load_abandoned``; a read under way is left to finish."""
-
-    stream: str
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
-class Unfollow:
-    """Nobody here follows the stream any more: leave its broker channel."""
-
-    stream: str
-
-
-Need = LoadStream | LoadEvents | CancelLoad | Unfollow
-
-
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    """What the database says about a stream when the hub starts following it."""
-
-    status: str
-    seq: int
-
+from .needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from .prepared import Encoding, Outlet, PreparedEvent
+from .protocol import PUBLIC_STATUSES
 
 # --- subscribers and channels ------------------------------------------------------------
 
@@ -221,7 +81,7 @@ class Channel:
 
     slug: str
     token: int
-    window: deque[Event]
+    window: deque[PreparedEvent]
     status: str | None = None
     # None until the database answered LoadStream.
     head: int | None = None
@@ -230,11 +90,11 @@ class Channel:
     # Subscribers waiting for their replay → the seq they resume after.
     waiting: dict[Subscriber, int | None] = field(default_factory=dict)
     # Live events ahead of head, held until the gap before them is read.
-    early: dict[int, Event] = field(default_factory=dict)
+    early: dict[int, PreparedEvent] = field(default_factory=dict)
     # ``after`` of each LoadEvents in flight.
     fetching: set[int] = field(default_factory=set)
     # Applied events not yet written to the live subscribers (see Hub._flush).
-    pending: list[Event] = field(default_factory=list)
+    pending: list[PreparedEvent] = field(default_factory=list)
     # Whether events went out since the last heartbeat tick.
     active: bool = False
     # The broker may have lost events while this channel's first read was in flight:
@@ -360,12 +220,12 @@ class Hub:
 
     # --- events in -----------------------------------------------------------------------
 
-    def publish(self, event: Event) -> list[Need]:
-        """A committed event arrived from the broker."""
-        return self.publish_many((event,))
+    def event_committed(self, event: PreparedEvent) -> list[Need]:
+        """A committed event arrived (from the broker, or from this process)."""
+        return self.events_committed((event,))
 
-    def publish_many(self, events: Iterable[Event]) -> list[Need]:
-        """Committed events arrived from the broker, in this order.
+    def events_committed(self, events: Iterable[PreparedEvent]) -> list[Need]:
+        """Committed events arrived (from the broker, or from this process), in this order.
 
         Each live subscriber gets the stream's new events in one write: under a burst,
         one system call per reader for many events, not one per event.
@@ -400,7 +260,7 @@ class Hub:
         return self._take()
 
     def stream_loaded(self, slug: str, token: int, info: StreamInfo | None,
-                      events: Iterable[Event]) -> list[Need]:
+                      events: Iterable[PreparedEvent]) -> list[Need]:
         """The answer to LoadStream: status, seq and newest events (None: no such stream)."""
         channel = self.channels.get(slug)
         # A channel dropped and made again while the read was in flight asked anew: its
@@ -457,7 +317,7 @@ class Hub:
                 self._unavailable(sub, slug)
         return self._take()
 
-    def events_loaded(self, slug: str, after: int, events: list[Event]) -> list[Need]:
+    def events_loaded(self, slug: str, after: int, events: list[PreparedEvent]) -> list[Need]:
         """The answer to LoadEvents: events with seq > ``after``, in order."""
         channel = self.channels.get(slug)
         if channel is None or channel.head is None:
@@ -486,7 +346,7 @@ class Hub:
         needs, self._needs = self._needs, []
         return needs
 
-    def _serve(self, channel: Channel, sub: Subscriber, loaded: list[Event] | None) -> None:
+    def _serve(self, channel: Channel, sub: Subscriber, loaded: list[PreparedEvent] | None) -> None:
         """Bring a waiting subscriber up to the channel's head, or ask for what it needs."""
         # The live subscribers get what was applied before anyone joins them, or the
         # newcomer would get those events twice (in its replay and in the flush).
@@ -514,7 +374,7 @@ class Hub:
             self._reset(channel, sub)
             return
         first = channel.window[0].seq if channel.window else head + 1
-        replay: list[Event] = []
+        replay: list[PreparedEvent] = []
         if since + 1 < first:
             older = [e for e in loaded or () if since < e.seq < first]
             if len(older) != first - since - 1:
@@ -569,7 +429,7 @@ class Hub:
                 return
             self._apply(channel, event)
 
-    def _apply(self, channel: Channel, event: Event) -> None:
+    def _apply(self, channel: Channel, event: PreparedEvent) -> None:
         """Advance the channel by one event; ``_flush`` fans it out."""
         channel.head = event.seq
         channel.window.append(event)
@@ -587,7 +447,7 @@ class Hub:
     # not yet flushed go out restated too: a text deleted by the time it would be written
     # is not written.
 
-    def _restate_window(self, channel: Channel, change: Event) -> None:
+    def _restate_window(self, channel: Channel, change: PreparedEvent) -> None:
         """Make the window's earlier events of ``change``'s post carry its new state."""
         post = change.post()
         if post is None:
@@ -597,7 +457,7 @@ class Hub:
             if event.post_id == post_id and event.seq < seq:
                 event.restate(post)
 
-    def _restate_loaded(self, channel: Channel, events: list[Event]) -> None:
+    def _restate_loaded(self, channel: Channel, events: list[PreparedEvent]) -> None:
         """Bring events read from the database up to the post changes applied since.
 
         The read saw every change up to its newest event (a change commits with the

@@ -18,7 +18,22 @@ from typing import Any
 from . import safejson
 
 VERSION = 1
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# A stream's slug: its name in URLs and frames (lowercase letters, digits, inner hyphens).
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+SLUG_RE = re.compile(SLUG_PATTERN)
+# What a stream can be; readers see only the public ones (a draft is for editors).
+STREAM_STATUSES = ("draft", "live", "ended")
+PUBLIC_STATUSES = frozenset({"live", "ended"})
+# The event ops of protocol v1 (docs/events.md); client_js/protocol.js lists the same.
+EVENT_OPS = (
+    "post.created",
+    "post.edited",
+    "post.deleted",
+    "post.pinned",
+    "post.unpinned",
+    "stream.updated",
+    "stream.ended",
+)
 MAX_SEQ = 2**63 - 1
 
 

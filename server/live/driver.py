@@ -1,14 +1,16 @@
 """The hub's I/O: broker messages in, database reads, heartbeats, and outlets.
 
-``Live`` owns the process's ``Hub`` and carries out what it asks for: it follows a
+``HubDriver`` owns the process's ``Hub`` and carries out what it asks for: it follows a
 stream's broker channel before reading the stream (so that no event can fall between the
 read and the subscription), reads events from the database with retries while the
 database is away, and feeds every broker message to the hub. All hub calls happen on the
 event loop's thread, so the hub needs no locks.
 
-Events committed by this process reach its own hub directly (``deliver``), not only
-through the broker: local readers keep receiving while the broker is away, and the
-broker's copy, arriving later, is dropped by the hub's seq check. When the broker says it
+Routes see only the driver: ``connect``, ``subscribe``, ``unsubscribe``, ``disconnect`` for
+connections, and ``publish`` for committed changes. Events committed by this process reach
+its own hub directly, then the broker for the other processes: local readers keep
+receiving while the broker is away, and the broker's copy, arriving later, is dropped by
+the hub's seq check. When the broker says it
 may have lost messages (``Resync``), every followed stream is read again after its head.
 
 Database work that clients can cause is bounded: at most ``max_loads`` reads run at once
@@ -28,19 +30,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..core import closecodes
 from ..core.closecodes import CloseCode
-from ..core.hub import CancelLoad, Event, Hub, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from ..core.hub import Hub, Subscriber
+from ..core.needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from ..core.prepared import Encoding, Outlet, PreparedEvent
 from ..core.ratelimit import RateLimiter
 from ..settings import Settings
 from ..store import credentials, eventlog
 from ..store.db import Database
-from ..web.services import channel_for
+from ..store.models import Event
 from .brokers import Broker
-from .brokers.base import BrokerClosed, BrokerUnavailable, Resync
+from .brokers.base import BrokerClosed, BrokerUnavailable, Resync, stream_channel
 
 log = logging.getLogger("bulletin.live")
 T = TypeVar("T")
@@ -69,7 +73,7 @@ class _Load:
         self.reading = False
 
 
-class Live:
+class HubDriver:
     """One per process: the hub, fed from the broker and the database."""
 
     def __init__(self, *, settings: Settings, db: Database, broker: Broker) -> None:
@@ -127,6 +131,55 @@ class Live:
         self._closing = True
         self.hub.close_all(code)
 
+    # --- what routes call ---------------------------------------------------------------
+
+    def connect(self, outlet: Outlet, encoding: Encoding, *, drafts: bool = False,
+                credential: Hashable | None = None) -> Subscriber:
+        """A new connection: its bytes go to ``outlet`` in ``encoding``; ``drafts`` lets
+        it follow draft streams; revoking ``credential`` closes it."""
+        return self.hub.connect(outlet, encoding, drafts=drafts, credential=credential)
+
+    def subscribe(self, sub: Subscriber, slug: str, since: int | None) -> None:
+        """Follow a stream from after ``since`` (None: from now)."""
+        self.run(self.hub.subscribe(sub, slug, since))
+
+    def unsubscribe(self, sub: Subscriber, slug: str) -> None:
+        """Stop following a stream."""
+        self.run(self.hub.unsubscribe(sub, slug))
+
+    def refuse(self, sub: Subscriber, code: str, message: str, stream: str | None = None) -> None:
+        """Answer a frame the connection should not have sent with an error frame."""
+        self.hub.refuse(sub, code, message, stream)
+
+    def close(self, sub: Subscriber, code: CloseCode) -> None:
+        """Close a connection with ``code``."""
+        self.run(self.hub.close(sub, code))
+
+    def disconnect(self, sub: Subscriber) -> None:
+        """The connection has gone."""
+        self.run(self.hub.disconnect(sub))
+
+    async def publish(self, slug: str, events: Sequence[Event]) -> None:
+        """Send committed events to this process's readers and, through the broker, to
+        every other process; a broker failure is logged, never raised.
+
+        The events are already in the database, which is the source of truth: a process
+        that misses one here sees the gap in seq, or gets a Resync from its broker, and
+        reads it from there.
+        """
+        if not events:
+            return
+        self._deliver(event.payload for event in events)
+        for event in events:
+            try:
+                await self.broker.publish(stream_channel(slug), event.payload)
+            except BrokerUnavailable as exc:
+                log.warning("could not publish %s seq %s: %s", slug, event.seq, exc)
+            except Exception:
+                log.exception("could not publish %s seq %s to the broker", slug, event.seq)
+
+    # --- carrying out the hub's needs ---------------------------------------------------
+
     def run(self, needs: Iterable[Need]) -> None:
         """Carry out what the hub asked for, in the background."""
         for need in needs:
@@ -144,19 +197,19 @@ class Live:
                     del self._stream_loads[need.token]
                     self.run(self.hub.load_abandoned(need.stream, need.token))
             elif isinstance(need, Unfollow):
-                self._channel_ops.put_nowait(("unsubscribe", channel_for(need.stream), None))
+                self._channel_ops.put_nowait(("unsubscribe", stream_channel(need.stream), None))
 
-    def deliver(self, payloads: Iterable[str]) -> None:
+    def _deliver(self, payloads: Iterable[str]) -> None:
         """Hand events this process committed to its own hub, without the broker."""
         if self._closing:
             return
         events = []
         for payload in payloads:
             try:
-                events.append(Event.from_payload(payload))
+                events.append(PreparedEvent.from_payload(payload))
             except (ValueError, KeyError, TypeError):
                 log.error("could not deliver a malformed event locally")
-        self.run(self.hub.publish_many(events))
+        self.run(self.hub.events_committed(events))
 
     # --- background work -------------------------------------------------------------
 
@@ -172,7 +225,7 @@ class Live:
                 messages = await self.broker.next_messages(PUMP_BATCH)
             except BrokerClosed:
                 return
-            events: list[Event] = []
+            events: list[PreparedEvent] = []
             resync = False
             for message in messages:
                 if isinstance(message, Resync):
@@ -182,10 +235,10 @@ class Live:
                     self._check_now.set()
                     continue
                 try:
-                    events.append(Event.from_payload(message.payload))
+                    events.append(PreparedEvent.from_payload(message.payload))
                 except (ValueError, KeyError, TypeError):
                     log.error("dropped a malformed broker message on %s", message.channel)
-            self.run(self.hub.publish_many(events))
+            self.run(self.hub.events_committed(events))
             if resync:
                 self.run(self.hub.resync())
                 # A revocation announced meanwhile may be among what was lost.
@@ -220,18 +273,18 @@ class Live:
     async def _load_stream(self, need: LoadStream, load: _Load) -> None:
         try:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._channel_ops.put_nowait(("subscribe", channel_for(need.stream), done))
+            self._channel_ops.put_nowait(("subscribe", stream_channel(need.stream), done))
             await done
             window = self.settings.window_events
 
-            async def read() -> tuple[StreamInfo | None, list[Event]]:
+            async def read() -> tuple[StreamInfo | None, list[PreparedEvent]]:
                 async with self.db.read() as session:
                     found = await eventlog.stream_head(session, slug=need.stream, window=window)
                 if found is None:
                     return None, []
                 stream, payloads = found
                 return (StreamInfo(stream.status, stream.seq),
-                        [Event.from_payload(p) for p in payloads])
+                        [PreparedEvent.from_payload(p) for p in payloads])
 
             try:
                 info, events = await self._bounded(
@@ -245,11 +298,11 @@ class Live:
         self.run(self.hub.stream_loaded(need.stream, need.token, info, events))
 
     async def _load_events(self, need: LoadEvents, load: _Load) -> None:
-        async def read() -> list[Event]:
+        async def read() -> list[PreparedEvent]:
             async with self.db.read() as session:
                 payloads = await eventlog.events_after(
                     session, slug=need.stream, since=need.after, limit=need.limit)
-            return [Event.from_payload(p) for p in payloads]
+            return [PreparedEvent.from_payload(p) for p in payloads]
 
         try:
             events = await self._bounded(

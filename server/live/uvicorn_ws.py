@@ -67,7 +67,7 @@ class RawSocket:
         self._protocol.close_with(code.code, code.reason)
 
 
-class _Inbox:
+class _ReceiveQueue:
     """The app's receive queue: the part of ``asyncio.Queue`` uvicorn uses, one getter at a
     time, in a fraction of its memory (a Queue is four deques: about 3 KB a connection)."""
 
@@ -132,7 +132,7 @@ class BulletinWebSocketProtocol(Configurable, WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queue = _Inbox()  # type: ignore[assignment]
+        self.queue = _ReceiveQueue()  # type: ignore[assignment]
         self.writable = _Flag()  # type: ignore[assignment]
         self.limits = self.settings or default_settings()
         # uvicorn waits this long for the peer's close frame before closing; the reset

@@ -15,7 +15,6 @@ Seq, op and time of each event stay as they were. The old texts live on only in
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,11 +26,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..core import content, protocol
 from ..core.errors import ApiError, conflict, not_found
+from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
 from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
 from .payloads import encode, event_json, post_json, stream_json
 
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-PUBLIC_STATUSES = ("live", "ended")
 MAX_PINNED = 50
 
 # (from, to) status changes an editor may make. A story that readers have seen cannot
@@ -62,7 +60,7 @@ async def list_streams(
     """A page of streams, newest first (drafts only for editors), and the next cursor."""
     query = select(Stream).order_by(col(Stream.id).desc()).limit(limit + 1)
     if not include_drafts:
-        query = query.where(col(Stream.status).in_(PUBLIC_STATUSES))
+        query = query.where(col(Stream.status).in_(sorted(PUBLIC_STATUSES)))
     if status is not None:
         query = query.where(col(Stream.status) == status)
     if before is not None:

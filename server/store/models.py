@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from ..core.protocol import EVENT_OPS, STREAM_STATUSES
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timestamp that always comes back timezone-aware in UTC, on SQLite and PostgreSQL."""
@@ -51,17 +53,9 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-STREAM_STATUSES = ("draft", "live", "ended")
 EDITOR_ROLES = ("admin", "editor")
-EVENT_OPS = (
-    "post.created",
-    "post.edited",
-    "post.deleted",
-    "post.pinned",
-    "post.unpinned",
-    "stream.updated",
-    "stream.ended",
-)
+# Ids are 32-bit integers in the database; a larger one cannot exist.
+MAX_ID = 2**31 - 1
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:

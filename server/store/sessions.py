@@ -23,10 +23,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import HTTPConnection
 
 from ..settings import Settings
-from ..web.services import services
 from . import auth
 from .models import Editor, EditorSession, utcnow
 
@@ -47,28 +45,6 @@ class SignedIn:
     editor: Editor
     session: EditorSession
     csrf: str
-
-
-async def current(conn: HTTPConnection) -> SignedIn | None:
-    """The signed-in editor of this request (looked up once per request), or None."""
-    if "bulletin_signed_in" in conn.scope:
-        cached: SignedIn | None = conn.scope["bulletin_signed_in"]
-        return cached
-    result = None
-    plain = conn.cookies.get(COOKIE)
-    if plain:
-        svc = services(conn)
-        async with svc.db.read() as session:
-            found = await find(session, settings=svc.settings, plain=plain)
-        if found is not None:
-            row, editor = found
-            if needs_touch(row):
-                assert row.id is not None
-                async with svc.db.write() as session:
-                    await touch(session, session_id=row.id)
-            result = SignedIn(editor, row, csrf_for(svc.settings, row.token_hash))
-    conn.scope["bulletin_signed_in"] = result
-    return result
 
 
 def new_secret() -> str:

@@ -19,12 +19,12 @@ from starlette.websockets import WebSocket
 from ..core.errors import ApiError
 from ..core.ratelimit import RateLimiter
 from ..live.brokers import broker_from_url
-from ..live.driver import Live
+from ..live.driver import HubDriver
 from ..settings import Settings
 from ..store.db import Database, DatabaseBusy, is_locked
 from . import openapi
 from .assets import Assets
-from .routes import api, desk, health, pages, static, tokens, ws
+from .routes import admin, api, desk, health, pages, static, tokens, ws
 from .services import Services
 from .templating import Pages
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         broker = broker_from_url(settings.broker_url)
         await broker.connect()
-        live = Live(settings=settings, db=db, broker=broker)
+        live = HubDriver(settings=settings, db=db, broker=broker)
         await live.start()
         app.state.services = Services(
             settings=settings, db=db, broker=broker, live=live,
@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
-                *static.routes(), *pages.routes(), *desk.routes(), *tokens.routes()],
+                *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
+                *desk.catch_all(), *tokens.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

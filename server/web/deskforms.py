@@ -1,7 +1,8 @@
 """The desk's plumbing: who is signed in, forms and their CSRF tokens, flash messages, and
 HTML error pages (the desk never answers with the API's JSON errors).
 
-``editor.py`` and ``admin.py`` build their pages from these.
+The desk's pages (``routes/desk.py``) and the admin pages (``routes/admin.py``) are built
+from these.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from starlette.routing import Route
 
 from ..core.errors import ApiError
 from ..store import sessions
-from ..store.models import Editor
+from ..store.models import MAX_ID, Editor
 from ..store.sessions import SignedIn
-from .routes.api import MAX_ID
+from .callers import signed_in as signed_in_editor
 from .services import services
 
 FLASH_COOKIE = "bulletin_flash"
@@ -47,13 +48,13 @@ Handler = Callable[[Request, Desk], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def desk(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
+def desk_endpoint(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
     """Wrap a handler: signed-in editors only (admins only with ``admin``); a POST must
     carry the CSRF token; an ApiError becomes an HTML error page."""
 
     def wrap(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            signed_in = await sessions.current(request)
+            signed_in = await signed_in_editor(request)
             if signed_in is None:
                 back = request.url.path if request.method == "GET" else _referer(request)
                 if request.method == "GET" and request.url.query:
@@ -73,7 +74,7 @@ def desk(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
             try:
                 return await handler(request, Desk(signed_in, data))
             except ApiError as exc:
-                return error_page(request, signed_in, exc.status, None, exc.message,
+                return error_page(request, signed_in, exc.status, None, friendly(exc),
                                   headers=exc.headers)
 
         endpoint.__name__ = handler.__name__
@@ -81,6 +82,14 @@ def desk(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
         return endpoint
 
     return wrap
+
+
+def friendly(exc: ApiError) -> str:
+    """An error's message as a sentence for the desk's pages."""
+    if exc.code == "validation_error" and isinstance(exc.details, list) and exc.details:
+        first = exc.details[0]
+        return f"{str(first.get('field') or '').capitalize()}: {first.get('message')}."
+    return exc.message[:1].upper() + exc.message[1:] + ("" if exc.message.endswith(".") else ".")
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -17,9 +17,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..core import closecodes
 from ..core.errors import ApiError
-from ..core.hub import Encoding, Subscriber
+from ..core.hub import Subscriber
+from ..core.prepared import Encoding
 from ..core.protocol import MAX_SEQ
-from ..live.driver import Live, QueueOutlet
+from ..live.driver import HubDriver, QueueOutlet
 from ..live.uvicorn_http import ABORT
 from ..store import eventlog
 from ..store.credentials import SCOPE_KEY
@@ -55,11 +56,11 @@ async def event_stream(request: Request, slug: str, *, drafts: bool) -> EventStr
     svc = services(request)
     async with svc.db.read() as session:
         await eventlog.get_stream(session, slug=slug, include_drafts=drafts)
-    live: Live = svc.live
+    live: HubDriver = svc.live
     outlet = QueueOutlet()
-    sub = live.hub.connect(outlet, Encoding.SSE, drafts=drafts,
-                           credential=request.scope.get(SCOPE_KEY))
-    live.run(live.hub.subscribe(sub, slug, since))
+    sub = live.connect(outlet, Encoding.SSE, drafts=drafts,
+                       credential=request.scope.get(SCOPE_KEY))
+    live.subscribe(sub, slug, since)
     return EventStream(live, sub, outlet)
 
 
@@ -73,7 +74,7 @@ class EventStream(Response):
     ASGI servers the extension is absent and their own flow control decides.
     """
 
-    def __init__(self, live: Live, sub: Subscriber, outlet: QueueOutlet) -> None:
+    def __init__(self, live: HubDriver, sub: Subscriber, outlet: QueueOutlet) -> None:
         super().__init__(media_type="text/event-stream")
         self.live = live
         self.sub = sub
@@ -107,7 +108,7 @@ class EventStream(Response):
             pass  # the client went away mid-write
         finally:
             watcher.cancel()
-            self.live.run(self.live.hub.disconnect(self.sub))
+            self.live.disconnect(self.sub)
 
     async def _send(self, send: Send, message: Message) -> None:
         """``send``, watched for a client that stopped taking bytes (see the class)."""

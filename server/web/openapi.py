@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
-from ..store.models import EVENT_OPS
+from ..core.protocol import EVENT_OPS
 from .validation import PostCreate, PostPatch, StreamCreate, StreamPatch
 
 JSON = "application/json"

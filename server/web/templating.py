@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from .assets import Assets
+from .services import services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Where embedded players in posts come from (see content.embed_html).
@@ -29,6 +30,7 @@ class Pages:
             trim_blocks=True, lstrip_blocks=True,
         )
         self.env.globals["asset"] = assets.url
+        self.env.globals["preloads"] = assets.preloads
         self.env.filters["isotime"] = isotime
         self.env.filters["clock"] = clock
         self.env.filters["json_script"] = json_script
@@ -75,3 +77,9 @@ def json_script(value: Any) -> Markup:
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def origin(request: Request) -> str:
+    """The public address: BULLETIN_PUBLIC_URL, or the one the request came in on."""
+    configured = services(request).settings.public_url.rstrip("/")
+    return configured or str(request.base_url).rstrip("/")

@@ -18,6 +18,8 @@ from starlette.requests import Request
 
 from ..core import safejson
 from ..core.errors import ApiError
+from ..core.protocol import SLUG_PATTERN, SLUG_RE
+from ..store.models import MAX_ID
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -41,7 +43,7 @@ Title = Annotated[
 ]
 Description = Annotated[Text, Field(max_length=2000)]
 Slug = Annotated[Text, Field(min_length=1, max_length=64,
-                             pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+                             pattern=SLUG_PATTERN)]
 
 
 class _Body(BaseModel):
@@ -98,6 +100,12 @@ async def read_body(request: Request, *, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def validated(fields: dict[str, Any], model: type[ModelT]) -> tuple[ModelT, bytes]:
+    """A desk form's ``fields`` checked as ``model`` is for the API (422 for a wrong
+    shape), with the bytes that stand for them in an idempotency fingerprint."""
+    return _validate(fields, model), json.dumps(fields).encode()
+
+
 def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
     """Parse a JSON object into ``model``: 400 for bad JSON, 422 for a wrong shape."""
     try:
@@ -109,6 +117,10 @@ def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
+    return _validate(data, model)
+
+
+def _validate(data: dict[str, Any], model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -150,6 +162,39 @@ def int_param(request: Request, name: str, *, default: int | None, minimum: int 
         raise ApiError(400, "invalid_parameter", f"{name} must be at least {minimum}",
                        {"parameter": name})
     return value if maximum is None else min(value, maximum)
+
+
+def checked_slug(slug: str) -> str:
+    """A stream slug from a URL; 404 when no stream can have it (which also keeps odd
+    bytes out of queries)."""
+    if not SLUG_RE.match(slug):
+        raise ApiError(404, "stream_not_found", f"no stream {slug!r}")
+    return slug
+
+
+def checked_post_id(post_id: int) -> int:
+    """A post id from a URL; 404 past the 32-bit ids the database can hold."""
+    if post_id > MAX_ID:
+        raise ApiError(404, "post_not_found", f"no post {post_id}")
+    return post_id
+
+
+def check_post_length(body: str, limit: int) -> None:
+    """422 when a post's text is over ``limit`` characters."""
+    if len(body) > limit:
+        raise ApiError(422, "post_too_long",
+                       f"a post is at most {limit} characters; this one has {len(body)}",
+                       {"max_chars": limit, "chars": len(body)})
+
+
+def cursor_param(raw: str | None) -> int | None:
+    """A ``before`` cursor from ``next_cursor`` (absent: the newest page); 400 otherwise."""
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ApiError(400, "invalid_cursor", "before must be a cursor from next_cursor",
+                       {"parameter": "before"})
+    return min(int(raw), MAX_ID)
 
 
 def _too_large(max_bytes: int) -> ApiError:

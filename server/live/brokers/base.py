@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+def stream_channel(slug: str) -> str:
+    """The broker channel that carries a stream's events."""
+    return f"stream:{slug}"
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerMessage:
     """One event published on a stream's channel."""

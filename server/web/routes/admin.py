@@ -3,7 +3,7 @@
 Admins only; everyone else gets a 403 page. A generated password and a new token are
 shown once, on the page that answers the form, and never stored in plain text. Every
 change that takes access away (disabling, a password reset, a revocation) tells
-``Live.credentials_changed`` once it has committed, so that open connections end too.
+``HubDriver.credentials_changed`` once it has committed, so that open connections end too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from ...core.errors import ApiError
 from ...store import accounts
 from ...store.models import EditorSession, utcnow
-from ..deskforms import Desk, desk, page, redirect, render
+from ..deskforms import Desk, desk_endpoint, page, redirect, render
 from ..services import services
 from ..validation import ascii_int
 
@@ -31,7 +31,7 @@ async def admin_home(request: Request) -> Response:
     return RedirectResponse(EDITORS, 303)
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def editors_page(request: Request, desk: Desk) -> Response:
     """GET /editor/admin/editors: every editor, and the form to add one."""
     return await _editors(request, desk, status=200, values={}, error=None)
@@ -51,7 +51,7 @@ async def _editors(request: Request, desk: Desk, *, status: int, values: dict[st
     }, status=status)
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def create_editor(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/editors: add an editor with an initial password."""
     values = {k: desk.form.get(k, "").strip() for k in ("username", "display_name", "role")}
@@ -67,7 +67,7 @@ async def create_editor(request: Request, desk: Desk) -> Response:
     return redirect(request, EDITORS, f"Editor {editor.username} created.")
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def disable_editor(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/editors/{id}/disable: no more sign-ins, tokens or sessions."""
     editor_id: int = request.path_params["id"]
@@ -82,7 +82,7 @@ async def disable_editor(request: Request, desk: Desk) -> Response:
                     f"{editor.username} is disabled and signed out everywhere.")
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def enable_editor(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/editors/{id}/enable: allow an editor back in."""
     async with services(request).db.write() as session:
@@ -91,7 +91,7 @@ async def enable_editor(request: Request, desk: Desk) -> Response:
     return redirect(request, EDITORS, f"{editor.username} is enabled.")
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def reset_password(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/editors/{id}/password: set a typed password, or generate one."""
     typed = desk.form.get("password", "")
@@ -113,7 +113,7 @@ async def reset_password(request: Request, desk: Desk) -> Response:
     })
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def tokens_page(request: Request, desk: Desk) -> Response:
     """GET /editor/admin/tokens: every API token, and the form to make one."""
     return await _tokens(request, desk, status=200, error=None)
@@ -129,7 +129,7 @@ async def _tokens(request: Request, desk: Desk, *, status: int, error: str | Non
     }, status=status)
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def create_token(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/tokens: a token for an editor, shown once."""
     editor_id = ascii_int(desk.form.get("editor_id"), max_digits=9)
@@ -151,7 +151,7 @@ async def create_token(request: Request, desk: Desk) -> Response:
     })
 
 
-@desk(admin=True)
+@desk_endpoint(admin=True)
 async def revoke_token(request: Request, desk: Desk) -> Response:
     """POST /editor/admin/tokens/{id}/revoke: the token stops working at once."""
     svc = services(request)

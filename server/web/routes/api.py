@@ -2,214 +2,42 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...core.errors import ApiError
-from ...store import accounts, eventlog, sessions
-from ...store.credentials import SCOPE_KEY, Credential
-from ...store.models import STREAM_STATUSES, Editor, Event, Stream, utcnow
+from ...core.protocol import STREAM_STATUSES
+from ...store import eventlog
+from ...store.models import Event, Stream
 from ...store.payloads import encode, iso, stream_json
 from .. import eventstream
-from ..services import Services, services
+from ..callers import caller, writer
+from ..idempotency import Created, Outcome, run_once
+from ..responses import json_response
+from ..services import services
 from ..validation import (
     PostCreate,
     PostPatch,
     StreamCreate,
     StreamPatch,
+    check_post_length,
+    checked_post_id,
+    checked_slug,
+    cursor_param,
     int_param,
     parse_body,
     read_body,
 )
-
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
-# Ids are 32-bit integers in the database; a larger one cannot exist.
-MAX_ID = 2**31 - 1
+from ..writes import commit
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response encoded the way stored events are."""
-    return Response(encode(data), status, headers, media_type="application/json")
-
-
-# --- who is calling ----------------------------------------------------------------------
-
-
-async def caller(request: HTTPConnection, *, required: bool) -> Editor | None:
-    """The editor behind the request's bearer token or desk session; None for readers.
-
-    A request that sends credentials must send good ones: a bad token is a 401 even on
-    endpoints that anonymous readers may use, so that a broken integration is noticed.
-    Without an Authorization header, the editor desk's session cookie counts; for a
-    write it must come with the session's CSRF token in ``X-CSRF-Token``. The cookie
-    counts only from the server's own pages: a request whose Origin is another site (even
-    one in BULLETIN_ALLOWED_ORIGINS, which may open sockets and read public streams) is
-    anonymous, so that no other page can read drafts through an editor's browser. A stale
-    cookie is no credential either. What the caller authenticated with is kept in the
-    scope (``credential``), for connections that must end when it is revoked.
-    """
-    svc = services(request)
-    header = request.headers.get("authorization")
-    if header is None:
-        signed_in = await sessions.current(request) if same_origin(request) else None
-        if signed_in is not None:
-            assert signed_in.editor.id is not None
-            request.scope[SCOPE_KEY] = Credential(signed_in.editor.id,
-                                                   session_id=signed_in.session.id)
-            if request.scope.get("method", "GET") not in SAFE_METHODS and not sessions.csrf_ok(
-                    signed_in, request.headers.get(sessions.CSRF_HEADER)):
-                raise ApiError(403, "csrf_failed",
-                               "a write with the session cookie needs the page's CSRF token "
-                               "in X-CSRF-Token; reload the page and retry")
-            return signed_in.editor
-        if required:
-            raise ApiError(401, "authentication_required",
-                           "send an API token: Authorization: Bearer <token> "
-                           "(or sign in to the editor desk)",
-                           headers={"WWW-Authenticate": "Bearer"})
-        return None
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 200:
-        raise ApiError(401, "invalid_authorization",
-                       "the Authorization header must be 'Bearer <token>'",
-                       headers={"WWW-Authenticate": "Bearer"})
-    client = request.client.host if request.client else "unknown"
-    async with svc.db.read() as session:
-        found = await accounts.editor_for_token(session, plain=token)
-    if found is None:
-        wait = svc.auth_failures.take(client, svc.clock())
-        if wait:
-            raise ApiError(429, "too_many_failures", "too many failed sign-ins; wait and retry",
-                           headers={"Retry-After": svc.auth_failures.retry_after_header(wait)})
-        raise ApiError(401, "invalid_token", "the API token is unknown or revoked",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    editor, token_row = found
-    if editor.disabled:
-        raise ApiError(403, "editor_disabled", "this editor account is disabled")
-    assert editor.id is not None
-    request.scope[SCOPE_KEY] = Credential(editor.id, token_id=token_row.id)
-    last = token_row.last_used_at
-    if last is None or last < utcnow() - accounts.TOKEN_TOUCH_INTERVAL:
-        async with svc.db.write() as session:
-            assert token_row.id is not None
-            await accounts.touch_token(session, token_id=token_row.id)
-    return editor
-
-
-def credential(request: HTTPConnection) -> Credential | None:
-    """What ``caller`` found the request authenticated with (None: anonymous)."""
-    found: Credential | None = request.scope.get(SCOPE_KEY)
-    return found
-
-
-def same_origin(request: HTTPConnection) -> bool:
-    """Whether the request comes from the server's own pages, or from no page at all.
-
-    Browsers send Origin on WebSocket upgrades and on cross-origin requests; a page of
-    the server's own origin (its Host, or BULLETIN_PUBLIC_URL) may use the cookie.
-    """
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    public = services(request).settings.public_url.rstrip("/")
-    if public and origin == urlsplit(public)._replace(path="", query="", fragment="").geturl():
-        return True
-    parts = urlsplit(origin)
-    host = request.headers.get("host")
-    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
-
-
-async def writer(request: Request) -> Editor:
-    """The editor making a write, within their rate limit."""
-    editor = await caller(request, required=True)
-    assert editor is not None
-    limit_writes(request, editor)
-    return editor
-
-
-def limit_writes(request: Request, editor: Editor) -> None:
-    """Spend one of the editor's writes; a 429 when they are over their rate."""
-    svc = services(request)
-    wait = svc.write_limiter.take(f"editor:{editor.id}", svc.clock())
-    if wait:
-        raise ApiError(429, "rate_limited", "too many writes; slow down and retry",
-                       {"retry_after": round(wait, 3)},
-                       headers={"Retry-After": svc.write_limiter.retry_after_header(wait)})
-
-
-# --- idempotent creation -----------------------------------------------------------------
-
-
-Created = tuple[int, dict[str, Any], str, list[Event]]
-
-
-async def idempotent(
-    request: Request, editor: Editor, raw: bytes,
-    create: Callable[[AsyncSession], Awaitable[Created]], *, key: str | None = None,
-) -> Response:
-    """Run ``create`` at most once per ``Idempotency-Key``; replay its response on retries.
-
-    ``create`` runs inside the write transaction and returns (status, body, stream slug,
-    events); the response is stored in the same transaction, and the events are
-    published once it has committed. ``key`` is the header's unless given (the desk's
-    forms send theirs as a field).
-    """
-    svc = services(request)
-    key = key if key is not None else request.headers.get("idempotency-key")
-    ttl = timedelta(hours=svc.settings.idempotency_ttl_hours)
-    fingerprint = hashlib.sha256(
-        b"\0".join([request.method.encode(), request.url.path.encode(), raw])
-    ).hexdigest()
-    assert editor.id is not None
-    if key is not None:
-        if not IDEMPOTENCY_KEY_RE.match(key):
-            raise ApiError(400, "invalid_idempotency_key",
-                           "Idempotency-Key must be 1-200 printable ASCII characters")
-        replay = await _replay(svc, editor.id, key, fingerprint, ttl)
-        if replay is not None:
-            return replay
-    try:
-        async with svc.db.write() as session:
-            status, body, slug, events = await create(session)
-            if key is not None:
-                await eventlog.save_idempotent(
-                    session, editor_id=editor.id, key=key, fingerprint=fingerprint,
-                    status_code=status, response=encode(body), ttl=ttl)
-    except sa.exc.IntegrityError:
-        # The same key raced us and committed first; its response is the answer.
-        replay = None if key is None else await _replay(svc, editor.id, key, fingerprint, ttl)
-        if replay is None:
-            raise
-        return replay
-    await svc.publish(slug, events)
-    return json_response(body, status)
-
-
-async def _replay(
-    svc: Services, editor_id: int, key: str, fingerprint: str, ttl: timedelta
-) -> Response | None:
-    async with svc.db.read() as session:
-        row = await eventlog.find_idempotent(session, editor_id=editor_id, key=key, ttl=ttl)
-    if row is None:
-        return None
-    if row.fingerprint != fingerprint:
-        raise ApiError(422, "idempotency_key_reused",
-                       "this Idempotency-Key was used for a different request")
-    return Response(row.response, row.status_code, {"Idempotent-Replayed": "true"},
-                    media_type="application/json")
+def _answer(outcome: Outcome) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return json_response(outcome.body, outcome.status, headers)
 
 
 # --- streams -----------------------------------------------------------------------------
@@ -264,7 +92,8 @@ async def create_stream(request: Request) -> Response:
             status=data.status)
         return 201, stream_summary(stream) | {"pinned": []}, stream.slug, []
 
-    return await idempotent(request, editor, raw, create)
+    return _answer(await run_once(request, editor, raw, create,
+                                  key=request.headers.get("idempotency-key")))
 
 
 async def get_stream(request: Request) -> Response:
@@ -286,22 +115,19 @@ async def update_stream(request: Request) -> Response:
                       StreamPatch)
     if not data.model_fields_set:
         raise ApiError(422, "validation_error", "send at least one of title, description, status")
-    async with svc.db.write() as session:
+
+    async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         stream, events = await eventlog.update_stream(
             session, slug=slug, title=data.title, description=data.description,
             status=data.status)
         pinned = await eventlog.pinned_posts(session, stream=stream)
-        body = stream_summary(stream) | {"pinned": [p.to_json() for p in pinned]}
-    await svc.publish(slug, events)
-    return json_response(body)
+        return stream_summary(stream) | {"pinned": [p.to_json() for p in pinned]}, slug, events
+
+    return json_response(await commit(svc, change))
 
 
 def _slug(request: Request) -> str:
-    slug: str = request.path_params["slug"]
-    if not eventlog.SLUG_RE.match(slug):
-        # Not a slug any stream can have; answering here keeps odd bytes out of queries.
-        raise ApiError(404, "stream_not_found", f"no stream {slug!r}")
-    return slug
+    return checked_slug(request.path_params["slug"])
 
 
 # --- posts -------------------------------------------------------------------------------
@@ -331,13 +157,7 @@ async def list_posts(request: Request) -> Response:
 
 
 def _cursor(request: Request) -> int | None:
-    raw = request.query_params.get("before")
-    if raw is None or raw == "":
-        return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise ApiError(400, "invalid_cursor", "before must be a cursor from next_cursor",
-                       {"parameter": "before"})
-    return min(int(raw), MAX_ID)
+    return cursor_param(request.query_params.get("before"))
 
 
 async def create_post(request: Request) -> Response:
@@ -347,21 +167,15 @@ async def create_post(request: Request) -> Response:
     slug = _slug(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, PostCreate)
-    _check_length(svc, data.body)
+    check_post_length(data.body, svc.settings.max_post_chars)
 
     async def create(session: AsyncSession) -> Created:
         view, events = await eventlog.create_post(
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
-    return await idempotent(request, editor, raw, create)
-
-
-def _check_length(svc: Services, body: str) -> None:
-    limit = svc.settings.max_post_chars
-    if len(body) > limit:
-        raise ApiError(422, "post_too_long", f"a post is at most {limit} characters",
-                       {"max_chars": limit, "chars": len(body)})
+    return _answer(await run_once(request, editor, raw, create,
+                                  key=request.headers.get("idempotency-key")))
 
 
 async def get_post(request: Request) -> Response:
@@ -381,26 +195,29 @@ async def update_post(request: Request) -> Response:
     if data.body is None and data.pinned is None:
         raise ApiError(422, "validation_error", "send body, pinned or both")
     if data.body is not None:
-        _check_length(svc, data.body)
-    async with svc.db.write() as session:
+        check_post_length(data.body, svc.settings.max_post_chars)
+    post_id = _post_id(request)
+
+    async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view, events = await eventlog.edit_post(
-            session, post_id=_post_id(request), editor=editor, body=data.body,
-            pinned=data.pinned)
-        body = view.to_json() | {"seq": events[-1].seq if events else None}
-    await svc.publish(view.stream_slug, events)
-    return json_response(body)
+            session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned)
+        return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
+            events
+
+    return json_response(await commit(svc, change))
 
 
 async def delete_post(request: Request) -> Response:
     """DELETE /api/posts/{id}."""
     editor = await writer(request)
     svc = services(request)
-    async with svc.db.write() as session:
-        view, events = await eventlog.delete_post(
-            session, post_id=_post_id(request), editor=editor)
-        body = view.to_json() | {"seq": events[-1].seq}
-    await svc.publish(view.stream_slug, events)
-    return json_response(body)
+    post_id = _post_id(request)
+
+    async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
+        view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor)
+        return view.to_json() | {"seq": events[-1].seq}, view.stream_slug, events
+
+    return json_response(await commit(svc, change))
 
 
 async def post_revisions(request: Request) -> Response:
@@ -421,10 +238,7 @@ async def post_revisions(request: Request) -> Response:
 
 
 def _post_id(request: Request) -> int:
-    post_id: int = request.path_params["id"]
-    if post_id > MAX_ID:
-        raise ApiError(404, "post_not_found", f"no post {post_id}")
-    return post_id
+    return checked_post_id(request.path_params["id"])
 
 
 # --- the event log -----------------------------------------------------------------------

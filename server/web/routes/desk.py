@@ -4,14 +4,14 @@ Every page is rendered on the server and every action is a plain form POST answe
 a 303 back to the page and a flash message, so the desk works without JavaScript;
 ``client_js/editor.js`` enhances the stream page (live preview, posting with fetch, edit
 in place, the live list). Forms carry the session's CSRF token; the sign-in form carries
-one bound to a pre-session cookie. The plumbing is in ``desk.py``, admin pages in
-``admin.py``.
+one bound to a pre-session cookie. The plumbing is in ``web/deskforms.py``, the admin
+pages in ``admin.py``. Writes go through the same functions the API's do (validation,
+``idempotency.run_once``, ``writes.commit``), not through the API's HTTP layer.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,11 +22,14 @@ from starlette.routing import BaseRoute
 from ...core import content
 from ...core.errors import ApiError
 from ...store import accounts, eventlog, sessions
+from ...store.models import Event
+from ..callers import caller, limit_writes, signed_in
 from ..deskforms import (
     Desk,
     client_address,
-    desk,
+    desk_endpoint,
     error_page,
+    friendly,
     new_key,
     page,
     read_form,
@@ -36,18 +39,23 @@ from ..deskforms import (
     secure_cookies,
     signed_form,
 )
+from ..idempotency import Created, run_once
 from ..services import services
-from ..templating import clock, isotime
+from ..templating import clock, isotime, origin
 from ..validation import (
     PostCreate,
     PostPatch,
     StreamCreate,
     StreamPatch,
     ascii_int,
+    check_post_length,
+    checked_post_id,
+    checked_slug,
     parse_body,
     read_body,
+    validated,
 )
-from . import admin, api, pages
+from ..writes import commit
 
 POSTS_SHOWN = 50
 # Set on signing in: this browser has signed in to this account before, so its failed
@@ -63,7 +71,7 @@ STREAMS_SHOWN = 100
 async def login_page(request: Request) -> Response:
     """GET /editor/login: the sign-in form (straight on to ``next`` when signed in)."""
     target = safe_next(request.query_params.get("next"))
-    if await sessions.current(request) is not None:
+    if await signed_in(request) is not None:
         return RedirectResponse(target, 303)
     return _login_form(request, target, status=200, error=None, username="")
 
@@ -158,9 +166,9 @@ def _device(request: Request) -> tuple[int, str] | None:
 
 async def logout(request: Request) -> Response:
     """POST /editor/logout: delete the session and the cookie."""
-    signed_in = await sessions.current(request)
-    if signed_in is not None:
-        checked = await signed_form(request, signed_in)
+    found = await signed_in(request)
+    if found is not None:
+        checked = await signed_form(request, found)
         if isinstance(checked, Response):
             return checked
         async with services(request).db.write() as session:
@@ -176,7 +184,7 @@ async def logout(request: Request) -> Response:
 # --- streams -----------------------------------------------------------------------------
 
 
-@desk()
+@desk_endpoint()
 async def streams_page(request: Request, desk: Desk) -> Response:
     """GET /editor: every stream, newest first, and the form to start one."""
     return await _streams(request, desk, status=200, values={}, error=None)
@@ -193,41 +201,33 @@ async def _streams(request: Request, desk: Desk, *, status: int, values: dict[st
     }, status=status)
 
 
-@desk()
+@desk_endpoint()
 async def create_stream(request: Request, desk: Desk) -> Response:
     """POST /editor/streams: start a stream, then go to its page."""
     values = {k: desk.form.get(k, "").strip() for k in ("slug", "title", "description")}
     values["status"] = "live" if desk.form.get("status") == "live" else "draft"
     values["idempotency_key"] = desk.form.get("idempotency_key", "")
     try:
-        api.limit_writes(request, desk.editor)
-        raw = json.dumps({k: values[k] for k in ("slug", "title", "description", "status")})
-        data = parse_body(raw.encode(), StreamCreate)
+        limit_writes(request, desk.editor)
+        fields = {k: values[k] for k in ("slug", "title", "description", "status")}
+        data, raw = validated(fields, StreamCreate)
 
-        async def create(session: AsyncSession) -> api.Created:
+        async def create(session: AsyncSession) -> Created:
             stream = await eventlog.create_stream(
                 session, slug=data.slug, title=data.title, description=data.description,
                 status=data.status)
             return 201, {"slug": stream.slug}, stream.slug, []
 
-        await api.idempotent(request, desk.editor, raw.encode(), create,
-                             key=values["idempotency_key"] or None)
+        await run_once(request, desk.editor, raw, create, key=values["idempotency_key"] or None)
     except ApiError as exc:
         return await _streams(request, desk, status=exc.status, values=values,
-                              error=_friendly(exc))
+                              error=friendly(exc))
     return redirect(request, f"/editor/streams/{data.slug}",
                     f"Stream “{data.title}” created" + (" and live." if data.status == "live"
                                                        else " as a draft."))
 
 
-def _friendly(exc: ApiError) -> str:
-    if exc.code == "validation_error" and isinstance(exc.details, list) and exc.details:
-        first = exc.details[0]
-        return f"{str(first.get('field') or '').capitalize()}: {first.get('message')}."
-    return exc.message[:1].upper() + exc.message[1:] + ("" if exc.message.endswith(".") else ".")
-
-
-@desk()
+@desk_endpoint()
 async def stream_page(request: Request, desk: Desk) -> Response:
     """GET /editor/streams/{slug}: compose, the posts, the stream's settings and embed code."""
     return await _stream(request, desk, request.path_params["slug"], status=200,
@@ -242,8 +242,8 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         stream = await eventlog.get_stream(session, slug=_slug(slug), include_drafts=True)
         views, next_cursor = await eventlog.list_posts(session, stream=stream, before=cursor,
                                                     limit=POSTS_SHOWN)
-    origin = pages.origin(request)
-    snippet = (f'<iframe src="{origin}/embed/{stream.slug}" '
+    base = origin(request)
+    snippet = (f'<iframe src="{base}/embed/{stream.slug}" '
                f'title="{html.escape(stream.title, quote=True)}: live updates" width="100%" '
                'height="640" loading="lazy" style="border:0"></iframe>')
     return render(request, desk.signed_in, "editor/stream.html", {
@@ -271,26 +271,23 @@ def post_context(view: eventlog.PostView) -> dict[str, Any]:
 
 
 def _slug(slug: str) -> str:
-    if not eventlog.SLUG_RE.match(slug):
-        raise ApiError(404, "stream_not_found", f"There is no stream {slug!r}.")
-    return slug
+    return checked_slug(slug)
 
 
-@desk()
+@desk_endpoint()
 async def stream_details(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/details: change the title and description."""
     slug = _slug(request.path_params["slug"])
-    raw = json.dumps({"title": desk.form.get("title", ""),
-                      "description": desk.form.get("description", "")}).encode()
     try:
-        data = parse_body(raw, StreamPatch)
+        data, _raw = validated({"title": desk.form.get("title", ""),
+                                "description": desk.form.get("description", "")}, StreamPatch)
     except ApiError as exc:
-        raise ApiError(exc.status, exc.code, _friendly(exc)) from None
+        raise ApiError(exc.status, exc.code, friendly(exc)) from None
     await _update_stream(request, desk, slug, title=data.title, description=data.description)
     return redirect(request, f"/editor/streams/{slug}", "Title and description saved.")
 
 
-@desk()
+@desk_endpoint()
 async def stream_status(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/status: go live, end, or reopen."""
     slug = _slug(request.path_params["slug"])
@@ -303,17 +300,19 @@ async def stream_status(request: Request, desk: Desk) -> Response:
 
 
 async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any) -> None:
-    api.limit_writes(request, desk.editor)
-    svc = services(request)
-    async with svc.db.write() as session:
+    limit_writes(request, desk.editor)
+
+    async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _stream, events = await eventlog.update_stream(session, slug=slug, **changes)
-    await svc.publish(slug, events)
+        return None, slug, events
+
+    await commit(services(request), change)
 
 
 # --- posts -------------------------------------------------------------------------------
 
 
-@desk()
+@desk_endpoint()
 async def create_post(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/posts: publish (the no-JavaScript path)."""
     slug = _slug(request.path_params["slug"])
@@ -321,47 +320,36 @@ async def create_post(request: Request, desk: Desk) -> Response:
     compose = {"body": body, "pinned": "1" if desk.form.get("pinned") else "",
                "idempotency_key": desk.form.get("idempotency_key", "")}
     try:
-        api.limit_writes(request, desk.editor)
-        raw = json.dumps({"body": body, "pinned": bool(compose["pinned"])}).encode()
-        data = parse_body(raw, PostCreate)
-        _check_length(request, data.body)
+        limit_writes(request, desk.editor)
+        data, raw = validated({"body": body, "pinned": bool(compose["pinned"])}, PostCreate)
+        check_post_length(data.body, services(request).settings.max_post_chars)
         editor = desk.editor
 
-        async def create(session: AsyncSession) -> api.Created:
+        async def create(session: AsyncSession) -> Created:
             view, events = await eventlog.create_post(
                 session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
             return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
-        response = await api.idempotent(request, editor, raw, create,
-                                        key=compose["idempotency_key"] or None)
+        outcome = await run_once(request, editor, raw, create,
+                                 key=compose["idempotency_key"] or None)
     except ApiError as exc:
         if exc.code in ("stream_not_found", "invalid_idempotency_key"):
             raise
         empty = not body.strip()
         return await _stream(request, desk, slug, status=exc.status, compose=compose,
-                             error="Write something to post." if empty else _friendly(exc))
-    post_id = json.loads(bytes(response.body))["id"]
-    replayed = response.headers.get("idempotent-replayed") == "true"
+                             error="Write something to post." if empty else friendly(exc))
+    post_id = outcome.body["id"]
     return redirect(request, f"/editor/streams/{slug}#post-{post_id}",
-                    "That post was already published." if replayed else "Posted.")
-
-
-def _check_length(request: Request, body: str) -> None:
-    limit = services(request).settings.max_post_chars
-    if len(body) > limit:
-        raise ApiError(422, "post_too_long",
-                       f"A post is at most {limit} characters; this one has {len(body)}.")
+                    "That post was already published." if outcome.replayed else "Posted.")
 
 
 async def _post(request: Request) -> Any:
-    post_id: int = request.path_params["id"]
-    if post_id > api.MAX_ID:
-        raise ApiError(404, "post_not_found", f"There is no post {post_id}.")
+    post_id = checked_post_id(request.path_params["id"])
     async with services(request).db.read() as session:
         return await eventlog.get_post(session, post_id=post_id, include_drafts=True)
 
 
-@desk()
+@desk_endpoint()
 async def edit_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/edit: the edit form (the no-JavaScript path)."""
     view = await _post(request)
@@ -369,46 +357,48 @@ async def edit_post_page(request: Request, desk: Desk) -> Response:
                   {"post": view, "body": view.post.body, "error": None})
 
 
-@desk()
+@desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/edit: save a corrected text."""
     view = await _post(request)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
-        data = parse_body(json.dumps({"body": body}).encode(), PostPatch)
+        data, _raw = validated({"body": body}, PostPatch)
         assert data.body is not None
-        _check_length(request, data.body)
+        check_post_length(data.body, services(request).settings.max_post_chars)
         await _change_post(request, desk, view.post.id, body=data.body)
     except ApiError as exc:
         if exc.status == 404:
             raise
         return render(request, desk.signed_in, "editor/post_edit.html",
-                      {"post": view, "body": body, "error": _friendly(exc)}, status=exc.status)
+                      {"post": view, "body": body, "error": friendly(exc)}, status=exc.status)
     return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",
                     "Post updated.")
 
 
-@desk()
+@desk_endpoint()
 async def delete_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
     view = await _post(request)
     return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
 
 
-@desk()
+@desk_endpoint()
 async def delete_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/delete: delete; readers see it go."""
     view = await _post(request)
-    api.limit_writes(request, desk.editor)
-    svc = services(request)
-    async with svc.db.write() as session:
+    limit_writes(request, desk.editor)
+
+    async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _view, events = await eventlog.delete_post(session, post_id=view.post.id,
-                                                editor=desk.editor)
-    await svc.publish(view.stream_slug, events)
+                                                   editor=desk.editor)
+        return None, view.stream_slug, events
+
+    await commit(services(request), change)
     return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
 
 
-@desk()
+@desk_endpoint()
 async def pin_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/pin: make a post a key event (pinned=1) or not (0)."""
     view = await _post(request)
@@ -419,18 +409,20 @@ async def pin_post(request: Request, desk: Desk) -> Response:
 
 
 async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
-    api.limit_writes(request, desk.editor)
-    svc = services(request)
-    async with svc.db.write() as session:
+    limit_writes(request, desk.editor)
+
+    async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         view, events = await eventlog.edit_post(session, post_id=post_id, editor=desk.editor,
-                                             **changes)
-    await svc.publish(view.stream_slug, events)
+                                                **changes)
+        return None, view.stream_slug, events
+
+    await commit(services(request), change)
 
 
 async def preview(request: Request) -> Response:
     """POST /editor/preview: the HTML a Markdown text publishes as (JSON, for the script)."""
     try:
-        await api.caller(request, required=True)
+        await caller(request, required=True)
         raw = await read_body(request, max_bytes=services(request).settings.max_body_bytes)
         data = parse_body(raw, PostPatch)
     except ApiError as exc:
@@ -444,7 +436,7 @@ async def preview(request: Request) -> Response:
                          "embeds": [e.to_json() for e in rendered.embeds]})
 
 
-@desk()
+@desk_endpoint()
 async def not_found_page(request: Request, desk: Desk) -> Response:
     """Any other /editor address: an HTML 404 (after the sign-in check)."""
     return error_page(request, desk.signed_in, 404, "Not found",
@@ -452,7 +444,8 @@ async def not_found_page(request: Request, desk: Desk) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    """The desk's routes, the admin pages' among them."""
+    """The desk's routes (the admin pages' come from ``admin.routes``, before the
+    catch-all: see ``app.py``)."""
     return [
         page("/editor", streams_page, "GET"),
         page("/editor/login", login_page, "GET"),
@@ -469,6 +462,10 @@ def routes() -> list[BaseRoute]:
         page("/editor/posts/{id:int}/delete", delete_post_page, "GET"),
         page("/editor/posts/{id:int}/delete", delete_post, "POST"),
         page("/editor/posts/{id:int}/pin", pin_post, "POST"),
-        *admin.routes(),
-        page("/editor/{rest:path}", not_found_page, "GET", "POST"),
     ]
+
+
+def catch_all() -> list[BaseRoute]:
+    """Any other address under /editor: the desk's HTML 404, mounted after every desk
+    route (the admin pages' too)."""
+    return [page("/editor/{rest:path}", not_found_page, "GET", "POST")]

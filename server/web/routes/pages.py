@@ -15,11 +15,10 @@ from starlette.routing import BaseRoute, Route
 
 from ...core.errors import ApiError
 from ...store import eventlog
-from ...store.models import Stream
+from ...store.models import MAX_ID, Stream
 from .. import jsonld
 from ..services import services
-from ..templating import Pages
-from .api import MAX_ID
+from ..templating import Pages, origin
 
 # Readers' pages hold nothing personal: a CDN or browser may keep them briefly, and the
 # script catches up from the seq in the page.
@@ -31,12 +30,6 @@ STREAM_LIST_LIMIT = 50
 def _pages(request: Request) -> Pages:
     pages: Pages = request.app.state.pages
     return pages
-
-
-def origin(request: Request) -> str:
-    """The public address: BULLETIN_PUBLIC_URL, or the one the request came in on."""
-    configured = services(request).settings.public_url.rstrip("/")
-    return configured or str(request.base_url).rstrip("/")
 
 
 def not_found(request: Request, what: str) -> Response:

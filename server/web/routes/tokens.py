@@ -3,7 +3,7 @@
 Admins only: anonymous callers get a 401, other editors a 403 ``forbidden``, both in the
 API's JSON error shape. A token's JSON never carries its hash (nor, of course, the token:
 that is shown once, when it is made). Revoking is idempotent: a second revocation keeps
-the first time. Once a revocation has committed, ``Live.credentials_changed`` is told, so
+the first time. Once a revocation has committed, ``HubDriver.credentials_changed`` is told, so
 that connections already open with the token close too, in every process.
 """
 
@@ -18,11 +18,12 @@ from starlette.routing import BaseRoute, Route
 
 from ...core.errors import ApiError, not_found
 from ...store import accounts
-from ...store.models import ApiToken, Editor
+from ...store.models import MAX_ID, ApiToken, Editor
 from ...store.payloads import iso
+from ..callers import caller
+from ..responses import json_response
 from ..services import services
 from ..validation import ascii_int
-from .api import MAX_ID, caller, json_response
 
 log = logging.getLogger("bulletin")
 

@@ -20,13 +20,14 @@ from starlette.websockets import WebSocket
 from ...core import closecodes, protocol
 from ...core.closecodes import CloseCode
 from ...core.errors import ApiError
-from ...core.hub import Encoding, Hub, Subscriber
+from ...core.hub import Subscriber
+from ...core.prepared import Encoding
 from ...core.ratelimit import TokenBucket
-from ...live.driver import Live, QueueOutlet
+from ...live.driver import HubDriver, QueueOutlet
 from ...live.uvicorn_ws import EXTENSION, RawSocket
 from ...settings import Settings
+from ..callers import caller, credential
 from ..services import services
-from .api import caller, credential
 
 PATH = "/ws"
 log = logging.getLogger("bulletin.ws")
@@ -46,7 +47,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
 async def websocket_endpoint(websocket: WebSocket) -> None:
     """Serve one connection: subscribe/unsubscribe frames in, events out."""
     svc = services(websocket)
-    live: Live = svc.live
+    live: HubDriver = svc.live
     await websocket.accept()
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"),
                           svc.settings.allowed_origins):
@@ -60,19 +61,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
 
     raw = websocket.scope.get("extensions", {}).get(EXTENSION)
-    hub = live.hub
     drafts = editor is not None
     if isinstance(raw, RawSocket):
-        sub = hub.connect(raw, Encoding.FRAME, drafts=drafts, credential=credential(websocket))
+        sub = live.connect(raw, Encoding.FRAME, drafts=drafts, credential=credential(websocket))
         try:
             await _read_frames(websocket, live, sub, svc.settings)
         finally:
-            live.run(hub.disconnect(sub))
+            live.disconnect(sub)
         return
 
     # Any other ASGI server: a queue per connection, drained by awaiting send().
     outlet = QueueOutlet()
-    sub = hub.connect(outlet, Encoding.MESSAGE, drafts=drafts, credential=credential(websocket))
+    sub = live.connect(outlet, Encoding.MESSAGE, drafts=drafts, credential=credential(websocket))
     reader = asyncio.create_task(_read_frames(websocket, live, sub, svc.settings))
     writer = asyncio.create_task(_drain(websocket, outlet))
     try:
@@ -81,21 +81,20 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         for task in (reader, writer):
             task.cancel()
         await asyncio.gather(reader, writer, return_exceptions=True)
-        live.run(hub.disconnect(sub))
+        live.disconnect(sub)
 
 
-async def _read_frames(websocket: WebSocket, live: Live, sub: Subscriber,
+async def _read_frames(websocket: WebSocket, live: HubDriver, sub: Subscriber,
                        settings: Settings) -> None:
     try:
         await _serve_frames(websocket, live, sub, settings)
     except Exception as exc:  # a bug must cost this connection only, in one line
         log.error("closed a WebSocket connection on an unexpected error: %r", exc)
-        live.run(live.hub.close(sub, closecodes.INTERNAL_ERROR))
+        live.close(sub, closecodes.INTERNAL_ERROR)
 
 
-async def _serve_frames(websocket: WebSocket, live: Live, sub: Subscriber,
+async def _serve_frames(websocket: WebSocket, live: HubDriver, sub: Subscriber,
                         settings: Settings) -> None:
-    hub: Hub = live.hub
     address = websocket.client.host if websocket.client else "unknown"
     clock = time.monotonic
     bucket: TokenBucket | None = None
@@ -109,21 +108,21 @@ async def _serve_frames(websocket: WebSocket, live: Live, sub: Subscriber,
             bucket = TokenBucket(rate=settings.frames_per_second,
                                  burst=settings.frame_burst, now=now)
         if not bucket.take(now) or limiter.take(address, now):
-            live.run(hub.close(sub, closecodes.TOO_MANY_REQUESTS))
+            live.close(sub, closecodes.TOO_MANY_REQUESTS)
             return
         text = message.get("text")
         if text is None:
-            hub.refuse(sub, "bad_frame", "frames must be JSON text, not binary")
+            live.refuse(sub, "bad_frame", "frames must be JSON text, not binary")
             continue
         try:
             frame = protocol.parse(text)
         except protocol.ProtocolError as exc:
-            hub.refuse(sub, exc.code, exc.message, exc.stream)
+            live.refuse(sub, exc.code, exc.message, exc.stream)
             continue
         if isinstance(frame, protocol.Subscribe):
-            live.run(hub.subscribe(sub, frame.stream, frame.since))
+            live.subscribe(sub, frame.stream, frame.since)
         else:
-            live.run(hub.unsubscribe(sub, frame.stream))
+            live.unsubscribe(sub, frame.stream)
 
 
 async def _drain(websocket: WebSocket, outlet: QueueOutlet) -> None:

@@ -1,0 +1,109 @@
+// @ts-check
+/**
+ * Wire protocol v1 as the client speaks it: the names, codes and frame shapes, and nothing
+ * else.
+ *
+ * Guarantees: this module imports nothing and has no side effects, so anything (the other
+ * client modules, a test in another language run with Node) can load it to read the
+ * vocabulary. The tables are the client's copy of server/closecodes.py and docs/events.md,
+ * kept in this one place so that a test can compare them with the server's.
+ *
+ * @module @bulletin/client/protocol
+ */
+
+/** Wire protocol version spoken by this module. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * The event ops of protocol v1 (docs/events.md). On SSE these are the record names
+ * listened for; on WebSocket every `event` frame is delivered, known op or not.
+ */
+export const KNOWN_OPS = Object.freeze([
+  "post.created", "post.edited", "post.deleted", "post.pinned", "post.unpinned",
+  "stream.updated", "stream.ended",
+]);
+
+/**
+ * What to do after each WebSocket close code, as in server/closecodes.py:
+ * "now" = reconnect at once and resume, "backoff" = after a jittered delay, "no" = do not
+ * retry blindly. Codes not listed (1006 network drop, anything new) mean "backoff".
+ * @type {Readonly<Record<number, "now" | "backoff" | "no">>}
+ */
+export const CLOSE_POLICIES = Object.freeze({
+  1000: "no", // normal (see closePolicy use in websocket.js: an unrequested 1000 backs off)
+  1001: "backoff", // going away: server shutting down
+  1002: "no", // protocol error
+  1003: "no", // unsupported data (RFC 6455)
+  1007: "no", // invalid payload data (RFC 6455)
+  1008: "no", // policy violation (RFC 6455)
+  1009: "no", // message too big: a client bug
+  1011: "backoff", // internal error / ping timeout
+  1012: "backoff", // service restart
+  4000: "now", // slow consumer: resume at once
+  4001: "no", // unauthorized: same credentials would be refused again
+  4003: "no", // forbidden origin
+  4008: "no", // too many refused frames: a client bug
+  4009: "backoff", // too many frames per second: slow down
+  4029: "no", // too many subscriptions
+});
+
+/**
+ * The reconnect policy for a close code.
+ * @param {number} code
+ * @returns {"now" | "backoff" | "no"}
+ */
+export function closePolicy(code) {
+  // own keys only (never one inherited from Object.prototype); present, hence the cast
+  return Object.prototype.hasOwnProperty.call(CLOSE_POLICIES, code)
+    ? /** @type {"now" | "backoff" | "no"} */ (CLOSE_POLICIES[code]) : "backoff";
+}
+
+/** Close codes after which the server is restarting, not refusing WebSocket. */
+export const SHUTDOWN_CODES = new Set([1001, 1012]);
+
+/** Errors that stop a subscription: the server will refuse it again. */
+export const FATAL_STREAM_ERRORS = new Set([
+  "stream_not_found", "bad_stream", "too_many_subscriptions", "forbidden",
+  "invalid_token", "authentication_required", "editor_disabled",
+]);
+
+/**
+ * The `subscribe` frame: follow `stream` from after `since` (null = only new events).
+ * @param {string} stream
+ * @param {number | null} since
+ */
+export function subscribeFrame(stream, since) {
+  return { type: "subscribe", stream, since };
+}
+
+/**
+ * The `unsubscribe` frame.
+ * @param {string} stream
+ */
+export function unsubscribeFrame(stream) {
+  return { type: "unsubscribe", stream };
+}
+
+/**
+ * A received frame (a WebSocket text message, an SSE record's data) as an object, or null
+ * when it is not a string holding a JSON object or array.
+ * @param {unknown} data
+ * @returns {any}
+ */
+export function parseFrame(data) {
+  if (typeof data !== "string") return null;
+  try {
+    const value = JSON.parse(data);
+    return value && typeof value === "object" ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The HTTP API path of a stream (`/api/streams/{slug}`); its events and posts are below it.
+ * @param {string} slug
+ */
+export function streamPath(slug) {
+  return `/api/streams/${encodeURIComponent(slug)}`;
+}

@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 AXE := tests/browser/node_modules/axe-core/axe.min.js
+TSC := client_js/node_modules/.bin/tsc
 
 .PHONY: run test lint format clean
 
@@ -24,9 +25,16 @@ $(AXE): tests/browser/package-lock.json
 		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/axe-core/axe.min.js; \
 	else echo "npm not found: the accessibility audit will be skipped"; fi
 
-lint: $(INSTALLED)
+# TypeScript (npm, pinned in client_js/package-lock.json) checks the client's JSDoc types
+# and index.d.ts against client.js.
+$(TSC): client_js/package-lock.json
+	cd client_js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.bin/tsc
+
+lint: $(INSTALLED) $(TSC)
 	$(BIN)/ruff check server tests alembic bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	cd client_js && node_modules/.bin/tsc -p tsconfig.json
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix server tests alembic bench
@@ -41,4 +49,4 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 clean:
-	rm -rf $(VENV) tests/browser/node_modules bulletin.db bulletin.db-wal bulletin.db-shm .bulletin-secret
+	rm -rf $(VENV) tests/browser/node_modules client_js/node_modules bulletin.db bulletin.db-wal bulletin.db-shm .bulletin-secret

@@ -1,0 +1,1 @@
+"""Tests of the core wing (server/core/), one module per module."""

@@ -1,0 +1,1 @@
+"""Tests of the live wing (server/live/), one module per module."""

@@ -1,0 +1,1 @@
+"""Tests of the store wing (server/store/), one module per module."""

@@ -1,0 +1,1 @@
+"""Tests of the web wing (server/web/), one module per module."""

@@ -19,6 +19,7 @@ from ...store.models import MAX_ID, Stream
 from .. import jsonld
 from ..services import services
 from ..templating import Pages, origin
+from ..validation import checked_post_id
 
 # Readers' pages hold nothing personal: a CDN or browser may keep them briefly, and the
 # script catches up from the seq in the page.
@@ -93,8 +94,10 @@ async def embed_page(request: Request) -> Response:
 async def post_page(request: Request) -> Response:
     """GET /live/{slug}/posts/{id}: one update on a page of its own, with share metadata."""
     svc = services(request)
-    slug, post_id = request.path_params["slug"], request.path_params["id"]
-    if post_id > MAX_ID:
+    slug = request.path_params["slug"]
+    try:
+        post_id = checked_post_id(request.path_params["id"])
+    except ApiError:
         return not_found(request, "update")
     async with svc.db.read() as session:
         try:

@@ -7,7 +7,7 @@
  * Server-Sent Events (one EventSource per stream) when WebSocket does not work. It keeps
  * the last applied seq of each stream, resumes from it after every reconnect, drops
  * duplicates, reconnects with exponential back-off and full jitter as the close codes
- * say (server/closecodes.py), watches heartbeats, and reloads state over HTTP on `reset`.
+ * say (server/core/closecodes.py), watches heartbeats, and reloads state over HTTP on `reset`.
  *
  * Guarantees: per stream, each event reaches `onEvent` exactly once and in seq order,
  * across reconnects and transport switches; no callback runs after `unsubscribe()` or

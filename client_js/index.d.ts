@@ -26,7 +26,7 @@ export interface StatusDetail {
   reason: string | null;
 }
 
-/** What to do after a WebSocket close code (server/closecodes.py). */
+/** What to do after a WebSocket close code (server/core/closecodes.py). */
 export type ClosePolicy = "now" | "backoff" | "no";
 
 /** A post as the API and events show it (docs/api.md). */

@@ -5,8 +5,9 @@
  *
  * Guarantees: this module imports nothing and has no side effects, so anything (the other
  * client modules, a test in another language run with Node) can load it to read the
- * vocabulary. The tables are the client's copy of server/closecodes.py and docs/events.md,
- * kept in this one place so that a test can compare them with the server's.
+ * vocabulary. The tables are the client's copy of server/core/closecodes.py and the ops
+ * of server/core/protocol.py, kept in this one place; tests/test_wire_vocabulary.py keeps
+ * them equal to the server's.
  *
  * @module @bulletin/client/protocol
  */
@@ -24,7 +25,7 @@ export const KNOWN_OPS = Object.freeze([
 ]);
 
 /**
- * What to do after each WebSocket close code, as in server/closecodes.py:
+ * What to do after each WebSocket close code, as in server/core/closecodes.py:
  * "now" = reconnect at once and resume, "backoff" = after a jittered delay, "no" = do not
  * retry blindly. Codes not listed (1006 network drop, anything new) mean "backoff".
  * @type {Readonly<Record<number, "now" | "backoff" | "no">>}

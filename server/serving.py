@@ -118,9 +118,9 @@ class BulletinServer(uvicorn.Server):
         started = loop.time()
         for server in self.servers:
             server.close()
-        services = getattr(self._app.state, "services", None)
-        if services is not None:
-            services.live.close_all(closecodes.GOING_AWAY)
+        close_connections = getattr(self._app.state, "close_connections", None)
+        if close_connections is not None:
+            close_connections(closecodes.GOING_AWAY)
             # Let connections served through ASGI send() write their close frames before
             # uvicorn closes them with its own code.
             await asyncio.sleep(0.05)

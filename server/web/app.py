@@ -56,9 +56,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             account_failures=RateLimiter(rate=settings.account_failures_per_minute / 60,
                                             burst=settings.account_failures_per_minute),
         )
+        # What the server calls first when it shuts down (serving.py): every live
+        # connection gets its going-away close while the sockets still work.
+        app.state.close_connections = live.close_all
         try:
             yield
         finally:
+            app.state.close_connections = None
             await live.stop()
             await broker.disconnect()
             await db.dispose()

@@ -76,7 +76,7 @@ async def page_weight(base: str, slug: str) -> list[tuple[str, int, int]]:
             assert match is not None
             body = (await client.get(f"/static/{match.group(1).decode()}/{name.decode()}")).content
             rows.append((name.decode(), len(body), len(gzip.compress(body))))
-            queue += re.findall(rb'from "\./([\w.-]+)"', body)
+            queue += re.findall(rb'from\s*"\./([\w.-]+)"', body)
         return rows
 
 

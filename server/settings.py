@@ -37,6 +37,9 @@ class Settings:
     # Where a generated development secret is kept between runs.
     secret_key_file: str = SECRET_FILE_NAME
     production: bool = False
+    # Serve the browser's JavaScript minified (comments and spaces out); 0 serves the
+    # sources as written in client_js/, for debugging in the browser.
+    minify_assets: bool = True
     # The address readers use (https://live.example.com): canonical links, share cards and
     # JSON-LD. Empty: the address each request came in on.
     public_url: str = ""

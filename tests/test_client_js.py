@@ -47,3 +47,29 @@ def test_client_js_node_tests_pass() -> None:
         f"node --test {' '.join(files)} exited {result.returncode}\n"
         f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
     )
+
+
+def test_client_js_node_tests_pass_on_the_served_minified_modules(tmp_path: Path) -> None:
+    """The same tests pass against the modules as the server serves them (minified by
+    rjsmin): minifying changes bytes, never behaviour."""
+    from bulletin.web.assets import Assets
+
+    node = _node()
+    served = Assets((ROOT / "client_js",), minify=True)
+    source = Assets((ROOT / "client_js",), minify=False)
+    modules = [name for name in served.files if name.endswith(".js")]
+    assert "client.js" in modules and "websocket.js" in modules
+    for name in modules:
+        assert len(served.files[name].body) < len(source.files[name].body), name
+        (tmp_path / name).write_bytes(served.files[name].body)
+    (tmp_path / "package.json").write_bytes((ROOT / "client_js" / "package.json").read_bytes())
+    tests = tmp_path / "test"
+    tests.mkdir()
+    for path in TEST_DIR.iterdir():
+        (tests / path.name).write_bytes(path.read_bytes())
+    files = sorted(f"test/{p.name}" for p in tests.glob("*.test.js"))
+    result = subprocess.run([node, "--test", *files], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=110, check=False)
+    assert result.returncode == 0, (
+        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}")
+    assert "# fail 0" in result.stdout

@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.assets = assets = Assets()
+    app.state.assets = assets = Assets(minify=settings.minify_assets)
     app.state.pages = Pages(assets)
     return app
 

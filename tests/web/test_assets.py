@@ -52,3 +52,20 @@ def test_version_changes_when_a_file_changes(tmp_path: Path) -> None:
     assert first.url("a.js") == f"/static/{first.version}/a.js"
     (tmp_path / "a.js").write_text("export const a = 2;\n")
     assert Assets((tmp_path,)).version != first.version
+
+
+def test_javascript_is_served_minified_unless_switched_off(tmp_path: Path) -> None:
+    """A module is served without its comments and indentation (rjsmin), its imports
+    still read from the source; with minify off it is served byte for byte."""
+    source = b'// a comment\nimport { a } from "./a.js";\n/** doc */\nexport const b = a  +  1;\n'
+    (tmp_path / "b.js").write_bytes(source)
+    (tmp_path / "a.js").write_bytes(b"export const a = 1;\n")
+    minified = Assets((tmp_path,))
+    body = minified.files["b.js"].body
+    assert b"comment" not in body and b"doc" not in body
+    assert b'from"./a.js"' in body and len(body) < len(source)
+    assert minified.imports["b.js"] == ["a.js"]
+    assert minified.preloads("b.js") == [minified.url("b.js"), minified.url("a.js")]
+    plain = Assets((tmp_path,), minify=False)
+    assert plain.files["b.js"].body == source
+    assert plain.version != minified.version

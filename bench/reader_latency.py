@@ -1,6 +1,7 @@
 """From the editor's POST to the post on a reader's screen, in a real browser.
 
     .venv/bin/python bench/reader_latency.py [--posts 100] [--readers 5] [--loads 20]
+        [--baseline DIR]
 
 Starts `bulletin serve` on a fresh SQLite database, opens ``--readers`` reader pages in
 Debian's Chromium, posts ``--posts`` updates through the API one after another, and for
@@ -10,7 +11,10 @@ the wall clock, which the page and this script share on one machine). Also print
 page weight: the HTML and every script and style it loads, raw and gzipped, and the
 page's load time: ``--loads`` cold loads (each in a new browser context, so nothing is
 cached), timed from navigation start to DOMContentLoaded, to the load event, and to the
-live connection (``main[data-connection='live']``).
+live connection (``main[data-connection='live']``). With ``--baseline`` (another
+checkout, for example ``git worktree add /tmp/base <commit>``) that checkout's server runs
+too, and its page weight and load times are measured alongside, the cold loads taking
+turns between the two servers.
 """
 
 from __future__ import annotations
@@ -52,11 +56,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    return subprocess.run([sys.executable, "-m", "bulletin.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, check=True).stdout
 
 
 async def page_weight(base: str, slug: str) -> list[tuple[str, int, int]]:
@@ -101,20 +100,26 @@ STAMP_LIVE = """() => {
 }"""
 
 
-async def load_times(base: str, slug: str, loads: int) -> dict[str, list[float]]:
-    """Milliseconds from navigation start to DOMContentLoaded, load and live, per cold load."""
-    times: dict[str, list[float]] = {"dom": [], "load": [], "live": []}
+async def load_times(bases: list[str], slug: str, loads: int) -> list[dict[str, list[float]]]:
+    """Milliseconds from navigation start to DOMContentLoaded, load and live, per cold load
+    of each server's page. The servers take turns, load by load (the first one alternates),
+    so that a busy moment of the machine falls on all of them alike."""
+    times: list[dict[str, list[float]]] = [{"dom": [], "load": [], "live": []} for _ in bases]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        for _ in range(loads):
-            context = await browser.new_context()
-            await context.add_init_script(f"({STAMP_LIVE})()")
-            page = await context.new_page()
-            await page.goto(f"{base}/live/{slug}", wait_until="load")
-            await page.wait_for_function("() => window.__live !== undefined")
-            for key, value in (await page.evaluate(TIMINGS)).items():
-                times[key].append(value)
-            await context.close()
+        for n in range(loads):
+            order = list(range(len(bases)))
+            if n % 2:
+                order.reverse()
+            for i in order:
+                context = await browser.new_context()
+                await context.add_init_script(f"({STAMP_LIVE})()")
+                page = await context.new_page()
+                await page.goto(f"{bases[i]}/live/{slug}", wait_until="load")
+                await page.wait_for_function("() => window.__live !== undefined")
+                for key, value in (await page.evaluate(TIMINGS)).items():
+                    times[i][key].append(value)
+                await context.close()
         await browser.close()
     return times
 
@@ -148,55 +153,103 @@ async def measure(base: str, token: str, slug: str, posts: int, readers: int) ->
         return delays
 
 
+class Server:
+    """``bulletin serve`` from a source tree, on a fresh SQLite database, with a live stream
+    and an API token."""
+
+    def __init__(self, root: Path, tmp: str) -> None:
+        self.root = root
+        # A checkout from before the package was named bulletin runs as `server`.
+        legacy = (root / "server" / "cli.py").exists() and not (root / "server" / "web").exists()
+        path = str(root)
+        if not legacy and root != ROOT:
+            # Another checkout of this layout: its server/ folder, imported as bulletin.
+            link = Path(tmp) / "path"
+            link.mkdir()
+            (link / "bulletin").symlink_to(root / "server")
+            path = str(link)
+        self.module = "server.cli" if legacy else "bulletin.cli"
+        self.env = {**os.environ, "PYTHONPATH": path, "BULLETIN_LOG_LEVEL": "warning",
+                    "BULLETIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+                    "BULLETIN_SECRET_KEY_FILE": f"{tmp}/secret",
+                    "BULLETIN_WRITE_RATE": "1000", "BULLETIN_WRITE_BURST": "1000"}
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.tmp = tmp
+        self.process: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def cli(self, args: list[str], stdin: str | None = None) -> str:
+        return subprocess.run([sys.executable, "-m", self.module, *args], env=self.env,
+                              input=stdin, capture_output=True, text=True, check=True,
+                              cwd=self.tmp).stdout
+
+    def start(self) -> None:
+        self.cli(["editor", "create", "bench", "--password-stdin"], "a long bench password\n")
+        self.token = self.cli(["token", "create", "bench"]).strip().splitlines()[-1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module, "serve", "--port", str(self.port)],
+            env=self.env, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                httpx.get(f"{self.base}/healthz").raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        httpx.post(f"{self.base}/api/streams", headers={"Authorization": f"Bearer {self.token}"},
+                   json={"slug": "bench", "title": "Bench", "status": "live"}).raise_for_status()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--readers", type=int, default=5)
     parser.add_argument("--loads", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout (e.g. `git worktree add /tmp/base <commit>`) "
+                             "whose page weight and load times are measured alongside")
     args = parser.parse_args()
+    roots = [ROOT] + ([args.baseline.resolve()] if args.baseline else [])
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "BULLETIN_LOG_LEVEL": "warning",
-               "BULLETIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
-               "BULLETIN_SECRET_KEY_FILE": f"{tmp}/secret",
-               "BULLETIN_WRITE_RATE": "1000", "BULLETIN_WRITE_BURST": "1000"}
-        cli(["editor", "create", "bench", "--password-stdin"], env, "a long bench password\n")
-        token = cli(["token", "create", "bench"], env).strip().splitlines()[-1]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "bulletin.cli", "serve", "--port", str(port)], env=env,
-            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+        servers = []
+        for n, root in enumerate(roots):
+            os.mkdir(f"{tmp}/{n}")
+            servers.append(Server(root, f"{tmp}/{n}"))
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{base}/healthz").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            httpx.post(f"{base}/api/streams", headers={"Authorization": f"Bearer {token}"},
-                       json={"slug": "bench", "title": "Bench", "status": "live"}
-                       ).raise_for_status()
-            weight = asyncio.run(page_weight(base, "bench"))
-            loads = asyncio.run(load_times(base, "bench", args.loads))
-            delays = sorted(asyncio.run(measure(base, token, "bench", args.posts,
+            for server in servers:
+                server.start()
+            weights = [asyncio.run(page_weight(server.base, "bench")) for server in servers]
+            loads = asyncio.run(load_times([server.base for server in servers], "bench",
+                                           args.loads))
+            this = servers[0]
+            delays = sorted(asyncio.run(measure(this.base, this.token, "bench", args.posts,
                                                 args.readers)))
         finally:
-            server.terminate()
-            server.wait(timeout=20)
+            for server in servers:
+                server.stop()
     print(f"{args.posts} posts to {args.readers} reader pages in Chromium: "
           f"{len(delays)} arrivals")
     print(f"  POST sent -> post in the page: p50 {statistics.median(delays):.1f} ms, "
           f"p99 {delays[int(len(delays) * 0.99) - 1]:.1f} ms, max {delays[-1]:.1f} ms")
-    print("page weight (bytes, gzipped):")
-    for name, size, packed in weight:
-        print(f"  {name:<20} {size:>7,} {packed:>7,}")
-    total = sum(w[2] for w in weight)
-    print(f"  {'total':<20} {sum(w[1] for w in weight):>7,} {total:>7,}")
-    print(f"page load, {args.loads} cold loads (ms from navigation start, median / max):")
-    for key, label in (("dom", "DOMContentLoaded"), ("load", "load event"),
-                       ("live", "live connection")):
-        values = sorted(loads[key])
-        print(f"  {label:<20} {statistics.median(values):>7.1f} {values[-1]:>7.1f}")
+    for server, weight, load in zip(servers, weights, loads, strict=True):
+        name = "this checkout" if server.root == ROOT else f"baseline {server.root}"
+        print(f"{name}: page weight (bytes, gzipped):")
+        for file, size, packed in weight:
+            print(f"  {file:<20} {size:>7,} {packed:>7,}")
+        print(f"  {'total':<20} {sum(w[1] for w in weight):>7,} {sum(w[2] for w in weight):>7,}")
+        print(f"{name}: page load, {args.loads} cold loads (ms from navigation start, "
+              "median / p90 / max):")
+        for key, label in (("dom", "DOMContentLoaded"), ("load", "load event"),
+                           ("live", "live connection")):
+            values = sorted(load[key])
+            p90 = values[max(0, int(len(values) * 0.9) - 1)]
+            print(f"  {label:<20} {statistics.median(values):>7.1f} {p90:>7.1f} "
+                  f"{values[-1]:>7.1f}")
     return 0
 
 

@@ -16,17 +16,16 @@
  * This module is the whole public API (`BulletinClient`, `Subscription`, and re-exported
  * from the parts: the protocol vocabulary, `backoffDelay`, `BulletinError`) and the
  * connection's life: which transport, when to reconnect, the status. The parts:
- * protocol.js (wire vocabulary), websocket.js and sse.js (the transports), snapshot.js
- * (HTTP reloads), backoff.js (retry delays), page.js (page wake-ups), errors.js.
+ * protocol.js (wire vocabulary, errors, back-off), websocket.js and sse.js (the transports), snapshot.js
+ * (HTTP reloads), page.js (page wake-ups).
  *
  * Usage and options: docs/client.md. Types: index.d.ts.
  *
  * @module @bulletin/client
  */
 
-import { backoffDelay } from "./backoff.js";
-import { BulletinError } from "./errors.js";
 import { watchPage } from "./page.js";
+import { BulletinError, backoffDelay } from "./protocol.js";
 import { SseTransport } from "./sse.js";
 import { Snapshots } from "./snapshot.js";
 import { WebSocketTransport } from "./websocket.js";

@@ -1,11 +1,15 @@
 // @ts-check
 /**
- * Wire protocol v1 as the client speaks it: the names, codes and frame shapes, and nothing
- * else.
+ * Wire protocol v1 as the client speaks it: the names, codes and frame shapes; the error
+ * the client reports (`BulletinError`, for the server's error frames and its own); and the
+ * one back-off rule with which it answers close codes and failures.
  *
  * Guarantees: this module imports nothing and has no side effects, so anything (the other
  * client modules, a test in another language run with Node) can load it to read the
- * vocabulary. The tables are the client's copy of server/core/closecodes.py and the ops
+ * vocabulary. Every error the client reports is a `BulletinError` with a stable `code`.
+ * Back-off delays are a pure function of their arguments (the randomness is passed in)
+ * and lie in [0, window) with the window capped at `backoff.max`, so that a reconnect
+ * storm after a deploy spreads out. The tables are the client's copy of server/core/closecodes.py and the ops
  * of server/core/protocol.py, kept in this one place; tests/test_wire_vocabulary.py keeps
  * them equal to the server's.
  *
@@ -107,4 +111,50 @@ export function parseFrame(data) {
  */
 export function streamPath(slug) {
   return `/api/streams/${encodeURIComponent(slug)}`;
+}
+
+// --- errors ------------------------------------------------------------------------------
+
+/**
+ * An error reported to `onError` or to `client.on("error")`.
+ */
+export class BulletinError extends Error {
+  /**
+   * @param {string} code a stable code: a server error code (`stream_not_found`, …) or
+   *   one of `http_error`, `reload_failed`, `handler_error`
+   * @param {string} message
+   * @param {{stream?: string | null, status?: number | null, frame?: any, cause?: unknown}} [extra]
+   */
+  constructor(code, message, extra = {}) {
+    super(message);
+    this.name = "BulletinError";
+    /** @type {string} */
+    this.code = code;
+    /** @type {string | null} */
+    this.stream = extra.stream ?? null;
+    /** @type {number | null} HTTP status, for errors from HTTP requests */
+    this.status = extra.status ?? null;
+    /** @type {any} the server's error frame or body, when there was one */
+    this.frame = extra.frame ?? null;
+    if (extra.cause !== undefined) {
+      // Error's optional `cause` (ES2022), set only when there is one; assigned through
+      // the Error type so that the checker keeps it optional (`this.cause =` declares it)
+      /** @type {Error} */ (this).cause = extra.cause;
+    }
+  }
+}
+
+// --- back-off ----------------------------------------------------------------------------
+
+/**
+ * Full-jitter back-off: a random delay in [0, min(max, max(floor, initial * 2^attempt))).
+ * @param {number} attempt reconnects in a row before this one (0 for the first)
+ * @param {{initial: number, max: number}} backoff
+ * @param {() => number} random a function returning [0, 1)
+ * @param {number} [floor] a minimum window (used after the server said it is going away)
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(attempt, backoff, random, floor = 0) {
+  const window = Math.min(backoff.max, Math.max(floor, backoff.initial * 2 ** attempt));
+  return random() * window;
 }

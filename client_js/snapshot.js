@@ -16,9 +16,7 @@
  * @module @bulletin/client/snapshot
  */
 
-import { backoffDelay } from "./backoff.js";
-import { BulletinError } from "./errors.js";
-import { streamPath } from "./protocol.js";
+import { BulletinError, backoffDelay, streamPath } from "./protocol.js";
 
 /**
  * @typedef {import("./client.js").BulletinClient} BulletinClient

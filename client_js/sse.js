@@ -19,9 +19,9 @@
  * @module @bulletin/client/sse
  */
 
-import { backoffDelay } from "./backoff.js";
-import { BulletinError } from "./errors.js";
-import { FATAL_STREAM_ERRORS, KNOWN_OPS, parseFrame, streamPath } from "./protocol.js";
+import {
+  BulletinError, FATAL_STREAM_ERRORS, KNOWN_OPS, backoffDelay, parseFrame, streamPath,
+} from "./protocol.js";
 
 /**
  * @typedef {import("./client.js").BulletinClient} BulletinClient

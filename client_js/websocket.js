@@ -21,11 +21,9 @@
  * @module @bulletin/client/websocket
  */
 
-import { backoffDelay } from "./backoff.js";
-import { BulletinError } from "./errors.js";
 import {
-  FATAL_STREAM_ERRORS, SHUTDOWN_CODES, closePolicy, parseFrame, subscribeFrame,
-  unsubscribeFrame,
+  BulletinError, FATAL_STREAM_ERRORS, SHUTDOWN_CODES, backoffDelay, closePolicy,
+  parseFrame, subscribeFrame, unsubscribeFrame,
 } from "./protocol.js";
 
 /**

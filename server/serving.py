@@ -2,8 +2,8 @@
 
 ``config`` is the one place that says how Bulletin runs under uvicorn, for ``bulletin
 serve`` and for every ``--workers`` process alike: its HTTP protocol (bounded headers,
-header and body timeouts, closes that end: server/httpprotocol.py) and its WebSocket
-protocol (raw frames, bounded messages and outgoing bytes: server/wsprotocol.py).
+header and body timeouts, closes that end: server/live/uvicorn_http.py) and its WebSocket
+protocol (raw frames, bounded messages and outgoing bytes: server/live/uvicorn_ws.py).
 
 Shutdown: SIGTERM or SIGINT closes live connections with going-away at once, lets
 requests under way finish, and ends the process within ``shutdown_seconds`` (plus a

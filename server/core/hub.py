@@ -443,7 +443,7 @@ class Hub:
 
     # --- restating history ---------------------------------------------------------------
     # The window must serve what the event log serves: a post's events carry the post's
-    # current state (see store.py). Events are restated in place, so those applied but
+    # current state (see store/eventlog.py). Events are restated in place, so those applied but
     # not yet flushed go out restated too: a text deleted by the time it would be written
     # is not written.
 

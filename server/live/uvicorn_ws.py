@@ -24,7 +24,7 @@ settings):
   a refused frame, the close handshake, shutdown), it is reset if it is still open
   ``close_grace_seconds`` later (at shutdown: at most half the shutdown limit), so that a
   client that never reads cannot hold a socket and its kernel buffers (the bytes the
-  kernel holds count too: ``httpprotocol.Lingering``).
+  kernel holds count too: ``uvicorn_http.Lingering``).
 """
 
 from __future__ import annotations

@@ -50,6 +50,15 @@ class Settings:
     # networks, "*" for any): the client address then comes from the proxy's header.
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     max_body_bytes: int = 64 * 1024
+    # Where uploaded photos are kept: file:///path (empty: a "media" folder beside the
+    # SQLite database, or in the working directory).
+    media_url: str = ""
+    # An upload above this many bytes is refused (413) while it streams in.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    # An image with more pixels than this is refused (413) before it is decoded.
+    max_image_pixels: int = 50_000_000
+    # Photos processed at once per process (each in a worker thread).
+    media_workers: int = 2
     max_post_chars: int = 20_000
     page_size: int = 20
     max_page_size: int = 100
@@ -147,7 +156,12 @@ class Settings:
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(
                 f"BULLETIN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
-        for name in ("max_body_bytes", "max_post_chars", "page_size", "max_page_size",
+        if self.media_url and not self.media_url.startswith("file://"):
+            raise SettingsError(
+                f"BULLETIN_MEDIA_URL: unsupported media storage {self.media_url!r}; "
+                "use file:///path")
+        for name in ("max_body_bytes", "max_upload_bytes", "max_image_pixels",
+                     "media_workers", "max_post_chars", "page_size", "max_page_size",
                      "events_page_size", "write_burst", "replay_limit", "window_events",
                      "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
                      "heartbeat_seconds", "ping_seconds", "shutdown_seconds",
@@ -193,6 +207,17 @@ class Settings:
             "Set BULLETIN_SECRET_KEY in production.", path.resolve()
         )
         return replace(self, secret_key=key)
+
+    @property
+    def media_location(self) -> str:
+        """The media storage URL: BULLETIN_MEDIA_URL, or a folder beside the SQLite file."""
+        if self.media_url:
+            return self.media_url
+        if self.database_url.startswith("sqlite") and ":///" in self.database_url:
+            database = Path(self.database_url.split(":///", 1)[1].split("?", 1)[0])
+            if database.name and database.name != ":memory:":
+                return (database.parent / "media").resolve().as_uri()
+        return (Path.cwd() / "media").resolve().as_uri()
 
     @property
     def shared_broker(self) -> bool:

@@ -216,7 +216,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for a test app: generous rate limits, a fixed secret."""
     return Settings(database_url=database_url, secret_key=TEST_SECRET,
                     secret_key_file=str(tmp_path / "secret"), write_rate=1000.0,
-                    write_burst=1000)
+                    write_burst=1000, media_url=(tmp_path / "media").as_uri())
 
 
 @pytest.fixture

@@ -208,3 +208,26 @@ class EditorSession(SQLModel, table=True):
     expires_at: datetime = _ts(index=True)
     user_agent: str = Field(default="", max_length=200)
     ip: str = Field(default="", max_length=64)
+
+
+class Media(SQLModel, table=True):
+    """An uploaded photo: its processed variants in media storage, and what editors said
+    about it. The files are named by their content, so a URL never changes meaning."""
+
+    __tablename__ = "media"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uploaded_by_id: int = Field(foreign_key="editors.id", index=True)
+    # The SHA-256 of the uploaded bytes: the same file uploaded again is the same media.
+    digest: str = Field(max_length=64, index=True)
+    # What the bytes were (image/jpeg, image/heic...); every variant is WebP or JPEG.
+    source_type: str = Field(max_length=32)
+    width: int
+    height: int
+    # The variants as JSON: [{"width", "height", "content_type", "name"}...].
+    variants: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    alt: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    caption: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    credit: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,9 +23,10 @@ from ..live.brokers import broker_from_url
 from ..live.driver import HubDriver
 from ..settings import Settings
 from ..store.db import Database, DatabaseBusy, is_locked
+from ..store.media import media_store_from_url
 from . import openapi
 from .assets import Assets
-from .routes import admin, api, desk, health, pages, static, tokens, ws
+from .routes import admin, api, desk, health, media, pages, static, tokens, ws
 from .services import Services
 from .templating import Pages
 
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await live.start()
         app.state.services = Services(
             settings=settings, db=db, broker=broker, live=live,
+            media=media_store_from_url(settings.media_location),
+            media_slots=asyncio.Semaphore(settings.media_workers),
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
                                       burst=settings.auth_failures_per_minute),
@@ -70,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
                 *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
-                *desk.catch_all(), *tokens.routes()],
+                *desk.catch_all(), *tokens.routes(), *media.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

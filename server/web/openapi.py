@@ -123,6 +123,34 @@ SCHEMAS: dict[str, Any] = {
     }),
     "TokenList": _object({"tokens": {"type": "array", "items": _ref("Token"),
                                      "description": "Newest first, revoked ones included"}}),
+    "Media": _object({
+        "id": {"type": "integer"},
+        "url": {"type": "string", "description": "The largest WebP variant"},
+        "content_type": {"type": "string", "description": "The type of `url`"},
+        "width": {"type": "integer", "description": "Of the largest variant, as displayed "
+                                                    "(the photo's orientation applied)"},
+        "height": {"type": "integer"},
+        "source_type": {"type": "string", "description": "What was uploaded: image/jpeg, "
+                                                         "image/png, image/webp, image/heic, "
+                                                         "image/heif or image/gif"},
+        "alt": {"type": "string"}, "caption": {"type": "string"},
+        "credit": {"type": "string"}, "created_at": _TIME,
+        "variants": {"type": "array", "description": "Every width in WebP and JPEG, for "
+                                                     "srcset; smallest first",
+                     "items": _object({"width": {"type": "integer"},
+                                       "height": {"type": "integer"},
+                                       "content_type": {"type": "string"},
+                                       "url": {"type": "string"}})},
+    }),
+    "MediaUpload": _object({
+        "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                 "description": "The photo: JPEG, PNG, WebP, HEIC/HEIF or GIF (the type is "
+                                "read from the bytes)"},
+        "alt": {"type": "string", "maxLength": 1000,
+                "description": "What the photo shows, for readers who cannot see it"},
+        "caption": {"type": "string", "maxLength": 2000},
+        "credit": {"type": "string", "maxLength": 200},
+    }, ["file"]),
 }
 for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
     SCHEMAS[_model.__name__] = _model.model_json_schema(
@@ -155,6 +183,17 @@ def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
 def _admin(responses: dict[str, Any]) -> dict[str, Any]:
     responses["403"]["description"] = "The caller is not an admin, or is disabled"
     responses["404"]["description"] = "No such token or editor"
+    return responses
+
+
+def _media(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["413"]["description"] = ("Over BULLETIN_MAX_UPLOAD_BYTES (upload_too_large), or "
+                                       "more pixels than BULLETIN_MAX_IMAGE_PIXELS "
+                                       "(too_many_pixels)")
+    responses["415"]["description"] = ("Not multipart/form-data, or the file is not a photo "
+                                       "of an accepted type (SVG is refused)")
+    responses["422"]["description"] = ("No file, a field too long, or a truncated or corrupt "
+                                       "image (corrupt_image)")
     return responses
 
 
@@ -312,6 +351,23 @@ def document() -> dict[str, Any]:
                        "operationId": "revokeToken", "security": _AUTH,
                        "responses": _admin(_responses("200 The revoked token", "Token",
                                                       "401", "403", "404", "503"))},
+        },
+        "/api/media": {
+            "post": {"summary": "Upload a photo (editors): it is turned upright, stripped of "
+                                "every metadata (GPS position, camera serial, owner) and made "
+                                "into several widths in WebP and JPEG",
+                     "operationId": "uploadMedia", "security": _AUTH,
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {
+                         "schema": _ref("MediaUpload")}}},
+                     "responses": _media(_responses(
+                         "201 The photo and its variants", "Media",
+                         "400", "401", "403", "413", "415", "422", "429", "503"))},
+        },
+        "/api/media/{id}": {
+            "parameters": [_ID],
+            "get": {"summary": "A photo and its variants (editors)", "operationId": "getMedia",
+                    "security": _AUTH,
+                    "responses": _responses("200 The photo", "Media", "401", "404")},
         },
         "/api/posts/{id}/revisions": {
             "parameters": [_ID],

@@ -6,6 +6,7 @@ publishing belongs to the hub driver (``HubDriver.publish``), writes to ``writes
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ..live.brokers import Broker
 from ..live.driver import HubDriver
 from ..settings import Settings
 from ..store.db import Database
+from ..store.media import MediaStore
 
 
 @dataclass(slots=True)
@@ -31,6 +33,9 @@ class Services:
     # Failed desk sign-ins per account, and per (account, browser that signed in before).
     account_failures: RateLimiter
     live: HubDriver
+    # Where photos' files go, and the slots for processing them (media_workers).
+    media: MediaStore
+    media_slots: asyncio.Semaphore
     clock: Callable[[], float] = field(default=time.monotonic)
 
 

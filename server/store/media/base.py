@@ -1,0 +1,30 @@
+"""The contract of a media store.
+
+Files are written once under a name derived from their content (the caller picks it), so
+a name always means the same bytes: readers and CDNs may cache them for a year. ``put``
+is atomic (a reader sees the whole file or none), ``delete`` of a missing name is not an
+error, and a store that cannot be reached raises ``MediaUnavailable``, never a
+backend-specific error.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class MediaUnavailable(Exception):
+    """The store could not be reached or refused the operation."""
+
+
+class MediaStore(Protocol):
+    """Where photos' files are kept."""
+
+    async def put(self, name: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` under ``name`` (atomically; an existing name is overwritten with
+        the same bytes)."""
+
+    async def get(self, name: str) -> bytes | None:
+        """The bytes stored under ``name``, or None."""
+
+    async def delete(self, name: str) -> None:
+        """Remove ``name``; a name that is not there is not an error."""

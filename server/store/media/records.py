@@ -1,0 +1,73 @@
+"""The media table: what was uploaded, by whom, and the names of its files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ...core.errors import not_found
+from ..models import Media
+from ..payloads import iso
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVariant:
+    """One file of a photo: its size, type and storage name."""
+
+    width: int
+    height: int
+    content_type: str
+    name: str
+
+
+def variants_of(media: Media) -> list[StoredVariant]:
+    """The photo's files, smallest first."""
+    return [StoredVariant(**v) for v in json.loads(media.variants)]
+
+
+async def create(session: AsyncSession, *, uploaded_by_id: int, digest: str,
+                 source_type: str, width: int, height: int,
+                 variants: list[StoredVariant], alt: str, caption: str,
+                 credit: str) -> Media:
+    """Add a photo's row (its files are already stored)."""
+    media = Media(uploaded_by_id=uploaded_by_id, digest=digest, source_type=source_type,
+                  width=width, height=height, alt=alt, caption=caption, credit=credit,
+                  variants=json.dumps([
+                      {"width": v.width, "height": v.height, "content_type": v.content_type,
+                       "name": v.name} for v in variants]))
+    session.add(media)
+    await session.flush()
+    return media
+
+
+async def get(session: AsyncSession, *, media_id: int) -> Media:
+    """A photo by id; 404 when there is none."""
+    media = await session.get(Media, media_id)
+    if media is None:
+        raise not_found("media", media_id)
+    return media
+
+
+async def digest_in_use(session: AsyncSession, *, digest: str) -> bool:
+    """Whether any photo's files are named from ``digest``."""
+    found = (await session.exec(select(Media.id).where(col(Media.digest) == digest))).first()
+    return found is not None
+
+
+def media_json(media: Media, url_for: Any) -> dict[str, Any]:
+    """A photo as the API shows it; ``url_for(name)`` gives a file's public URL."""
+    variants = variants_of(media)
+    largest = max((v for v in variants if v.content_type == "image/webp"),
+                  key=lambda v: v.width, default=variants[-1])
+    return {
+        "id": media.id, "url": url_for(largest.name), "content_type": largest.content_type,
+        "width": media.width, "height": media.height, "source_type": media.source_type,
+        "alt": media.alt, "caption": media.caption, "credit": media.credit,
+        "created_at": iso(media.created_at),
+        "variants": [{"width": v.width, "height": v.height, "content_type": v.content_type,
+                      "url": url_for(v.name)} for v in variants],
+    }

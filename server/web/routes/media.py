@@ -1,0 +1,186 @@
+"""Photos: ``POST /api/media`` (upload, editors only), ``GET /api/media/{id}``, and the
+files themselves under ``/media/{name}``.
+
+An upload is refused while it streams in once it passes ``max_upload_bytes`` (413); the
+type comes from the bytes, never the name or the Content-Type; the image is checked,
+oriented, stripped of every metadata and resized by ``core/images.py`` in a worker thread,
+at most ``media_workers`` at a time, so that processing never holds up a live delivery.
+Files are stored under names derived from the upload's content before the row is
+written; a refused or failed upload leaves neither file nor row behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message
+
+from ...core import images
+from ...core.errors import ApiError
+from ...store.media import MediaUnavailable
+from ...store.media.file import NAME_RE
+from ...store.media.records import StoredVariant, create, digest_in_use, get, media_json
+from ..callers import caller, writer
+from ..responses import json_response
+from ..services import Services, services
+from ..validation import checked_post_id
+
+EXTENSIONS = {"image/webp": "webp", "image/jpeg": "jpg", "image/gif": "gif"}
+# Room for the multipart framing and the small text fields around the file.
+FORM_OVERHEAD = 64 * 1024
+LIMITS = {"alt": 1000, "caption": 2000, "credit": 200}
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def file_url(name: str) -> str:
+    """The public URL of a stored file."""
+    return f"/media/{name}"
+
+
+async def upload(request: Request) -> Response:
+    """POST /api/media: a photo in the multipart field ``file`` (and ``alt``, ``caption``,
+    ``credit``) → 201 with its variants."""
+    editor = await writer(request)
+    svc = services(request)
+    limit = svc.settings.max_upload_bytes
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type",
+                       "send the photo as multipart/form-data, in the field 'file'")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        raise _too_large(limit)
+    data, fields = await _read_form(request, limit)
+    digest = hashlib.sha256(data).hexdigest()
+    async with svc.media_slots:
+        try:
+            processed = await asyncio.to_thread(
+                images.process, data, max_pixels=svc.settings.max_image_pixels)
+        except images.ImageRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+    stored = [StoredVariant(v.width, v.height, v.content_type,
+                            f"{digest[:32]}-{v.width}.{EXTENSIONS[v.content_type]}")
+              for v in processed.variants]
+    written: list[str] = []
+    try:
+        for variant, row in zip(processed.variants, stored, strict=True):
+            await svc.media.put(row.name, variant.data, variant.content_type)
+            written.append(row.name)
+        assert editor.id is not None
+        async with svc.db.write() as session:
+            media = await create(
+                session, uploaded_by_id=editor.id, digest=digest,
+                source_type=processed.source_type, width=processed.width,
+                height=processed.height, variants=stored, **fields)
+            body = media_json(media, file_url)
+    except BaseException:
+        await _forget(svc, digest, written)
+        raise
+    return json_response(body, 201)
+
+
+async def _forget(svc: Services, digest: str, names: list[str]) -> None:
+    """Remove files written for an upload that failed, unless another photo uses them."""
+    try:
+        async with svc.db.read() as session:
+            if await digest_in_use(session, digest=digest):
+                return
+    except Exception:
+        return  # without the database we cannot tell: keeping a file is the safe side
+    for name in names:
+        try:
+            await svc.media.delete(name)
+        except MediaUnavailable:
+            pass
+
+
+async def _read_form(request: Request, limit: int) -> tuple[bytes, dict[str, str]]:
+    """The file's bytes and the text fields; 413 as soon as the body passes the limit."""
+    received = 0
+    receive = request.receive
+
+    async def bounded() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit + FORM_OVERHEAD:
+                raise _too_large(limit)
+        return message
+
+    bounded_request = Request(request.scope, bounded)
+    try:
+        form = await bounded_request.form(max_files=1, max_fields=len(LIMITS),
+                                          max_part_size=max(LIMITS.values()) * 4)
+    except ApiError:
+        raise
+    except Exception as exc:  # malformed multipart: python-multipart's own errors
+        raise ApiError(400, "invalid_form", f"the upload is not valid multipart: {exc}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "validation_error", "file: send the photo in the field 'file'",
+                           [{"field": "file", "type": "missing", "message": "required"}])
+        data = await upload.read()
+        if len(data) > limit:
+            raise _too_large(limit)
+        if not data:
+            raise ApiError(422, "validation_error", "file: the file is empty",
+                           [{"field": "file", "type": "empty", "message": "the file is empty"}])
+        fields: dict[str, str] = {}
+        for name, most in LIMITS.items():
+            value = form.get(name, "")
+            if not isinstance(value, str):
+                raise ApiError(422, "validation_error", f"{name}: must be text")
+            value = value.strip()
+            if len(value) > most or "\x00" in value:
+                raise ApiError(422, "validation_error",
+                               f"{name}: at most {most} characters, no NUL",
+                               [{"field": name, "type": "too_long", "message": "too long"}])
+            fields[name] = value
+        return data, fields
+    finally:
+        await form.close()
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "upload_too_large", f"the upload is over the {limit}-byte limit",
+                    {"max_bytes": limit})
+
+
+async def get_media(request: Request) -> Response:
+    """GET /api/media/{id}: a photo's description and variants (editors only)."""
+    await caller(request, required=True)
+    media_id = checked_post_id(request.path_params["id"])
+    async with services(request).db.read() as session:
+        media = await get(session, media_id=media_id)
+    return json_response(media_json(media, file_url))
+
+
+async def media_file(request: Request) -> Response:
+    """GET /media/{name}: a stored file, cacheable for a year (its name is its content)."""
+    name: str = request.path_params["name"]
+    if not NAME_RE.match(name):
+        raise ApiError(404, "not_found", "no such file")
+    data = await services(request).media.get(name)
+    if data is None:
+        raise ApiError(404, "not_found", "no such file")
+    extension = name.rsplit(".", 1)[1]
+    content_type = {"webp": "image/webp", "jpg": "image/jpeg", "gif": "image/gif"}[extension]
+    return Response(data, media_type=content_type, headers={
+        "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff",
+        "Access-Control-Allow-Origin": "*"})
+
+
+def routes() -> list[BaseRoute]:
+    """The media routes."""
+    return [
+        Route("/api/media", upload, methods=["POST"]),
+        Route("/api/media/{id:int}", get_media, methods=["GET"]),
+        Route("/media/{name}", media_file, methods=["GET", "HEAD"], include_in_schema=False),
+    ]

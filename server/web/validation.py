@@ -172,11 +172,17 @@ def checked_slug(slug: str) -> str:
     return slug
 
 
+def checked_id(value: int, what: str) -> int:
+    """An id of a ``what`` from a URL; 404 ``{what}_not_found`` past the 32-bit ids the
+    database can hold."""
+    if value > MAX_ID:
+        raise ApiError(404, f"{what}_not_found", f"no {what} {value}")
+    return value
+
+
 def checked_post_id(post_id: int) -> int:
     """A post id from a URL; 404 past the 32-bit ids the database can hold."""
-    if post_id > MAX_ID:
-        raise ApiError(404, "post_not_found", f"no post {post_id}")
-    return post_id
+    return checked_id(post_id, "post")
 
 
 def check_post_length(body: str, limit: int) -> None:

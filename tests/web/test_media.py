@@ -172,6 +172,8 @@ async def test_unknown_media_and_files_are_404(editor_client: httpx.AsyncClient,
                                                client: httpx.AsyncClient) -> None:
     """A media id or file name that does not exist is a 404, and names outside the
     storage's pattern never reach the disk."""
-    assert (await editor_client.get("/api/media/999")).status_code == 404
+    for media_id in (999, 2**31):  # the second past any 32-bit id
+        r = await editor_client.get(f"/api/media/{media_id}")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "media_not_found"
     assert (await client.get("/media/" + "a" * 32 + "-480.webp")).status_code == 404
     assert (await client.get("/media/..%2F..%2Fetc%2Fpasswd")).status_code == 404

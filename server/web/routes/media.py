@@ -25,16 +25,17 @@ from ...core.errors import ApiError
 from ...store.media import MediaUnavailable
 from ...store.media.file import NAME_RE
 from ...store.media.records import StoredVariant, create, digest_in_use, get, media_json
+from ..assets import IMMUTABLE
 from ..callers import caller, writer
 from ..responses import json_response
 from ..services import Services, services
-from ..validation import checked_post_id
+from ..validation import checked_id
 
 EXTENSIONS = {"image/webp": "webp", "image/jpeg": "jpg", "image/gif": "gif"}
+CONTENT_TYPES = {extension: kind for kind, extension in EXTENSIONS.items()}
 # Room for the multipart framing and the small text fields around the file.
 FORM_OVERHEAD = 64 * 1024
 LIMITS = {"alt": 1000, "caption": 2000, "credit": 200}
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def file_url(name: str) -> str:
@@ -156,7 +157,7 @@ def _too_large(limit: int) -> ApiError:
 async def get_media(request: Request) -> Response:
     """GET /api/media/{id}: a photo's description and variants (editors only)."""
     await caller(request, required=True)
-    media_id = checked_post_id(request.path_params["id"])
+    media_id = checked_id(request.path_params["id"], "media")
     async with services(request).db.read() as session:
         media = await get(session, media_id=media_id)
     return json_response(media_json(media, file_url))
@@ -170,8 +171,7 @@ async def media_file(request: Request) -> Response:
     data = await services(request).media.get(name)
     if data is None:
         raise ApiError(404, "not_found", "no such file")
-    extension = name.rsplit(".", 1)[1]
-    content_type = {"webp": "image/webp", "jpg": "image/jpeg", "gif": "image/gif"}[extension]
+    content_type = CONTENT_TYPES[name.rsplit(".", 1)[1]]
     return Response(data, media_type=content_type, headers={
         "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*"})

@@ -77,7 +77,7 @@ class Assets:
         self.files = files
         self.version = whole.hexdigest()[:12]
         # The static imports of each module, read from its source.
-        self.imports = {name: found for name, found in imports.items() if name in files}
+        self.imports = imports
 
     def url(self, name: str) -> str:
         """The cacheable URL of a file; a name that does not exist is a programming error."""

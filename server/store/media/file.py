@@ -82,9 +82,3 @@ class FileMediaStore:
             await asyncio.to_thread(path.unlink, True)
         except OSError as exc:
             raise MediaUnavailable(f"could not delete {name}: {exc}") from exc
-
-    def names(self) -> list[str]:
-        """Every stored name (for tests and operators' checks)."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if NAME_RE.match(p.name))

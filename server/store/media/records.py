@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ async def digest_in_use(session: AsyncSession, *, digest: str) -> bool:
     return found is not None
 
 
-def media_json(media: Media, url_for: Any) -> dict[str, Any]:
+def media_json(media: Media, url_for: Callable[[str], str]) -> dict[str, Any]:
     """A photo as the API shows it; ``url_for(name)`` gives a file's public URL."""
     variants = variants_of(media)
     largest = max((v for v in variants if v.content_type == "image/webp"),

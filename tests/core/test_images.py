@@ -8,11 +8,13 @@ import struct
 import zlib
 from typing import Any
 
+import pillow_heif
 import pytest
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageFile, ImageSequence
 
 from bulletin.core import images
 from bulletin.core.images import ImageRefused, ProcessedImage, Variant, process, sniff
+from tests.conftest import service_unavailable
 
 LIMIT = 50_000_000
 SECRETS = (b"SN-0042-SECRET", b"Jane Secret", b"SpyCam", b"X-9000", b"secret-xmp", b"a note")
@@ -336,9 +338,8 @@ def test_an_unreadable_icc_profile_is_dropped_and_the_pixels_kept() -> None:
 
 def heic(img: Image.Image, exif: Image.Exif | None = None) -> bytes:
     """The picture encoded as HEIC by libheif, or a skip when it cannot encode."""
-    pillow_heif = pytest.importorskip("pillow_heif")
     if not pillow_heif.libheif_info().get("HEIF"):
-        pytest.skip("the installed libheif has no HEVC encoder")
+        service_unavailable("the installed libheif has no HEVC encoder")
     heif = pillow_heif.from_bytes(mode="RGB", size=img.size, data=img.tobytes())
     if exif is not None:
         heif.info["exif"] = exif.tobytes()

@@ -22,10 +22,22 @@ import { keepTimesCurrent, localiseTimes } from "./times.js";
  * @property {{id: number, name: string} | null} author
  * @property {string | null} body
  * @property {string | null} html
+ * @property {Photo[]} [media]
  * @property {boolean} pinned
  * @property {string} created_at
  * @property {string | null} edited_at
  * @property {boolean} deleted
+ */
+
+/**
+ * @typedef {object} Photo
+ * @property {number} id
+ * @property {string} alt
+ * @property {string} caption
+ * @property {string} credit
+ * @property {number} width
+ * @property {number} height
+ * @property {{width: number, height: number, content_type: string, url: string}[]} variants
  */
 
 /**
@@ -38,6 +50,63 @@ import { keepTimesCurrent, localiseTimes } from "./times.js";
  */
 
 const HEADLINE_CHARS = 110;
+// The same as PHOTO_SIZES in server/web/templating.py.
+const PHOTO_SIZES = "(min-width: 48rem) 44rem, calc(100vw - 2rem)";
+
+/**
+ * A post's photo, as the server's _story.html draws it.
+ * @param {Photo} photo
+ * @returns {HTMLElement}
+ */
+export function photoFigure(photo) {
+  const figure = document.createElement("figure");
+  figure.className = "photo";
+  const img = document.createElement("img");
+  img.width = photo.width;
+  img.height = photo.height;
+  img.alt = photo.alt;
+  img.loading = "lazy";
+  img.decoding = "async";
+  /** @param {string} type */
+  const srcset = (type) => photo.variants.filter((v) => v.content_type === type)
+    .map((v) => `${v.url} ${v.width}w`).join(", ");
+  const animation = photo.variants.find((v) => v.content_type === "image/gif");
+  if (animation) {
+    img.src = animation.url;
+    figure.append(img);
+  } else {
+    const jpegs = photo.variants.filter((v) => v.content_type !== "image/webp");
+    const fallback = (jpegs.length ? jpegs : photo.variants)
+      .reduce((best, v) => Math.abs(v.width - 960) < Math.abs(best.width - 960) ? v : best);
+    const picture = document.createElement("picture");
+    const source = document.createElement("source");
+    source.type = "image/webp";
+    source.srcset = srcset("image/webp");
+    source.sizes = PHOTO_SIZES;
+    img.src = fallback.url;
+    img.srcset = srcset("image/jpeg");
+    img.sizes = PHOTO_SIZES;
+    picture.append(source, img);
+    figure.append(picture);
+  }
+  if (photo.caption || photo.credit) {
+    const caption = document.createElement("figcaption");
+    if (photo.caption) {
+      const text = document.createElement("span");
+      text.className = "photo-caption";
+      text.textContent = photo.caption;
+      caption.append(text);
+    }
+    if (photo.credit) {
+      const credit = document.createElement("span");
+      credit.className = "photo-credit";
+      credit.textContent = photo.credit;
+      caption.append(" ", credit);
+    }
+    figure.append(caption);
+  }
+  return figure;
+}
 // How far the feed's top may be above the viewport and still count as "at the top".
 const TOP_SLACK_PX = 40;
 const ANNOUNCE_DELAY_MS = 800;
@@ -370,7 +439,7 @@ export function startReader(main, options = {}) {
     const body = document.createElement("div");
     body.className = "post-body";
     body.innerHTML = post.html ?? "";
-    article.replaceChildren(meta, body);
+    article.replaceChildren(meta, body, ...(post.media ?? []).map(photoFigure));
     if (embed) openLinksOutside(article);
     localiseTimes(article);
   }

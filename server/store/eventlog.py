@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..core import content, protocol
 from ..core.errors import ApiError, conflict, not_found
 from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
+from .media.records import Attachment, attachments_json
 from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
 from .payloads import encode, event_json, post_json, stream_json
 
@@ -148,10 +149,12 @@ async def update_stream(
 
 
 async def create_post(
-    session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool
+    session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool,
+    media: list[Attachment] | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Add a post to a stream that has not ended; one ``post.created`` event."""
     rendered = _render(body)
+    shown = await attachments_json(session, media or [])
     stream = await _lock_stream(session, col(Stream.slug) == slug)
     if stream is None:
         raise not_found("stream", slug)
@@ -161,7 +164,8 @@ async def create_post(
     assert stream.id is not None
     post = Post(
         stream_id=stream.id, author_id=author.id, body=body, html=rendered.html,
-        embeds=[e.to_json() for e in rendered.embeds], pinned=pinned, created_at=now,
+        embeds=[e.to_json() for e in rendered.embeds], media=shown, pinned=pinned,
+        created_at=now,
     )
     session.add(post)
     await session.flush()
@@ -176,21 +180,28 @@ async def create_post(
 async def edit_post(
     session: AsyncSession, *, post_id: int, editor: Editor,
     body: str | None = None, pinned: bool | None = None,
+    media: list[Attachment] | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Change a post's text (keeping the old text as a revision) and/or its pin."""
+    """Change a post's text (keeping the old text as a revision), its photos, its pin."""
     rendered = _render(body) if body is not None else None
     post, stream = await _lock_post(session, post_id)
+    shown = None if media is None else await attachments_json(session, media)
     now = utcnow()
     ops: list[str] = []
-    if body is not None and rendered is not None and body != post.body:
+    text_changed = body is not None and rendered is not None and body != post.body
+    media_changed = shown is not None and shown != post.media
+    if text_changed or media_changed:
         assert post.id is not None
         session.add(PostRevision(
             post_id=post.id, revision=post.revision, body=post.body, html=post.html,
             author_id=post.edited_by_id or post.author_id,
             replaced_at=now, replaced_by_id=editor.id,
         ))
-        post.body, post.html = body, rendered.html
-        post.embeds = [e.to_json() for e in rendered.embeds]
+        if text_changed and body is not None and rendered is not None:
+            post.body, post.html = body, rendered.html
+            post.embeds = [e.to_json() for e in rendered.embeds]
+        if media_changed and shown is not None:
+            post.media = shown
         post.revision += 1
         post.edited_at = now
         post.edited_by_id = editor.id

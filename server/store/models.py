@@ -126,6 +126,10 @@ class Post(SQLModel, table=True):
     embeds: list[dict[str, str]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
     )
+    # The photos shown with the post, in order, as their public JSON (see media/records.py).
+    media: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
     pinned: bool = Field(default=False)
     revision: int = Field(default=1)
     created_at: datetime = _ts()

@@ -33,6 +33,7 @@ def post_json(post: Post, *, stream_slug: str, author: Editor | None) -> dict[st
         "body": None if deleted else post.body,
         "html": None if deleted else post.html,
         "embeds": [] if deleted else list(post.embeds),
+        "media": [] if deleted else list(post.media),
         "pinned": post.pinned,
         "revision": post.revision,
         "created_at": iso(post.created_at),

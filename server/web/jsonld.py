@@ -61,6 +61,25 @@ def post_headline(view: PostView) -> str:
     return f"Update {view.post.id}"
 
 
+def share_image(views: Sequence[PostView], base: str) -> dict[str, Any] | None:
+    """The photo that stands for a page in share cards and search: the newest photo of the
+    newest key event that has one, else of the newest post with a photo. Its largest JPEG
+    (every platform reads JPEG), with an absolute URL, its size and alt text."""
+    def newest_first(candidates: Sequence[PostView]) -> list[PostView]:
+        return sorted((v for v in candidates if v.post.media and v.post.deleted_at is None),
+                      key=lambda v: v.post.created_at, reverse=True)
+
+    chosen = newest_first([v for v in views if v.post.pinned]) or newest_first(views)
+    if not chosen:
+        return None
+    photo = chosen[0].post.media[-1]
+    jpegs = [v for v in photo["variants"] if v["content_type"] == "image/jpeg"]
+    best = max(jpegs or photo["variants"], key=lambda v: int(v["width"]))
+    url = str(best["url"])
+    return {"url": url if url.startswith(("https://", "http://")) else base + url,
+            "width": best["width"], "height": best["height"], "alt": photo["alt"]}
+
+
 def modified(stream: Stream, posts: Sequence[PostView]) -> datetime:
     """When the stream or any shown post last changed."""
     times = [stream.updated_at, *(v.post.edited_at or v.post.created_at for v in posts)]
@@ -89,6 +108,14 @@ def live_blog_posting(stream: Stream, posts: Sequence[PostView], *, page_url: st
         data["coverageEndTime"] = isotime(stream.ended_at)
     data["liveBlogUpdate"] = [_blog_posting(v, post_url) for v in posts]
     return data
+
+
+def with_image(data: dict[str, Any], image: dict[str, Any] | None) -> dict[str, Any]:
+    """A schema.org item with the page's photo as its ``image``."""
+    if image is None:
+        return data
+    return data | {"image": {"@type": "ImageObject", "url": image["url"],
+                             "width": image["width"], "height": image["height"]}}
 
 
 def _blog_posting(view: PostView, post_url: str) -> dict[str, Any]:

@@ -37,6 +37,17 @@ SCHEMAS: dict[str, Any] = {
     "Embed": _object({
         "provider": {"type": "string", "examples": ["youtube", "vimeo", "x", "instagram"]},
         "id": {"type": "string"}, "url": {"type": "string", "format": "uri"}}),
+    "MediaVariant": _object({
+        "width": {"type": "integer"}, "height": {"type": "integer"},
+        "content_type": {"type": "string", "enum": ["image/webp", "image/jpeg", "image/gif"]},
+        "url": {"type": "string"}}),
+    "PostPhoto": _object({
+        "id": {"type": "integer"},
+        "alt": {"type": "string", "description": "What the photo shows"},
+        "caption": {"type": "string"}, "credit": {"type": "string"},
+        "width": {"type": "integer"}, "height": {"type": "integer"},
+        "url": {"type": "string", "description": "The largest WebP variant"},
+        "variants": {"type": "array", "items": _ref("MediaVariant")}}),
     "Post": _object({
         "id": {"type": "integer"},
         "stream": {"type": "string", "description": "The stream's slug"},
@@ -44,6 +55,8 @@ SCHEMAS: dict[str, Any] = {
         "body": {"type": ["string", "null"], "description": "Markdown; null once deleted"},
         "html": {"type": ["string", "null"], "description": "Sanitised HTML; null once deleted"},
         "embeds": {"type": "array", "items": _ref("Embed")},
+        "media": {"type": "array", "items": _ref("PostPhoto"),
+                  "description": "Photos shown with the post, in order"},
         "pinned": {"type": "boolean", "description": "A key event"},
         "revision": {"type": "integer", "minimum": 1},
         "created_at": _TIME, "edited_at": _NULLABLE_TIME, "deleted_at": _NULLABLE_TIME,
@@ -137,10 +150,7 @@ SCHEMAS: dict[str, Any] = {
         "credit": {"type": "string"}, "created_at": _TIME,
         "variants": {"type": "array", "description": "Every width in WebP and JPEG, for "
                                                      "srcset; smallest first",
-                     "items": _object({"width": {"type": "integer"},
-                                       "height": {"type": "integer"},
-                                       "content_type": {"type": "string"},
-                                       "url": {"type": "string"}})},
+                     "items": _ref("MediaVariant")},
     }),
     "MediaUpload": _object({
         "file": {"type": "string", "contentMediaType": "application/octet-stream",
@@ -153,8 +163,10 @@ SCHEMAS: dict[str, Any] = {
     }, ["file"]),
 }
 for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
-    SCHEMAS[_model.__name__] = _model.model_json_schema(
-        ref_template="#/components/schemas/{model}")
+    _schema = _model.model_json_schema(ref_template="#/components/schemas/{model}")
+    # Models used inside the bodies (MediaItem) become components of their own.
+    SCHEMAS.update(_schema.pop("$defs", {}))
+    SCHEMAS[_model.__name__] = _schema
 
 _ERRORS = {
     "400": "Malformed request (bad JSON, bad parameter)",

@@ -34,6 +34,10 @@ class Pages:
         self.env.filters["isotime"] = isotime
         self.env.filters["clock"] = clock
         self.env.filters["json_script"] = json_script
+        self.env.filters["srcset"] = srcset
+        self.env.filters["fallback_src"] = fallback_src
+        self.env.filters["animation"] = animation
+        self.env.globals["photo_sizes"] = PHOTO_SIZES
 
     def render(self, request: Request, name: str, context: dict[str, Any], *,
                status: int = 200, frame_ancestors: str = "'none'",
@@ -52,6 +56,28 @@ def csp(frame_ancestors: str) -> str:
         "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
         f"frame-ancestors {frame_ancestors}",
     ])
+
+
+# How wide a post's photo is drawn: the reading column (44rem), or the screen less its margins.
+# reader.js uses the same value.
+PHOTO_SIZES = "(min-width: 48rem) 44rem, calc(100vw - 2rem)"
+
+
+def srcset(variants: list[dict[str, Any]], content_type: str) -> str:
+    """``srcset`` for one type of a photo's variants: "/media/a-480.webp 480w, …"."""
+    return ", ".join(f"{v['url']} {v['width']}w" for v in variants
+                     if v["content_type"] == content_type)
+
+
+def fallback_src(variants: list[dict[str, Any]]) -> str:
+    """The ``src`` for browsers without ``srcset``: the JPEG closest to the column's width."""
+    jpegs = [v for v in variants if v["content_type"] != "image/webp"] or variants
+    return str(min(jpegs, key=lambda v: abs(int(v["width"]) - 960))["url"])
+
+
+def animation(variants: list[dict[str, Any]]) -> str:
+    """The URL of a photo's kept GIF animation, or ""."""
+    return next((str(v["url"]) for v in variants if v["content_type"] == "image/gif"), "")
 
 
 def isotime(value: datetime | None) -> str:

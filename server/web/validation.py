@@ -19,6 +19,7 @@ from starlette.requests import Request
 from ..core import safejson
 from ..core.errors import ApiError
 from ..core.protocol import SLUG_PATTERN, SLUG_RE
+from ..store.media.records import Attachment
 from ..store.models import MAX_ID
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -67,18 +68,51 @@ class StreamPatch(_Body):
     status: Literal["draft", "live", "ended"] | None = None
 
 
+MAX_POST_MEDIA = 20
+
+
+AltText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                            max_length=1000), AfterValidator(_storable)]
+Caption = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000),
+                    AfterValidator(_storable)]
+Credit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200),
+                   AfterValidator(_storable)]
+
+
+class MediaItem(_Body):
+    """A photo shown with a post: an uploaded media id and the words that go with it."""
+
+    id: int = Field(ge=1, le=MAX_ID, description="From POST /api/media")
+    alt: AltText = Field(
+        description="What the photo shows, for readers who cannot see it (required)")
+    caption: Caption = ""
+    credit: Credit = ""
+
+    def attachment(self) -> Attachment:
+        """The store's view of this item."""
+        return Attachment(self.id, self.alt, self.caption, self.credit)
+
+
+def attachments(items: list[MediaItem] | None) -> list[Attachment] | None:
+    """The store's view of a post's photos (None: leave them as they are)."""
+    return None if items is None else [item.attachment() for item in items]
+
+
 class PostCreate(_Body):
     """``POST /api/streams/{slug}/posts``."""
 
     body: Text = Field(min_length=1, description="Markdown (CommonMark)")
     pinned: bool = Field(default=False, description="A key event, shown at the top")
+    media: list[MediaItem] = Field(default_factory=list, max_length=MAX_POST_MEDIA,
+                                   description="Photos shown with the post, in order")
 
 
 class PostPatch(_Body):
-    """``PATCH /api/posts/{id}``: a new text, a pin change, or both."""
+    """``PATCH /api/posts/{id}``: a new text, photos, a pin change, or any of them."""
 
     body: Text | None = Field(default=None, min_length=1)
     pinned: bool | None = None
+    media: list[MediaItem] | None = Field(default=None, max_length=MAX_POST_MEDIA)
 
 
 async def read_body(request: Request, *, max_bytes: int) -> bytes:

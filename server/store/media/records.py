@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...core.errors import not_found
+from ...core.errors import ApiError, not_found
 from ..models import Media
 from ..payloads import iso
 
@@ -57,6 +57,40 @@ async def digest_in_use(session: AsyncSession, *, digest: str) -> bool:
     """Whether any photo's files are named from ``digest``."""
     found = (await session.exec(select(Media.id).where(col(Media.digest) == digest))).first()
     return found is not None
+
+
+def file_url(name: str) -> str:
+    """The public URL of a stored file, served by Bulletin under /media/."""
+    return f"/media/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A photo as a post shows it: which one, and the words that go with it there."""
+
+    id: int
+    alt: str
+    caption: str = ""
+    credit: str = ""
+
+
+async def attachments_json(session: AsyncSession, attachments: list[Attachment],
+                           url_for: Callable[[str], str] = file_url) -> list[dict[str, Any]]:
+    """The photos of a post as stored with it and sent to readers: id, alt, caption,
+    credit, size and every variant's URL. 422 media_not_found for an unknown id."""
+    shown: list[dict[str, Any]] = []
+    for attachment in attachments:
+        media = await session.get(Media, attachment.id)
+        if media is None:
+            raise ApiError(422, "media_not_found", f"media {attachment.id} does not exist",
+                           {"media": attachment.id})
+        data = media_json(media, url_for)
+        shown.append({
+            "id": media.id, "alt": attachment.alt, "caption": attachment.caption,
+            "credit": attachment.credit, "width": media.width, "height": media.height,
+            "url": data["url"], "variants": data["variants"],
+        })
+    return shown
 
 
 def media_json(media: Media, url_for: Callable[[str], str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from ..validation import (
     PostPatch,
     StreamCreate,
     StreamPatch,
+    attachments,
     check_post_length,
     checked_post_id,
     checked_slug,
@@ -171,7 +172,8 @@ async def create_post(request: Request) -> Response:
 
     async def create(session: AsyncSession) -> Created:
         view, events = await eventlog.create_post(
-            session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
+            session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
+            media=attachments(data.media))
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
     return _answer(await run_once(request, editor, raw, create,
@@ -192,15 +194,16 @@ async def update_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes), PostPatch)
-    if data.body is None and data.pinned is None:
-        raise ApiError(422, "validation_error", "send body, pinned or both")
+    if data.body is None and data.pinned is None and data.media is None:
+        raise ApiError(422, "validation_error", "send body, media, pinned or any of them")
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view, events = await eventlog.edit_post(
-            session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned)
+            session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
+            media=attachments(data.media))
         return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
             events
 

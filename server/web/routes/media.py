@@ -24,7 +24,14 @@ from ...core import images
 from ...core.errors import ApiError
 from ...store.media import MediaUnavailable
 from ...store.media.file import NAME_RE
-from ...store.media.records import StoredVariant, create, digest_in_use, get, media_json
+from ...store.media.records import (
+    StoredVariant,
+    create,
+    digest_in_use,
+    file_url,
+    get,
+    media_json,
+)
 from ..assets import IMMUTABLE
 from ..callers import caller, writer
 from ..responses import json_response
@@ -36,11 +43,6 @@ CONTENT_TYPES = {extension: kind for kind, extension in EXTENSIONS.items()}
 # Room for the multipart framing and the small text fields around the file.
 FORM_OVERHEAD = 64 * 1024
 LIMITS = {"alt": 1000, "caption": 2000, "credit": 200}
-
-
-def file_url(name: str) -> str:
-    """The public URL of a stored file."""
-    return f"/media/{name}"
 
 
 async def upload(request: Request) -> Response:

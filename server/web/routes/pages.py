@@ -55,12 +55,14 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
         pinned = await eventlog.pinned_posts(session, stream=stream)
     base = origin(request)
     page_url = f"{base}/live/{stream.slug}"
+    image = jsonld.share_image([*pinned, *posts], base)
     return {
         "stream": stream, "seq": seq, "posts": posts, "pinned": pinned, "before": before,
         "next_cursor": next_cursor, "page_url": page_url, "origin": base,
         "headline": jsonld.post_headline, "page_size": svc.settings.page_size,
-        "json_ld": jsonld.live_blog_posting(
-            stream, posts, page_url=page_url, post_url=page_url + "#post-{id}"),
+        "json_ld": jsonld.with_image(jsonld.live_blog_posting(
+            stream, posts, page_url=page_url, post_url=page_url + "#post-{id}"), image),
+        "image": image,
         "modified": jsonld.modified(stream, posts),
     }
 
@@ -111,12 +113,15 @@ async def post_page(request: Request) -> Response:
     page_url = f"{base}/live/{stream.slug}"
     url = f"{page_url}/posts/{view.post.id}"
     posting = jsonld.live_blog_posting(stream, [view], page_url=page_url, post_url=url)
+    image = jsonld.share_image([view], base)
     return _pages(request).render(request, "post.html", {
         "stream": stream, "view": view, "url": url, "page_url": page_url,
         "headline": jsonld.post_headline(view),
         "summary": jsonld.shorten(jsonld.plain_text(view.post.html),
                                     jsonld.DESCRIPTION_CHARS),
-        "json_ld": posting["liveBlogUpdate"][0] | {"@context": "https://schema.org"},
+        "json_ld": jsonld.with_image(
+            posting["liveBlogUpdate"][0] | {"@context": "https://schema.org"}, image),
+        "image": image,
     }, headers={"Cache-Control": PAGE_CACHE})
 
 

@@ -188,20 +188,20 @@ async def edit_post(
     shown = None if media is None else await attachments_json(session, media)
     now = utcnow()
     ops: list[str] = []
-    text_changed = body is not None and rendered is not None and body != post.body
-    media_changed = shown is not None and shown != post.media
-    if text_changed or media_changed:
+    new_text = rendered if body is not None and body != post.body else None
+    new_media = shown if shown is not None and shown != post.media else None
+    if new_text is not None or new_media is not None:
         assert post.id is not None
         session.add(PostRevision(
             post_id=post.id, revision=post.revision, body=post.body, html=post.html,
             author_id=post.edited_by_id or post.author_id,
             replaced_at=now, replaced_by_id=editor.id,
         ))
-        if text_changed and body is not None and rendered is not None:
-            post.body, post.html = body, rendered.html
-            post.embeds = [e.to_json() for e in rendered.embeds]
-        if media_changed and shown is not None:
-            post.media = shown
+        if new_text is not None and body is not None:
+            post.body, post.html = body, new_text.html
+            post.embeds = [e.to_json() for e in new_text.embeds]
+        if new_media is not None:
+            post.media = new_media
         post.revision += 1
         post.edited_at = now
         post.edited_by_id = editor.id

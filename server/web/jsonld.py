@@ -66,7 +66,8 @@ def share_image(views: Sequence[PostView], base: str) -> dict[str, Any] | None:
     newest key event that has one, else of the newest post with a photo. Its largest JPEG
     (every platform reads JPEG), with an absolute URL, its size and alt text."""
     def newest_first(candidates: Sequence[PostView]) -> list[PostView]:
-        return sorted((v for v in candidates if v.post.media and v.post.deleted_at is None),
+        # Only live posts reach the pages: deleted ones are not listed.
+        return sorted((v for v in candidates if v.post.media),
                       key=lambda v: v.post.created_at, reverse=True)
 
     chosen = newest_first([v for v in views if v.post.pinned]) or newest_first(views)

@@ -15,7 +15,7 @@ Seq, op and time of each event stay as they were. The old texts live on only in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..core import content, protocol
 from ..core.errors import ApiError, conflict, not_found
 from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
-from .media.records import Attachment, attachments_json
+from .media.records import Attachment, attachments_json, file_url
 from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
 from .payloads import encode, event_json, post_json, stream_json
 
@@ -150,11 +150,11 @@ async def update_stream(
 
 async def create_post(
     session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool,
-    media: list[Attachment] | None = None,
+    media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
 ) -> tuple[PostView, list[Event]]:
     """Add a post to a stream that has not ended; one ``post.created`` event."""
     rendered = _render(body)
-    shown = await attachments_json(session, media or [])
+    shown = await attachments_json(session, media or [], media_url)
     stream = await _lock_stream(session, col(Stream.slug) == slug)
     if stream is None:
         raise not_found("stream", slug)
@@ -180,12 +180,12 @@ async def create_post(
 async def edit_post(
     session: AsyncSession, *, post_id: int, editor: Editor,
     body: str | None = None, pinned: bool | None = None,
-    media: list[Attachment] | None = None,
+    media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
 ) -> tuple[PostView, list[Event]]:
     """Change a post's text (keeping the old text as a revision), its photos, its pin."""
     rendered = _render(body) if body is not None else None
     post, stream = await _lock_post(session, post_id)
-    shown = None if media is None else await attachments_json(session, media)
+    shown = None if media is None else await attachments_json(session, media, media_url)
     now = utcnow()
     ops: list[str] = []
     new_text = rendered if body is not None and body != post.body else None

@@ -28,3 +28,7 @@ class MediaStore(Protocol):
 
     async def delete(self, name: str) -> None:
         """Remove ``name``; a name that is not there is not an error."""
+
+    def url(self, name: str) -> str:
+        """The public URL readers fetch ``name`` from (a path on Bulletin, or a bucket's or
+        CDN's absolute URL)."""

@@ -82,3 +82,7 @@ class FileMediaStore:
             await asyncio.to_thread(path.unlink, True)
         except OSError as exc:
             raise MediaUnavailable(f"could not delete {name}: {exc}") from exc
+
+    def url(self, name: str) -> str:
+        """Bulletin serves the folder itself, under /media/."""
+        return f"/media/{name}"

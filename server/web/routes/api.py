@@ -173,7 +173,7 @@ async def create_post(request: Request) -> Response:
     async def create(session: AsyncSession) -> Created:
         view, events = await eventlog.create_post(
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media))
+            media=attachments(data.media), media_url=svc.media.url)
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
     return _answer(await run_once(request, editor, raw, create,
@@ -203,7 +203,7 @@ async def update_post(request: Request) -> Response:
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view, events = await eventlog.edit_post(
             session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media))
+            media=attachments(data.media), media_url=svc.media.url)
         return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
             events
 

@@ -28,7 +28,6 @@ from ...store.media.records import (
     StoredVariant,
     create,
     digest_in_use,
-    file_url,
     get,
     media_json,
 )
@@ -80,7 +79,7 @@ async def upload(request: Request) -> Response:
                 session, uploaded_by_id=editor.id, digest=digest,
                 source_type=processed.source_type, width=processed.width,
                 height=processed.height, variants=stored, **fields)
-            body = media_json(media, file_url)
+            body = media_json(media, svc.media.url)
     except BaseException:
         await _forget(svc, digest, written)
         raise
@@ -160,9 +159,10 @@ async def get_media(request: Request) -> Response:
     """GET /api/media/{id}: a photo's description and variants (editors only)."""
     await caller(request, required=True)
     media_id = checked_id(request.path_params["id"], "media")
-    async with services(request).db.read() as session:
+    svc = services(request)
+    async with svc.db.read() as session:
         media = await get(session, media_id=media_id)
-    return json_response(media_json(media, file_url))
+    return json_response(media_json(media, svc.media.url))
 
 
 async def media_file(request: Request) -> Response:

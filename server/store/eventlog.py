@@ -194,7 +194,7 @@ async def edit_post(
         assert post.id is not None
         session.add(PostRevision(
             post_id=post.id, revision=post.revision, body=post.body, html=post.html,
-            author_id=post.edited_by_id or post.author_id,
+            author_id=post.edited_by_id or post.author_id, media=list(post.media),
             replaced_at=now, replaced_by_id=editor.id,
         ))
         if new_text is not None and body is not None:
@@ -240,6 +240,65 @@ async def delete_post(
     event = _event(session, stream, seq=seq, op="post.deleted", at=now,
                    subject=subject, post=post)
     return view, [event]
+
+
+async def withdraw_media(
+    session: AsyncSession, *, media_ids: set[int], editor: Editor
+) -> dict[str, list[Event]]:
+    """Take photos out of every post and revision that shows them (a take-down).
+
+    A live post showing one is edited without it (a new revision, ``post.edited``, its
+    earlier events restated), so that open pages drop the figure at once and no replay
+    brings it back; deleted posts and earlier revisions lose it silently. Returns the
+    events by stream slug: one photo may be in several stories.
+    """
+    if not media_ids:
+        return {}
+
+    def without(media: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in media if m.get("id") not in media_ids]
+
+    # A prefilter on the JSON's text (every id's digits appear in it), then the exact test.
+    text = sa.cast(col(Post.media), sa.Text)
+    candidates = (await session.exec(
+        select(Post.id, Post.stream_id).where(sa.or_(*(text.like(f"%{i}%") for i in media_ids)))
+        .order_by(col(Post.stream_id), col(Post.id))
+    )).all()
+    events: dict[str, list[Event]] = {}
+    now = utcnow()
+    for post_id, stream_id in candidates:
+        stream = await _lock_stream(session, col(Stream.id) == stream_id)
+        post = (await session.exec(
+            select(Post).where(Post.id == post_id).execution_options(populate_existing=True)
+        )).one()
+        assert stream is not None and post.id is not None
+        for revision in (await session.exec(
+                select(PostRevision).where(PostRevision.post_id == post.id))).all():
+            if without(revision.media) != revision.media:
+                revision.media = without(revision.media)
+        kept = without(post.media)
+        if kept == post.media:
+            continue
+        if post.deleted_at is not None:
+            post.media = kept
+            continue
+        session.add(PostRevision(
+            post_id=post.id, revision=post.revision, body=post.body, html=post.html,
+            author_id=post.edited_by_id or post.author_id, media=kept,
+            replaced_at=now, replaced_by_id=editor.id,
+        ))
+        post.media = kept
+        post.revision += 1
+        post.edited_at = now
+        post.edited_by_id = editor.id
+        stream.updated_at = now
+        await session.flush()
+        subject = PostView(post, await _author(session, post), stream.slug).to_json()
+        await _restate_history(session, stream, post, subject)
+        seq = await _next_seq(session, stream)
+        events.setdefault(stream.slug, []).append(_event(
+            session, stream, seq=seq, op="post.edited", at=now, subject=subject, post=post))
+    return events
 
 
 async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool) -> PostView:

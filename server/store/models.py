@@ -153,6 +153,10 @@ class PostRevision(SQLModel, table=True):
     author_id: int | None = Field(default=None, foreign_key="editors.id")
     replaced_at: datetime = _ts()
     replaced_by_id: int | None = Field(default=None, foreign_key="editors.id")
+    # The photos the post showed in this revision (as Post.media), less any taken down.
+    media: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
 
 
 class Event(SQLModel, table=True):
@@ -234,4 +238,10 @@ class Media(SQLModel, table=True):
     caption: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
     credit: str = Field(default="", max_length=200)
     created_at: datetime = _ts()
+    # The story it was uploaded for (the upload's ``stream`` field), if one was named.
+    stream_id: int | None = Field(default=None, foreign_key="streams.id", index=True)
+    # A take-down (a legal order, a victim's face): the files are gone, the URLs answer
+    # 410, and no post shows it any more. The row stays for the audit trail.
+    taken_down_at: datetime | None = _ts(nullable=True)
+    taken_down_by_id: int | None = Field(default=None, foreign_key="editors.id")
 

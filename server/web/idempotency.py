@@ -57,17 +57,11 @@ async def run_once(
     """
     svc = services(request)
     ttl = timedelta(hours=svc.settings.idempotency_ttl_hours)
-    fingerprint = hashlib.sha256(
-        b"\0".join([request.method.encode(), request.url.path.encode(), raw])
-    ).hexdigest()
+    fingerprint = _fingerprint(request, raw)
     assert editor.id is not None
-    if key is not None:
-        if not IDEMPOTENCY_KEY_RE.match(key):
-            raise ApiError(400, "invalid_idempotency_key",
-                           "Idempotency-Key must be 1-200 printable ASCII characters")
-        replay = await _replay(svc, editor.id, key, fingerprint, ttl)
-        if replay is not None:
-            return replay
+    replay = await earlier(request, editor, raw, key=key)
+    if replay is not None:
+        return replay
     editor_id = editor.id
 
     async def change(session: AsyncSession) -> tuple[Outcome, str, list[Event]]:
@@ -86,6 +80,28 @@ async def run_once(
         if replay is None:
             raise
         return replay
+
+
+async def earlier(request: Request, editor: Editor, raw: bytes, *,
+                  key: str | None) -> Outcome | None:
+    """The stored outcome of an earlier request with this key, if there was one (422 if it
+    was another request). ``run_once`` asks first itself; a handler with costly work to do
+    before its transaction (an upload's image processing) asks before doing it."""
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY_RE.match(key):
+        raise ApiError(400, "invalid_idempotency_key",
+                       "Idempotency-Key must be 1-200 printable ASCII characters")
+    svc = services(request)
+    assert editor.id is not None
+    return await _replay(svc, editor.id, key, _fingerprint(request, raw),
+                         timedelta(hours=svc.settings.idempotency_ttl_hours))
+
+
+def _fingerprint(request: Request, raw: bytes) -> str:
+    return hashlib.sha256(
+        b"\0".join([request.method.encode(), request.url.path.encode(), raw])
+    ).hexdigest()
 
 
 async def _replay(

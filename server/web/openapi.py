@@ -117,7 +117,8 @@ SCHEMAS: dict[str, Any] = {
         "post": _ref("Post"),
         "revisions": {"type": "array", "items": _object({
             "revision": {"type": "integer"}, "body": {"type": "string"},
-            "html": {"type": "string"}, "author_id": {"type": ["integer", "null"]},
+            "html": {"type": "string"}, "media": {"type": "array", "items": _ref("PostPhoto")},
+            "author_id": {"type": ["integer", "null"]},
             "replaced_at": _TIME, "replaced_by_id": {"type": ["integer", "null"]}})},
     }),
     "Me": _object({"id": {"type": "integer"}, "username": {"type": "string"},
@@ -149,8 +150,25 @@ SCHEMAS: dict[str, Any] = {
         "alt": {"type": "string"}, "caption": {"type": "string"},
         "credit": {"type": "string"}, "created_at": _TIME,
         "variants": {"type": "array", "description": "Every width in WebP and JPEG, for "
-                                                     "srcset; smallest first",
+                                                     "srcset; smallest first (none once "
+                                                     "taken down)",
                      "items": _ref("MediaVariant")},
+        "taken_down_at": {**_NULLABLE_TIME, "description": "When the photo was taken down: "
+                                                           "its files are gone, `url` is null"},
+        "taken_down_by_id": {"type": ["integer", "null"]},
+    }),
+    "TakeDown": {"allOf": [_ref("Media"), _object({
+        "posts_edited": {"type": "array", "items": {"type": "integer"},
+                         "description": "The posts edited without the photo"},
+        "files_removed": {"type": "integer",
+                          "description": "How many files left storage"},
+    })]},
+    "StreamMedia": _object({
+        "stream": {"type": "string"},
+        "media": {"type": "array", "description": "Newest first", "items": {"allOf": [
+            _ref("Media"), _object({"posts": {
+                "type": "array", "items": {"type": "integer"},
+                "description": "The live posts showing the photo"}})]}},
     }),
     "MediaUpload": _object({
         "file": {"type": "string", "contentMediaType": "application/octet-stream",
@@ -160,6 +178,8 @@ SCHEMAS: dict[str, Any] = {
                 "description": "What the photo shows, for readers who cannot see it"},
         "caption": {"type": "string", "maxLength": 2000},
         "credit": {"type": "string", "maxLength": 200},
+        "stream": {"type": "string", "description": "The slug of the story it is for: it is "
+                                                    "then listed with the story's photos"},
     }, ["file"]),
 }
 for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
@@ -369,17 +389,32 @@ def document() -> dict[str, Any]:
                                 "every metadata (GPS position, camera serial, owner) and made "
                                 "into several widths in WebP and JPEG",
                      "operationId": "uploadMedia", "security": _AUTH,
+                     "parameters": [_IDEMPOTENCY],
                      "requestBody": {"required": True, "content": {"multipart/form-data": {
                          "schema": _ref("MediaUpload")}}},
                      "responses": _media(_responses(
                          "201 The photo and its variants", "Media",
-                         "400", "401", "403", "413", "415", "422", "429", "503"))},
+                         "400", "401", "403", "404", "409", "413", "415", "422", "429",
+                         "503"))},
+        },
+        "/api/streams/{slug}/media": {
+            "parameters": [_SLUG],
+            "get": {"summary": "The story's photos: uploaded for it or shown in its posts "
+                               "(editors)", "operationId": "listStreamMedia",
+                    "security": _AUTH,
+                    "responses": _responses("200 The photos", "StreamMedia", "401", "404")},
         },
         "/api/media/{id}": {
             "parameters": [_ID],
             "get": {"summary": "A photo and its variants (editors)", "operationId": "getMedia",
                     "security": _AUTH,
                     "responses": _responses("200 The photo", "Media", "401", "404")},
+            "delete": {"summary": "Take a photo down (editors): every post showing it is "
+                                  "edited without it, every upload of the same file is taken "
+                                  "down, its files leave storage and its URLs answer 410",
+                       "operationId": "takeDownMedia", "security": _AUTH,
+                       "responses": _responses("200 Taken down", "TakeDown", "401", "403",
+                                               "404", "429", "503")},
         },
         "/api/posts/{id}/revisions": {
             "parameters": [_ID],

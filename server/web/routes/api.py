@@ -233,7 +233,8 @@ async def post_revisions(request: Request) -> Response:
     return json_response({
         "post": view.to_json(),
         "revisions": [
-            {"revision": r.revision, "body": r.body, "html": r.html, "author_id": r.author_id,
+            {"revision": r.revision, "body": r.body, "html": r.html, "media": r.media,
+             "author_id": r.author_id,
              "replaced_at": iso(r.replaced_at), "replaced_by_id": r.replaced_by_id}
             for r in revisions
         ],

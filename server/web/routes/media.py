@@ -1,19 +1,29 @@
-"""Photos: ``POST /api/media`` (upload, editors only), ``GET /api/media/{id}``, and the
-files themselves under ``/media/{name}``.
+"""Photos: ``POST /api/media`` (upload, editors only), ``GET /api/media/{id}``,
+``DELETE /api/media/{id}`` (take-down), ``GET /api/streams/{slug}/media`` (a story's
+photos), and the files themselves under ``/media/{name}``.
 
 An upload is refused while it streams in once it passes ``max_upload_bytes`` (413); the
 type comes from the bytes, never the name or the Content-Type; the image is checked,
 oriented, stripped of every metadata and resized by ``core/images.py`` in a worker thread,
 at most ``media_workers`` at a time, so that processing never holds up a live delivery.
 Files are stored under names derived from the upload's content before the row is
-written; a refused or failed upload leaves neither file nor row behind.
+written; a refused or failed upload leaves neither file nor row behind. An upload sent
+again with the same ``Idempotency-Key`` (the desk's retry) answers with the first one's
+photo, without processing it again.
+
+A take-down (a victim's face, a legal order) removes the photo from every post showing
+it (edits with their events, so open pages drop it), marks every upload of the same bytes
+as taken down, and then deletes their files: their URLs answer 410 Gone, and the same file
+cannot be uploaded again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +32,7 @@ from starlette.types import Message
 
 from ...core import images
 from ...core.errors import ApiError
+from ...store.eventlog import get_stream, withdraw_media
 from ...store.media import MediaUnavailable
 from ...store.media.file import NAME_RE
 from ...store.media.records import (
@@ -30,18 +41,25 @@ from ...store.media.records import (
     digest_in_use,
     get,
     media_json,
+    of_stream,
+    take_down,
+    taken_down_digest,
+    taken_down_file,
+    variants_of,
 )
+from ...store.models import utcnow
 from ..assets import IMMUTABLE
 from ..callers import caller, writer
+from ..idempotency import Created, Outcome, earlier, run_once
 from ..responses import json_response
 from ..services import Services, services
-from ..validation import checked_id
+from ..validation import checked_id, checked_slug
 
 EXTENSIONS = {"image/webp": "webp", "image/jpeg": "jpg", "image/gif": "gif"}
 CONTENT_TYPES = {extension: kind for kind, extension in EXTENSIONS.items()}
 # Room for the multipart framing and the small text fields around the file.
 FORM_OVERHEAD = 64 * 1024
-LIMITS = {"alt": 1000, "caption": 2000, "credit": 200}
+LIMITS = {"alt": 1000, "caption": 2000, "credit": 200, "stream": 100}
 
 
 async def upload(request: Request) -> Response:
@@ -59,6 +77,23 @@ async def upload(request: Request) -> Response:
         raise _too_large(limit)
     data, fields = await _read_form(request, limit)
     digest = hashlib.sha256(data).hexdigest()
+    key = request.headers.get("idempotency-key")
+    # The form's framing differs on every send: a retry is the same bytes and fields.
+    fingerprint = json.dumps({"sha256": digest, **fields}, sort_keys=True).encode()
+    replay = await earlier(request, editor, fingerprint, key=key)
+    if replay is not None:
+        return _answer(replay)
+    slug = fields.pop("stream")
+    async with svc.db.read() as session:
+        stream_id = None
+        if slug:
+            stream = await get_stream(session, slug=checked_slug(slug), include_drafts=True)
+            stream_id = stream.id
+        down = await taken_down_digest(session, digest=digest)
+    if down is not None:
+        raise ApiError(409, "media_taken_down",
+                       f"this photo was taken down (media {down.id}) and cannot be uploaded "
+                       "again", {"media": down.id})
     async with svc.media_slots:
         try:
             processed = await asyncio.to_thread(
@@ -74,16 +109,25 @@ async def upload(request: Request) -> Response:
             await svc.media.put(row.name, variant.data, variant.content_type)
             written.append(row.name)
         assert editor.id is not None
-        async with svc.db.write() as session:
+        uploader = editor.id
+
+        async def add(session: AsyncSession) -> Created:
             media = await create(
-                session, uploaded_by_id=editor.id, digest=digest,
+                session, uploaded_by_id=uploader, digest=digest,
                 source_type=processed.source_type, width=processed.width,
-                height=processed.height, variants=stored, **fields)
-            body = media_json(media, svc.media.url)
+                height=processed.height, variants=stored, stream_id=stream_id, **fields)
+            return 201, media_json(media, svc.media.url), "", []
+
+        outcome = await run_once(request, editor, fingerprint, add, key=key)
     except BaseException:
         await _forget(svc, digest, written)
         raise
-    return json_response(body, 201)
+    return _answer(outcome)
+
+
+def _answer(outcome: Outcome) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return json_response(outcome.body, outcome.status, headers)
 
 
 async def _forget(svc: Services, digest: str, names: list[str]) -> None:
@@ -165,13 +209,72 @@ async def get_media(request: Request) -> Response:
     return json_response(media_json(media, svc.media.url))
 
 
+async def take_down_media(request: Request) -> Response:
+    """DELETE /api/media/{id}: take a photo down everywhere (editors only).
+
+    In one transaction: every upload of the same bytes is marked taken down, and every
+    post showing one of them is edited without it (``post.edited``, history restated).
+    Then the files leave storage. If storage cannot be reached, the photo is already out
+    of every post and its URLs already answer 410 from Bulletin, and the answer is 503:
+    send the DELETE again to remove the files (a CDN or bucket may still serve them).
+    """
+    editor = await writer(request)
+    svc = services(request)
+    media_id = checked_id(request.path_params["id"], "media")
+    assert editor.id is not None
+    at = utcnow()
+    async with svc.db.write() as session:
+        media = await get(session, media_id=media_id)
+        rows = await take_down(session, media=media, editor_id=editor.id, at=at)
+        events = await withdraw_media(
+            session, media_ids={r.id for r in rows if r.id is not None}, editor=editor)
+        names = sorted({v.name for row in rows for v in variants_of(row)})
+        body = media_json(media, svc.media.url)
+    for slug, stream_events in events.items():
+        await svc.live.publish(slug, stream_events)
+    failed = []
+    for name in names:
+        try:
+            await svc.media.delete(name)
+        except MediaUnavailable:
+            failed.append(name)
+    if failed:
+        raise ApiError(503, "media_storage_unavailable",
+                       f"the photo is out of every post, but {len(failed)} of its files could "
+                       "not be removed from storage: send the DELETE again",
+                       {"media": media_id, "files_left": len(failed)})
+    return json_response(body | {
+        "posts_edited": sorted(e.post_id for evs in events.values() for e in evs
+                               if e.post_id is not None),
+        "files_removed": len(names)})
+
+
+async def stream_media(request: Request) -> Response:
+    """GET /api/streams/{slug}/media: the story's photos, newest first (editors only):
+    those uploaded for it and those its posts show, with the posts showing each."""
+    await caller(request, required=True)
+    slug = checked_slug(request.path_params["slug"])
+    svc = services(request)
+    async with svc.db.read() as session:
+        stream = await get_stream(session, slug=slug, include_drafts=True)
+        found = await of_stream(session, stream=stream)
+    return json_response({"stream": slug, "media": [
+        media_json(media, svc.media.url) | {"posts": posts} for media, posts in found]})
+
+
 async def media_file(request: Request) -> Response:
-    """GET /media/{name}: a stored file, cacheable for a year (its name is its content)."""
+    """GET /media/{name}: a stored file, cacheable for a year (its name is its content);
+    410 Gone once the photo was taken down."""
     name: str = request.path_params["name"]
     if not NAME_RE.match(name):
         raise ApiError(404, "not_found", "no such file")
-    data = await services(request).media.get(name)
+    svc = services(request)
+    data = await svc.media.get(name)
     if data is None:
+        async with svc.db.read() as session:
+            gone = await taken_down_file(session, name=name)
+        if gone:
+            raise ApiError(410, "media_taken_down", "this photo was taken down")
         raise ApiError(404, "not_found", "no such file")
     content_type = CONTENT_TYPES[name.rsplit(".", 1)[1]]
     return Response(data, media_type=content_type, headers={
@@ -184,5 +287,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/api/media", upload, methods=["POST"]),
         Route("/api/media/{id:int}", get_media, methods=["GET"]),
+        Route("/api/media/{id:int}", take_down_media, methods=["DELETE"]),
+        Route("/api/streams/{slug}/media", stream_media, methods=["GET"]),
         Route("/media/{name}", media_file, methods=["GET", "HEAD"], include_in_schema=False),
     ]

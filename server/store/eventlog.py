@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..core import content, protocol
 from ..core.errors import ApiError, conflict, not_found
 from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
-from .media.records import Attachment, attachments_json, file_url
+from .media.records import Attachment, attachments_json, claim, file_url
 from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
 from .payloads import encode, event_json, post_json, stream_json
 
@@ -162,6 +162,7 @@ async def create_post(
         raise conflict("stream_ended", f"stream {slug!r} has ended; reopen it to post")
     now = utcnow()
     assert stream.id is not None
+    await claim(session, media or [], stream_id=stream.id)
     post = Post(
         stream_id=stream.id, author_id=author.id, body=body, html=rendered.html,
         embeds=[e.to_json() for e in rendered.embeds], media=shown, pinned=pinned,
@@ -191,7 +192,8 @@ async def edit_post(
     new_text = rendered if body is not None and body != post.body else None
     new_media = shown if shown is not None and shown != post.media else None
     if new_text is not None or new_media is not None:
-        assert post.id is not None
+        assert post.id is not None and stream.id is not None
+        await claim(session, media or [], stream_id=stream.id)
         session.add(PostRevision(
             post_id=post.id, revision=post.revision, body=post.body, html=post.html,
             author_id=post.edited_by_id or post.author_id, media=list(post.media),
@@ -258,10 +260,8 @@ async def withdraw_media(
     def without(media: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [m for m in media if m.get("id") not in media_ids]
 
-    # A prefilter on the JSON's text (every id's digits appear in it), then the exact test.
-    text = sa.cast(col(Post.media), sa.Text)
     candidates = (await session.exec(
-        select(Post.id, Post.stream_id).where(sa.or_(*(text.like(f"%{i}%") for i in media_ids)))
+        select(Post.id, Post.stream_id).where(_may_show(media_ids))
         .order_by(col(Post.stream_id), col(Post.id))
     )).all()
     events: dict[str, list[Event]] = {}
@@ -299,6 +299,26 @@ async def withdraw_media(
         events.setdefault(stream.slug, []).append(_event(
             session, stream, seq=seq, op="post.edited", at=now, subject=subject, post=post))
     return events
+
+
+async def posts_showing(
+    session: AsyncSession, *, media_ids: set[int]
+) -> list[tuple[int, str]]:
+    """The live posts showing any of the photos, as (post id, stream slug), by stream."""
+    rows = (await session.exec(
+        select(Post, Stream.slug).join(Stream, col(Stream.id) == Post.stream_id)
+        .where(_may_show(media_ids), col(Post.deleted_at).is_(None))
+        .order_by(col(Stream.slug), col(Post.id))
+    )).all()
+    return [(post.id, slug) for post, slug in rows
+            if post.id is not None and any(m.get("id") in media_ids for m in post.media)]
+
+
+def _may_show(media_ids: set[int]) -> sa.ColumnElement[bool]:
+    # A prefilter on the JSON's text (every id's digits appear in it); callers make the
+    # exact test on the rows it finds.
+    text = sa.cast(col(Post.media), sa.Text)
+    return sa.or_(*(text.like(f"%{i}%") for i in sorted(media_ids)))
 
 
 async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool) -> PostView:

@@ -26,7 +26,7 @@ from ..store.db import Database, DatabaseBusy, is_locked
 from ..store.media import media_store_from_url
 from . import openapi
 from .assets import Assets
-from .routes import admin, api, desk, health, media, pages, static, tokens, ws
+from .routes import admin, api, desk, health, media, pages, photos, static, tokens, ws
 from .services import Services
 from .templating import Pages
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
                 *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
-                *desk.catch_all(), *tokens.routes(), *media.routes()],
+                *photos.routes(), *desk.catch_all(), *tokens.routes(), *media.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

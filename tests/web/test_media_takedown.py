@@ -15,6 +15,7 @@ from bulletin.store.db import Database
 from bulletin.store.media import MediaUnavailable
 from bulletin.store.models import Event, Media
 
+from .test_desk import desk  # noqa: F401  (the signed-in desk fixture)
 from .test_media import field_photo, media_dir, stored, upload
 from .test_post_photos import live_story
 
@@ -181,3 +182,43 @@ async def test_an_upload_retried_with_its_key_is_one_photo(
                                      files={"file": ("b.jpg", field_photo(600, 500),
                                                      "image/jpeg")})
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_the_desk_lists_a_storys_photos_and_takes_one_down_after_asking(
+        desk: Any, editor_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    await live_story(editor_client, "march")
+    face = (await upload(editor_client, field_photo(1000, 800), alt="A face")).json()
+    kept = (await upload(editor_client, field_photo(900, 800), stream="march")).json()
+    post = await post_with(editor_client, "march", "The square.", face)
+
+    page = await desk.get("/editor/streams/march/photos")
+    assert page.status_code == 200
+    assert f'id="photo-{face["id"]}"' in page.text and f'id="photo-{kept["id"]}"' in page.text
+    assert f'href="/editor/streams/march#post-{post["id"]}"' in page.text
+    assert "In no post" in page.text
+    confirm = await desk.get(f"/editor/media/{face['id']}/take-down?stream=march")
+    assert confirm.status_code == 200
+    assert "It leaves 1 post" in confirm.text and "410 Gone" in confirm.text
+    assert (await client.get(face["url"])).status_code == 200  # asking changed nothing
+
+    # Without the CSRF token the form is refused and nothing happens.
+    refused = await desk.post(f"/editor/media/{face['id']}/take-down", data={"stream": "march"})
+    assert refused.status_code == 403
+    assert (await client.get(face["url"])).status_code == 200
+
+    done = await desk.post(f"/editor/media/{face['id']}/take-down",
+                           data={"csrf_token": desk.csrf, "stream": "march"})
+    assert done.status_code == 303
+    assert done.headers["location"] == "/editor/streams/march/photos"
+    after = await desk.get("/editor/streams/march/photos")
+    assert f"Photo {face['id']} taken down: removed from 1 post" in after.text
+    assert "Taken down" in after.text
+    assert (await client.get(face["url"])).status_code == 410
+    assert (await client.get(f"/api/posts/{post['id']}")).json()["media"] == []
+
+
+async def test_the_desk_photos_page_is_for_signed_in_editors(
+        client: httpx.AsyncClient, editor_client: httpx.AsyncClient) -> None:
+    await live_story(editor_client, "march")
+    r = await client.get("/editor/streams/march/photos")
+    assert r.status_code == 303 and r.headers["location"].startswith("/editor/login")

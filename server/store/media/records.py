@@ -82,6 +82,12 @@ async def taken_down_file(session: AsyncSession, *, name: str) -> bool:
     return found is not None
 
 
+async def same_file(session: AsyncSession, *, media: Media) -> set[int]:
+    """The ids of every upload of the photo's bytes (they share its files), its own too."""
+    return {i for i in (await session.exec(
+        select(Media.id).where(col(Media.digest) == media.digest))).all() if i is not None}
+
+
 async def take_down(session: AsyncSession, *, media: Media, editor_id: int,
                     at: datetime) -> list[Media]:
     """Mark the photo and every other upload of the same bytes (they share its files) as
@@ -155,6 +161,16 @@ async def attachments_json(session: AsyncSession, attachments: list[Attachment],
             "url": data["url"], "variants": data["variants"],
         })
     return shown
+
+
+async def claim(session: AsyncSession, attachments: list[Attachment], *, stream_id: int) -> None:
+    """A photo first shown in a story that was uploaded for none belongs to that story
+    from then on: it stays in the story's list once no post shows it (a take-down)."""
+    ids = sorted({a.id for a in attachments})
+    if ids:
+        await session.exec(sa.update(Media).where(col(Media.id).in_(ids),
+                                                  col(Media.stream_id).is_(None))
+                           .values(stream_id=stream_id))
 
 
 def media_json(media: Media, url_for: Callable[[str], str]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from starlette.types import Message
 
 from ...core import images
 from ...core.errors import ApiError
-from ...store.eventlog import get_stream, withdraw_media
+from ...store.eventlog import get_stream
 from ...store.media import MediaUnavailable
 from ...store.media.file import NAME_RE
 from ...store.media.records import (
@@ -41,16 +41,13 @@ from ...store.media.records import (
     digest_in_use,
     get,
     media_json,
-    of_stream,
-    take_down,
     taken_down_digest,
     taken_down_file,
-    variants_of,
 )
-from ...store.models import utcnow
 from ..assets import IMMUTABLE
 from ..callers import caller, writer
 from ..idempotency import Created, Outcome, earlier, run_once
+from ..photos import story_photos, take_down_photo
 from ..responses import json_response
 from ..services import Services, services
 from ..validation import checked_id, checked_slug
@@ -210,43 +207,19 @@ async def get_media(request: Request) -> Response:
 
 
 async def take_down_media(request: Request) -> Response:
-    """DELETE /api/media/{id}: take a photo down everywhere (editors only).
-
-    In one transaction: every upload of the same bytes is marked taken down, and every
-    post showing one of them is edited without it (``post.edited``, history restated).
-    Then the files leave storage. If storage cannot be reached, the photo is already out
-    of every post and its URLs already answer 410 from Bulletin, and the answer is 503:
-    send the DELETE again to remove the files (a CDN or bucket may still serve them).
-    """
+    """DELETE /api/media/{id}: take a photo down everywhere (editors only; see
+    ``web/photos.py``). 503 when storage would not delete every file: the photo is
+    already out of every post, and sending the DELETE again removes the files."""
     editor = await writer(request)
-    svc = services(request)
     media_id = checked_id(request.path_params["id"], "media")
-    assert editor.id is not None
-    at = utcnow()
-    async with svc.db.write() as session:
-        media = await get(session, media_id=media_id)
-        rows = await take_down(session, media=media, editor_id=editor.id, at=at)
-        events = await withdraw_media(
-            session, media_ids={r.id for r in rows if r.id is not None}, editor=editor)
-        names = sorted({v.name for row in rows for v in variants_of(row)})
-        body = media_json(media, svc.media.url)
-    for slug, stream_events in events.items():
-        await svc.live.publish(slug, stream_events)
-    failed = []
-    for name in names:
-        try:
-            await svc.media.delete(name)
-        except MediaUnavailable:
-            failed.append(name)
-    if failed:
+    done = await take_down_photo(services(request), media_id=media_id, editor=editor)
+    if done.files_left:
         raise ApiError(503, "media_storage_unavailable",
-                       f"the photo is out of every post, but {len(failed)} of its files could "
-                       "not be removed from storage: send the DELETE again",
-                       {"media": media_id, "files_left": len(failed)})
-    return json_response(body | {
-        "posts_edited": sorted(e.post_id for evs in events.values() for e in evs
-                               if e.post_id is not None),
-        "files_removed": len(names)})
+                       f"the photo is out of every post, but {done.files_left} of its files "
+                       "could not be removed from storage: send the DELETE again",
+                       {"media": media_id, "files_left": done.files_left})
+    return json_response(done.media | {"posts_edited": done.posts_edited,
+                                       "files_removed": done.files_removed})
 
 
 async def stream_media(request: Request) -> Response:
@@ -254,12 +227,8 @@ async def stream_media(request: Request) -> Response:
     those uploaded for it and those its posts show, with the posts showing each."""
     await caller(request, required=True)
     slug = checked_slug(request.path_params["slug"])
-    svc = services(request)
-    async with svc.db.read() as session:
-        stream = await get_stream(session, slug=slug, include_drafts=True)
-        found = await of_stream(session, stream=stream)
-    return json_response({"stream": slug, "media": [
-        media_json(media, svc.media.url) | {"posts": posts} for media, posts in found]})
+    media = await story_photos(services(request), slug=slug)
+    return json_response({"stream": slug, "media": media})
 
 
 async def media_file(request: Request) -> Response:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("bulletin.settings")
 
@@ -51,8 +53,20 @@ class Settings:
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     max_body_bytes: int = 64 * 1024
     # Where uploaded photos are kept: file:///path (empty: a "media" folder beside the
-    # SQLite database, or in the working directory).
+    # SQLite database, or in the working directory), or s3://bucket/prefix for a bucket
+    # that several machines share.
     media_url: str = ""
+    # The S3-compatible service of an s3:// media_url: its endpoint (empty: AWS itself; set
+    # it for MinIO, R2 or another server), the bucket's region, and the keys (both empty:
+    # the client library's own chain, AWS_* variables then the machine's role).
+    media_s3_endpoint_url: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key_id: str = ""
+    media_s3_secret_access_key: str = field(default="", repr=False)
+    # Where readers fetch the files from, a CDN or the bucket's own address: the URL under
+    # which each file's name is found. Empty: /media/ on this server for file://, the
+    # bucket's address for s3:// ({endpoint}/{bucket}/{prefix}/, or AWS's virtual host).
+    media_public_url: str = ""
     # An upload above this many bytes is refused (413) while it streams in.
     max_upload_bytes: int = 25 * 1024 * 1024
     # An image with more pixels than this is refused (413) before it is decoded.
@@ -156,10 +170,7 @@ class Settings:
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(
                 f"BULLETIN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
-        if self.media_url and not self.media_url.startswith("file://"):
-            raise SettingsError(
-                f"BULLETIN_MEDIA_URL: unsupported media storage {self.media_url!r}; "
-                "use file:///path")
+        self._validate_media()
         for name in ("max_body_bytes", "max_upload_bytes", "max_image_pixels",
                      "media_workers", "max_post_chars", "page_size", "max_page_size",
                      "events_page_size", "write_burst", "replay_limit", "window_events",
@@ -189,6 +200,34 @@ class Settings:
                 "BULLETIN_PRODUCTION=1: otherwise a request's Host header sets the links "
                 "in pages that caches share")
         return self
+
+    def _validate_media(self) -> None:
+        if self.media_url.startswith("s3://"):
+            try:
+                parse_s3_url(self.media_url)
+            except ValueError as exc:
+                raise SettingsError(f"BULLETIN_MEDIA_URL: {exc}") from None
+        elif self.media_url and not self.media_url.startswith("file://"):
+            raise SettingsError(
+                f"BULLETIN_MEDIA_URL: unsupported media storage {self.media_url!r}; "
+                "use file:///path or s3://bucket/prefix")
+        for name in ("media_s3_endpoint_url", "media_public_url"):
+            value = getattr(self, name)
+            parts = urlsplit(value)
+            if value and (parts.scheme not in ("http", "https") or not parts.netloc
+                          or parts.query or parts.fragment):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()} must be an http:// or https:// address without "
+                    f"query or fragment, got {value!r}")
+        if not _REGION_RE.match(self.media_s3_region):
+            raise SettingsError(
+                f"BULLETIN_MEDIA_S3_REGION must be a region name such as eu-west-1 (auto for "
+                f"R2), got {self.media_s3_region!r}")
+        if bool(self.media_s3_access_key_id) != bool(self.media_s3_secret_access_key):
+            raise SettingsError(
+                "BULLETIN_MEDIA_S3_ACCESS_KEY_ID and BULLETIN_MEDIA_S3_SECRET_ACCESS_KEY go "
+                "together: set both, or neither to use the AWS_* variables or the machine's "
+                "role")
 
     def with_secret(self) -> Settings:
         """Return settings with a secret key, generating a development one in a file if unset."""
@@ -228,6 +267,36 @@ class Settings:
     def is_sqlite(self) -> bool:
         """Whether the database is SQLite (the embedded default)."""
         return self.database_url.startswith("sqlite")
+
+
+# Bucket names as S3 allows them today (and as a virtual host name can carry them); the
+# prefix is kept to characters that need no escaping in a URL.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
+_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """The bucket and key prefix (maybe empty) of ``s3://bucket/prefix``; ValueError saying
+    what is wrong otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        raise ValueError(f"expected s3://bucket/prefix, got {url!r}")
+    if "@" in parts.netloc or ":" in parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"{url!r}: s3://bucket/prefix takes no keys, port, query or fragment (the "
+            "endpoint and keys are BULLETIN_MEDIA_S3_* settings)")
+    if not _BUCKET_RE.match(parts.netloc) or ".." in parts.netloc:
+        raise ValueError(
+            f"{url!r}: {parts.netloc!r} is not a bucket name (3 to 63 lowercase letters, "
+            "digits, dots and hyphens)")
+    prefix = parts.path.strip("/")
+    if prefix and (not _PREFIX_RE.match(prefix)
+                   or any(part in (".", "..") for part in prefix.split("/"))):
+        raise ValueError(
+            f"{url!r}: the prefix {prefix!r} may hold letters, digits, '.', '_', '-' and "
+            "single '/' between them")
+    return parts.netloc, prefix
 
 
 def _parse(name: str, annotation: Any, raw: str) -> Any:

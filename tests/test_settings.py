@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulletin.settings import Settings, SettingsError
+from bulletin.settings import Settings, SettingsError, parse_s3_url
 
 
 def test_defaults_need_nothing_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,6 +48,36 @@ def test_production_takes_its_links_from_settings_not_the_host_header() -> None:
     assert hosts.allowed_hosts == ("live.example", "*.news.example")
 
 
+def test_s3_media_storage_is_configured_by_url_and_its_own_variables() -> None:
+    """s3://bucket/prefix is accepted with an endpoint, region, keys and public URL; the
+    secret key stays out of the settings' repr."""
+    settings = Settings.from_env({
+        "BULLETIN_MEDIA_URL": "s3://bulletin-photos/live/2026",
+        "BULLETIN_MEDIA_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "BULLETIN_MEDIA_S3_REGION": "eu-west-1",
+        "BULLETIN_MEDIA_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "BULLETIN_MEDIA_S3_SECRET_ACCESS_KEY": "very-secret-value",
+        "BULLETIN_MEDIA_PUBLIC_URL": "https://cdn.example.com/photos/",
+    })
+    assert settings.media_location == "s3://bulletin-photos/live/2026"
+    assert (settings.media_s3_endpoint_url, settings.media_s3_region) == (
+        "http://127.0.0.1:9000", "eu-west-1")
+    assert settings.media_s3_access_key_id == "AKIAEXAMPLE"
+    assert settings.media_public_url == "https://cdn.example.com/photos/"
+    assert "very-secret-value" not in repr(settings)
+    assert parse_s3_url("s3://bulletin-photos/live/2026/") == ("bulletin-photos", "live/2026")
+    assert parse_s3_url("s3://bulletin-photos") == ("bulletin-photos", "")
+
+
+def test_s3_media_defaults_leave_credentials_to_the_library() -> None:
+    """Without its own variables, s3:// storage talks to AWS in us-east-1 with the keys
+    the client library finds (AWS_* variables, the machine's role)."""
+    settings = Settings.from_env({"BULLETIN_MEDIA_URL": "s3://bulletin-photos"})
+    assert settings.media_s3_endpoint_url == settings.media_public_url == ""
+    assert settings.media_s3_region == "us-east-1"
+    assert settings.media_s3_access_key_id == settings.media_s3_secret_access_key == ""
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [({"BULLETIN_MAX_BODY_BYTES": "lots"}, "BULLETIN_MAX_BODY_BYTES: expected int"),
@@ -59,7 +89,22 @@ def test_production_takes_its_links_from_settings_not_the_host_header() -> None:
       "BULLETIN_PUBLIC_URL \\(or BULLETIN_ALLOWED_HOSTS\\) is required"),
      ({"BULLETIN_FRAMES_PER_SECOND": "0"}, "BULLETIN_FRAMES_PER_SECOND must be positive"),
      ({"BULLETIN_SECRET_KEY": "short"}, "at least 32"),
-     ({"BULLETIN_PAGE_SIZE": "0"}, "must be positive")],
+     ({"BULLETIN_PAGE_SIZE": "0"}, "must be positive"),
+     ({"BULLETIN_MEDIA_URL": "gs://photos"}, "unsupported media storage"),
+     ({"BULLETIN_MEDIA_URL": "s3://"}, "BULLETIN_MEDIA_URL: .* is not a bucket name"),
+     ({"BULLETIN_MEDIA_URL": "s3://Photos_2026/x"}, "is not a bucket name"),
+     ({"BULLETIN_MEDIA_URL": "s3://key:secret@photos"}, "takes no keys, port"),
+     ({"BULLETIN_MEDIA_URL": "s3://photos?region=eu"}, "takes no keys, port, query"),
+     ({"BULLETIN_MEDIA_URL": "s3://photos/a//b"}, "the prefix 'a//b'"),
+     ({"BULLETIN_MEDIA_URL": "s3://photos/../other"}, "the prefix '../other'"),
+     ({"BULLETIN_MEDIA_URL": "s3://photos/my photos"}, "the prefix"),
+     ({"BULLETIN_MEDIA_S3_ENDPOINT_URL": "localhost:9000"},
+      "BULLETIN_MEDIA_S3_ENDPOINT_URL must be an http:// or https:// address"),
+     ({"BULLETIN_MEDIA_PUBLIC_URL": "cdn.example.com/photos"},
+      "BULLETIN_MEDIA_PUBLIC_URL must be an http:// or https:// address"),
+     ({"BULLETIN_MEDIA_S3_REGION": "EU West"}, "BULLETIN_MEDIA_S3_REGION must be a region"),
+     ({"BULLETIN_MEDIA_S3_ACCESS_KEY_ID": "AKIAEXAMPLE"}, "go together"),
+     ({"BULLETIN_MEDIA_S3_SECRET_ACCESS_KEY": "secret"}, "go together")],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     """A malformed variable raises SettingsError naming it."""
@@ -112,6 +157,6 @@ def test_readme_documents_every_setting() -> None:
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"`BULLETIN_([A-Z_]+)`", table))
+    documented = set(re.findall(r"`BULLETIN_([A-Z0-9_]+)`", table))
     internal = {"SECRET_KEY_FILE"}
     assert documented == {f.name.upper() for f in fields(Settings)} - internal

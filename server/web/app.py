@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await live.start()
         app.state.services = Services(
             settings=settings, db=db, broker=broker, live=live,
-            media=media_store_from_url(settings.media_location),
+            media=media_store_from_url(settings.media_location, settings),
             media_slots=asyncio.Semaphore(settings.media_workers),
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,

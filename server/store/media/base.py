@@ -9,7 +9,14 @@ backend-specific error.
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
+
+# Names are chosen by Bulletin (content hash, width, extension): nothing else is accepted,
+# so no name can climb out of a folder or a bucket's prefix.
+NAME_RE = re.compile(r"^[0-9a-f]{16,64}(?:-[0-9]{1,5})?\.(?:webp|jpg|gif)$")
+# A name always means the same bytes, so whoever serves a file may let it be kept a year.
+CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 class MediaUnavailable(Exception):

@@ -1,5 +1,5 @@
 """Media files in a local folder (``file:///path``): the default, so that a laptop needs
-nothing else. Several machines need shared storage instead.
+nothing else. Several machines need shared storage instead (a shared folder, or ``s3.py``).
 
 Writes go to a temporary file in the same folder and are renamed into place, so a reader
 never sees half a file; the folder and files are created readable by everyone (they are
@@ -11,31 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .base import MediaUnavailable
-
-# Names are chosen by Bulletin (content hash, width, extension): nothing else is accepted,
-# so no name can climb out of the folder.
-NAME_RE = re.compile(r"^[0-9a-f]{16,64}(?:-[0-9]{1,5})?\.(?:webp|jpg|gif)$")
+from .base import NAME_RE, MediaUnavailable
 
 
 class FileMediaStore:
     """A folder of media files."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, public_url: str = "") -> None:
         self.root = root
+        # A CDN in front of Bulletin's /media/ (https://cdn.example.com/media): readers are
+        # sent there instead.
+        self.public_base = public_url.rstrip("/") or "/media"
 
     @classmethod
-    def from_url(cls, url: str) -> FileMediaStore:
-        """``file:///absolute/path``."""
+    def from_url(cls, url: str, public_url: str = "") -> FileMediaStore:
+        """``file:///absolute/path``; ``public_url`` is where readers fetch the files."""
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost") or not parts.path:
             raise ValueError(f"media URL must be file:///absolute/path, got {url!r}")
-        return cls(Path(unquote(parts.path)))
+        return cls(Path(unquote(parts.path)), public_url)
 
     def _path(self, name: str) -> Path:
         if not NAME_RE.match(name):
@@ -84,5 +82,5 @@ class FileMediaStore:
             raise MediaUnavailable(f"could not delete {name}: {exc}") from exc
 
     def url(self, name: str) -> str:
-        """Bulletin serves the folder itself, under /media/."""
-        return f"/media/{name}"
+        """Bulletin serves the folder itself, under /media/ (or a CDN in front of it)."""
+        return f"{self.public_base}/{name}"

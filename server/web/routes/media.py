@@ -34,7 +34,7 @@ from ...core import images
 from ...core.errors import ApiError
 from ...store.eventlog import get_stream
 from ...store.media import MediaUnavailable
-from ...store.media.file import NAME_RE
+from ...store.media.base import NAME_RE
 from ...store.media.records import (
     StoredVariant,
     create,

@@ -23,7 +23,7 @@ from ..live.brokers import broker_from_url
 from ..live.driver import HubDriver
 from ..settings import Settings
 from ..store.db import Database, DatabaseBusy, is_locked
-from ..store.media import media_store_from_url
+from ..store.media import MediaUnavailable, media_store_from_url
 from . import openapi
 from .assets import Assets
 from .routes import admin, api, desk, health, media, pages, photos, static, tokens, ws
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sa.exc.InterfaceError: _database_unavailable,
             ConnectionError: _database_unavailable,
             TimeoutError: _database_unavailable,
+            MediaUnavailable: _media_unavailable,
         },
         lifespan=lifespan,
     )
@@ -152,6 +153,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
         {"error": {"code": "database_unavailable",
                    "message": "the database is unavailable; nothing was changed, retry shortly",
                    "details": None}},
+        503, headers={"Retry-After": "2"})
+
+
+async def _media_unavailable(request: Request, exc: Exception) -> Response:
+    # An upload fails before its row is written (its files are removed again), and a file
+    # read fails before anything is sent: nothing changed, a retry may work.
+    log.warning("media storage unavailable for %s %s: %s", request.method, request.url.path,
+                exc)
+    return JSONResponse(
+        {"error": {"code": "media_storage_unavailable",
+                   "message": "the photo storage is unavailable; nothing was changed, retry "
+                              "shortly", "details": None}},
         503, headers={"Retry-After": "2"})
 
 

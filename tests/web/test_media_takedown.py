@@ -4,9 +4,11 @@ with its Idempotency-Key made once."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import func, select
 from starlette.applications import Starlette
 
@@ -15,9 +17,17 @@ from bulletin.store.db import Database
 from bulletin.store.media import MediaUnavailable
 from bulletin.store.models import Event, Media
 
-from .test_desk import desk  # noqa: F401  (the signed-in desk fixture)
+from .test_desk import desk_client, sign_in
 from .test_media import field_photo, media_dir, stored, upload
 from .test_post_photos import live_story
+
+
+@pytest.fixture
+async def desk(app: Starlette, editor: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """alice's browser on the desk, signed in; its CSRF token as ``desk.csrf``."""
+    async with desk_client(app) as browser:
+        browser.csrf = await sign_in(browser)  # type: ignore[attr-defined]
+        yield browser
 
 
 async def post_with(editor_client: httpx.AsyncClient, slug: str, body: str,
@@ -143,6 +153,31 @@ async def test_when_storage_fails_the_photo_is_already_out_and_a_retry_removes_f
     assert r.json()["posts_edited"] == []
     assert stored_files(settings) == []
     assert (await client.get(face["url"])).status_code == 410
+
+
+async def test_an_upload_while_storage_is_down_is_503_and_leaves_nothing(
+        app: Starlette, editor_client: httpx.AsyncClient, db: Database,
+        settings: Settings) -> None:
+    store = app.state.services.media
+    real_put = store.put
+    calls = 0
+
+    async def flaky(name: str, data: bytes, content_type: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 2:  # some files are written, then storage goes away
+            raise MediaUnavailable("storage is down")
+        await real_put(name, data, content_type)
+
+    store.put = flaky
+    try:
+        r = await upload(editor_client, field_photo())
+    finally:
+        store.put = real_put
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "media_storage_unavailable"
+    assert r.headers["retry-after"] == "2"
+    assert await stored(db, settings) == (0, [])
 
 
 async def test_a_storys_photos_are_listed_with_the_posts_showing_them(

@@ -35,8 +35,8 @@ from ...core.errors import ApiError
 from ...store.eventlog import get_stream
 from ...store.media import MediaUnavailable
 from ...store.media.base import NAME_RE
+from ...store.media.files import CONTENT_TYPES, put_variants
 from ...store.media.records import (
-    StoredVariant,
     create,
     digest_in_use,
     get,
@@ -52,8 +52,6 @@ from ..responses import json_response
 from ..services import Services, services
 from ..validation import checked_id, checked_slug
 
-EXTENSIONS = {"image/webp": "webp", "image/jpeg": "jpg", "image/gif": "gif"}
-CONTENT_TYPES = {extension: kind for kind, extension in EXTENSIONS.items()}
 # Room for the multipart framing and the small text fields around the file.
 FORM_OVERHEAD = 64 * 1024
 LIMITS = {"alt": 1000, "caption": 2000, "credit": 200, "stream": 100}
@@ -97,14 +95,9 @@ async def upload(request: Request) -> Response:
                 images.process, data, max_pixels=svc.settings.max_image_pixels)
         except images.ImageRefused as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
-    stored = [StoredVariant(v.width, v.height, v.content_type,
-                            f"{digest[:32]}-{v.width}.{EXTENSIONS[v.content_type]}")
-              for v in processed.variants]
     written: list[str] = []
     try:
-        for variant, row in zip(processed.variants, stored, strict=True):
-            await svc.media.put(row.name, variant.data, variant.content_type)
-            written.append(row.name)
+        stored = await put_variants(svc.media, digest, processed.variants, written)
         assert editor.id is not None
         uploader = editor.id
 

@@ -177,3 +177,22 @@ async def test_unknown_media_and_files_are_404(editor_client: httpx.AsyncClient,
         assert r.status_code == 404 and r.json()["error"]["code"] == "media_not_found"
     assert (await client.get("/media/" + "a" * 32 + "-480.webp")).status_code == 404
     assert (await client.get("/media/..%2F..%2Fetc%2Fpasswd")).status_code == 404
+
+
+async def test_a_stored_file_is_sent_from_disk_with_ranges_and_its_headers(
+        editor_client: httpx.AsyncClient, client: httpx.AsyncClient,
+        settings: Settings) -> None:
+    """The folder's files are sent as files (a range is answered, not the whole photo),
+    with the year-long cache and nosniff."""
+    body = (await upload(editor_client, field_photo())).json()
+    url = body["variants"][0]["url"]
+    whole = (media_dir(settings) / url.rsplit("/", 1)[1]).read_bytes()
+    full = await client.get(url)
+    assert full.status_code == 200 and full.content == whole
+    assert full.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert full.headers["x-content-type-options"] == "nosniff"
+    assert full.headers["content-type"] == body["variants"][0]["content_type"]
+    part = await client.get(url, headers={"Range": "bytes=10-99"})
+    assert part.status_code == 206 and part.content == whole[10:100]
+    head = await client.head(url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(whole)

@@ -10,6 +10,7 @@ backend-specific error.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Protocol
 
 # Names are chosen by Bulletin (content hash, width, extension): nothing else is accepted,
@@ -35,6 +36,10 @@ class MediaStore(Protocol):
 
     async def delete(self, name: str) -> None:
         """Remove ``name``; a name that is not there is not an error."""
+
+    def local_path(self, name: str) -> Path | None:
+        """Where ``name`` is on this machine's disk, so that it can be sent from the file
+        (ranges, the kernel's sendfile), or None for a store that keeps files elsewhere."""
 
     def url(self, name: str) -> str:
         """The public URL readers fetch ``name`` from (a path on Bulletin, or a bucket's or

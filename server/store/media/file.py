@@ -73,6 +73,13 @@ class FileMediaStore:
         except OSError as exc:
             raise MediaUnavailable(f"could not read {name}: {exc}") from exc
 
+    def local_path(self, name: str) -> Path | None:
+        """The file's path in the folder (it may not exist)."""
+        try:
+            return self._path(name)
+        except ValueError:
+            return None
+
     async def delete(self, name: str) -> None:
         """Remove the file if it is there."""
         path = self._path(name)

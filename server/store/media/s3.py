@@ -22,6 +22,7 @@ and it brings neither botocore nor aiohttp into the server.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from obstore.store import S3Store
@@ -115,6 +116,10 @@ class S3MediaStore:
             return
         except Exception as exc:
             raise _unavailable("delete", name, exc) from exc
+
+    def local_path(self, name: str) -> Path | None:
+        """None: the files are in the bucket."""
+        return None
 
     def url(self, name: str) -> str:
         """The absolute URL readers fetch the file from."""

@@ -26,7 +26,7 @@ import json
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
@@ -231,17 +231,29 @@ async def media_file(request: Request) -> Response:
     if not NAME_RE.match(name):
         raise ApiError(404, "not_found", "no such file")
     svc = services(request)
-    data = await svc.media.get(name)
+    content_type = CONTENT_TYPES[name.rsplit(".", 1)[1]]
+    headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff",
+               "Access-Control-Allow-Origin": "*"}
+    # A file on this machine is sent from disk, never read whole into memory.
+    path = svc.media.local_path(name)
+    if path is not None:
+        try:
+            found = await asyncio.to_thread(path.stat)
+        except FileNotFoundError:
+            found = None
+        if found is not None:
+            return FileResponse(path, media_type=content_type, headers=headers,
+                                stat_result=found)
+        data = None
+    else:
+        data = await svc.media.get(name)
     if data is None:
         async with svc.db.read() as session:
             gone = await taken_down_file(session, name=name)
         if gone:
             raise ApiError(410, "media_taken_down", "this photo was taken down")
         raise ApiError(404, "not_found", "no such file")
-    content_type = CONTENT_TYPES[name.rsplit(".", 1)[1]]
-    return Response(data, media_type=content_type, headers={
-        "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff",
-        "Access-Control-Allow-Origin": "*"})
+    return Response(data, media_type=content_type, headers=headers)
 
 
 def routes() -> list[BaseRoute]:

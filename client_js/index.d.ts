@@ -52,7 +52,8 @@ export interface BulletinEvent {
   stream: string;
   seq: number;
   /** "post.created" | "post.edited" | "post.deleted" | "post.pinned" | "post.unpinned" |
-   * "stream.updated" | "stream.ended", or a newer op: ignore ops you do not know. */
+   * "post.embedded" | "stream.updated" | "stream.ended", or a newer op: ignore ops you do
+   * not know. */
   op: string;
   at: string;
   /**

@@ -25,7 +25,7 @@ export const PROTOCOL_VERSION = 1;
  */
 export const KNOWN_OPS = Object.freeze([
   "post.created", "post.edited", "post.deleted", "post.pinned", "post.unpinned",
-  "stream.updated", "stream.ended",
+  "post.embedded", "stream.updated", "stream.ended",
 ]);
 
 /**

@@ -8,8 +8,11 @@
 // - One polite live region says "N new updates"; while the tab is hidden the title
 //   counts them: "(3) Election night".
 // - Every text value goes in with textContent. A post's HTML was sanitised by the
-//   server against an allow-list, and is the same HTML the server put in the page.
+//   server against an allow-list, and is the same HTML the server put in the page
+//   (its cards included: built by the server from escaped values). A card that arrives
+//   later (post.embedded) replaces the post's body like an edit, without "Updated".
 
+import { allowedFrames, enhanceCards } from "./cards.js";
 import { BulletinClient } from "./client.js";
 import { keepTimesCurrent, localiseTimes } from "./times.js";
 
@@ -149,6 +152,9 @@ export function startReader(main, options = {}) {
   // scroll anchoring must not correct a second time.
   document.documentElement.style.overflowAnchor = "none";
   if (embed) openLinksOutside(main);
+  // The players this page's policy allows, for the cards' "Load the original".
+  const frames = allowedFrames(main);
+  enhanceCards(main, frames);
 
   const stopTimes = keepTimesCurrent(main);
   const client = options.client ?? new BulletinClient({ url: location.origin });
@@ -440,6 +446,7 @@ export function startReader(main, options = {}) {
     body.className = "post-body";
     body.innerHTML = post.html ?? "";
     article.replaceChildren(meta, body, ...(post.media ?? []).map(photoFigure));
+    enhanceCards(body, frames);
     if (embed) openLinksOutside(article);
     localiseTimes(article);
   }

@@ -73,7 +73,10 @@ export function formatFull(date, options = {}) {
  */
 export function localiseTimes(root, now = new Date(), options = {}) {
   for (const element of root.querySelectorAll("time[datetime]")) {
-    const date = new Date(element.getAttribute("datetime") ?? "");
+    const value = element.getAttribute("datetime") ?? "";
+    // A date alone (a card's "5 May 2014") is no instant: there is no zone to show it in.
+    if (!value.includes("T")) continue;
+    const date = new Date(value);
     if (Number.isNaN(date.getTime())) continue;
     const clock = formatClock(date, now, options);
     const relative = element.closest(".post-time") ? formatRelative(date, now, options) : "";

@@ -140,6 +140,27 @@ class Settings:
     # Failed sign-ins per minute for one account (whatever the address) before it waits;
     # a browser that signed in to the account before keeps its own allowance.
     account_failures_per_minute: int = 5
+    # --- cards: links to videos and social posts (oEmbed) -------------------------------
+    # Fetch cards at all (0: every such link shows as a plain link card, and the server
+    # calls no provider).
+    oembed_enabled: bool = True
+    # One oEmbed endpoint for every link instead of each provider's own (Iframely, Embedly
+    # or a newsroom's service), called as GET {url}?url=<link>&format=json.
+    oembed_proxy_url: str = ""
+    # A Meta app access token ("app-id|client-token") for Facebook, Instagram and Threads
+    # cards; without it (and without a proxy) their links stay plain link cards.
+    oembed_meta_token: str = field(default="", repr=False)
+    # Mastodon instances the server may ask itself (empty: the built-in list of large
+    # ones, see core/providers.py); others only through the proxy.
+    oembed_mastodon_hosts: tuple[str, ...] = ()
+    # Per-provider endpoint overrides, "provider=url" (a newsroom's own relay; tests).
+    oembed_endpoints: tuple[str, ...] = ()
+    # Seconds one provider call (connect and read) may take, and how long publishing waits
+    # for cards before it goes ahead with plain link cards that fill in later.
+    oembed_timeout_seconds: float = 3.0
+    oembed_wait_seconds: float = 2.0
+    # Largest oEmbed answer read (bytes; a larger one is refused).
+    oembed_max_bytes: int = 512 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -171,6 +192,7 @@ class Settings:
             raise SettingsError(
                 f"BULLETIN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
         self._validate_media()
+        self._validate_oembed()
         for name in ("max_body_bytes", "max_upload_bytes", "max_image_pixels",
                      "media_workers", "max_post_chars", "page_size", "max_page_size",
                      "events_page_size", "write_burst", "replay_limit", "window_events",
@@ -200,6 +222,24 @@ class Settings:
                 "BULLETIN_PRODUCTION=1: otherwise a request's Host header sets the links "
                 "in pages that caches share")
         return self
+
+    def _validate_oembed(self) -> None:
+        for name in ("oembed_timeout_seconds", "oembed_wait_seconds", "oembed_max_bytes"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        targets = [("oembed_proxy_url", self.oembed_proxy_url)] + [
+            ("oembed_endpoints", entry.partition("=")[2]) for entry in self.oembed_endpoints]
+        for entry in self.oembed_endpoints:
+            if not re.fullmatch(r"[a-z]+=\S+", entry):
+                raise SettingsError(
+                    f"BULLETIN_OEMBED_ENDPOINTS: expected provider=url entries, got {entry!r}")
+        for name, value in targets:
+            parts = urlsplit(value)
+            if value and (parts.scheme not in ("http", "https") or not parts.netloc
+                          or parts.query or parts.fragment):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()} must be an http:// or https:// address without "
+                    f"query or fragment, got {value!r}")
 
     def _validate_media(self) -> None:
         if self.media_url.startswith("s3://"):

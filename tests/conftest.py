@@ -213,10 +213,13 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings for a test app: generous rate limits, a fixed secret."""
+    """Settings for a test app: generous rate limits, a fixed secret, and no card fetching
+    (a test never calls a real provider; tests/web/test_oembed.py points the settings at
+    a fake one)."""
     return Settings(database_url=database_url, secret_key=TEST_SECRET,
                     secret_key_file=str(tmp_path / "secret"), write_rate=1000.0,
-                    write_burst=1000, media_url=(tmp_path / "media").as_uri())
+                    write_burst=1000, media_url=(tmp_path / "media").as_uri(),
+                    oembed_enabled=False)
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ test("SSE: listens to every known op by name (EventSource's onmessage only sees 
   const t = await onSse();
   const names = [...t.es("a").listeners.keys()];
   for (const op of ["post.created", "post.edited", "post.deleted", "post.pinned",
-    "post.unpinned", "stream.updated", "stream.ended", "subscribed", "reset", "error", "open"]) {
+    "post.unpinned", "post.embedded", "stream.updated", "stream.ended", "subscribed", "reset", "error", "open"]) {
     assert.ok(names.includes(op), op);
   }
 });

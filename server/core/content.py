@@ -1,18 +1,33 @@
-"""Markdown to sanitised HTML, with lone links to known video and social posts as embeds."""
+"""Markdown to sanitised HTML, with links to known video and social posts as cards.
+
+A line of a top-level paragraph that is only a link to a known provider's post (bare,
+``<url>`` or ``[url](url)``) becomes a card: a paragraph of its own, or the line right
+after the text with no blank line between (the text stays a paragraph). Bare URLs in
+sentences become links (linkify). What the renderer removes is said, not silently
+dropped: the result carries ``notices`` for the desk (an ``http://`` image, for one).
+"""
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-_md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+from .cards import Card, CardState, card_html
+from .providers import CardLink, Providers, label
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": True}).enable(
+    ["table", "strikethrough", "linkify"])
+# Only URLs with a scheme (and e-mail addresses) are linked: "example.com" or "Node.js" in
+# a sentence stays text, rather than becoming a guessed http:// link.
+assert _md.linkify is not None
+_md.linkify.set({"fuzzy_link": False})
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol",
@@ -28,103 +43,160 @@ ALLOWED_ATTRIBUTES = {
 ALIGN_CLASSES = frozenset({"align-left", "align-center", "align-right"})
 _ALIGN_STYLE = re.compile(r'<(th|td) style="text-align:(left|center|right)">')
 LINK_REL = "nofollow noopener noreferrer"
+# Links past this many in one post stay links: each card is a fetch at publish time.
+MAX_CARDS = 10
+_LONE_LINK = re.compile(
+    r"^ {0,3}(?:<(?P<angle>https?://[^\s<>]+)>"
+    r"|\[(?P<text>https?://[^\s\]]+)\]\((?P<href>https?://[^\s()]+)\)"
+    r"|(?P<bare>https?://\S+))[ \t]*$")
 
 
 class ContentError(ValueError):
-    """Raised for content that cannot be posted (empty, or nothing left once sanitised)."""
+    """Raised for content that cannot be posted (empty, or nothing left once sanitised);
+    ``notices`` says what was removed on the way."""
+
+    def __init__(self, message: str, notices: tuple[Notice, ...] = ()) -> None:
+        super().__init__(message)
+        self.notices = notices
 
 
 @dataclass(frozen=True, slots=True)
-class Embed:
-    """A video or social post that a lone link in a post points to."""
+class Notice:
+    """Something the desk should tell the editor about a text: a stable code and a
+    sentence."""
 
-    provider: str
-    id: str
-    url: str
+    code: str
+    message: str
 
     def to_json(self) -> dict[str, str]:
-        """The embed as JSON for apps that render it natively."""
-        return {"provider": self.provider, "id": self.id, "url": self.url}
+        """The notice as JSON."""
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class CardBook:
+    """Which links become cards (``providers``) and the cards known so far, by URL; a
+    link with none is a plain link card."""
+
+    providers: Providers = field(default_factory=Providers)
+    cards: Mapping[str, Card] = field(default_factory=dict)
+
+    def card(self, link: CardLink) -> Card:
+        """The card to show for ``link``."""
+        return self.cards.get(link.url) or Card.plain(link, self.providers)
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A post rendered for readers."""
+    """A post rendered for readers, its cards in order, and what the desk should know."""
 
     html: str
-    embeds: tuple[Embed, ...]
+    cards: tuple[Card, ...]
+    notices: tuple[Notice, ...] = ()
+
+    def embeds_json(self) -> list[dict[str, Any]]:
+        """The cards as stored with the post and listed in its JSON (``embeds``)."""
+        return [c.to_json() for c in self.cards]
 
 
-_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
-_DIGITS = re.compile(r"^[0-9]{1,25}$")
-_X_USER = re.compile(r"^[A-Za-z0-9_]{1,15}$")
-_INSTAGRAM_CODE = re.compile(r"^[A-Za-z0-9_-]{5,40}$")
-_YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
-_VIMEO_HOSTS = {"vimeo.com", "www.vimeo.com"}
-_X_HOSTS = {"x.com", "www.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com",
-            "mobile.x.com"}
-_INSTAGRAM_HOSTS = {"instagram.com", "www.instagram.com"}
+def card_links(markdown: str, providers: Providers) -> list[CardLink]:
+    """The links in a text that become cards, in order, each once."""
+    source = _normalise(markdown)
+    found = _card_lines(_md.parse(source), source.split("\n"), providers)
+    return list(dict.fromkeys(list(found.values())[:MAX_CARDS]))
 
 
-def find_embed(url: str) -> Embed | None:
-    """The embed a URL points to, if its host is a known provider's."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+def render(markdown: str, book: CardBook | None = None) -> Rendered:
+    """Render an editor's Markdown to sanitised HTML, with its card lines as cards."""
+    if not markdown.strip():
+        raise ContentError("post body is empty")
+    book = book or CardBook()
+    source = _normalise(markdown)
+    lines = source.split("\n")
+    tokens = _md.parse(source)
+    notices = _image_notices(tokens)
+    found = _card_lines(tokens, lines, book.providers)
+    if len(found) > MAX_CARDS:
+        notices.append(Notice("too_many_cards", f"only the first {MAX_CARDS} links to "
+                              "videos and social posts become cards; the rest stay links"))
+    nonce = secrets.token_hex(8)
+    cards: list[Card] = []
+    for n, (index, link) in enumerate(list(found.items())[:MAX_CARDS]):
+        lines[index] = f"\nBULLETINCARD{nonce}X{n}\n"
+        cards.append(book.card(link))
+    rendered = _sanitise(_ALIGN_STYLE.sub(r'<\1 class="align-\2">',
+                                          _md.render("\n".join(lines))))
+    for n, card in enumerate(cards):
+        rendered = rendered.replace(f"<p>BULLETINCARD{nonce}X{n}</p>", card_html(card), 1)
+    rendered = rendered.strip()
+    visible = re.sub(r"<[^>]+>", "", rendered).strip()
+    if not visible and not cards and "<img" not in rendered and "<hr" not in rendered:
+        raise ContentError("post has no visible content", tuple(notices))
+    return Rendered(rendered, tuple(cards), tuple(notices))
+
+
+def card_notices(cards: tuple[Card, ...]) -> list[Notice]:
+    """What the desk should say about cards that are not (yet) complete."""
+    notices: list[Notice] = []
+    for card in cards:
+        name = label(card.link)
+        if card.state is CardState.PENDING:
+            notices.append(Notice("card_pending", f"{name}: the card is still on its way; "
+                                  "the post shows a plain link until it arrives"))
+        elif card.state is CardState.LINK and card.problem is not None:
+            notices.append(Notice(card.problem.code, f"{name} card: {card.problem.message} "
+                                  "(shown as a plain link)"))
+    return notices
+
+
+def _normalise(markdown: str) -> str:
+    return markdown.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _card_lines(tokens: list[Token], lines: list[str], providers: Providers
+                ) -> dict[int, CardLink]:
+    """The lines that become cards: each line of a top-level paragraph that is only a
+    link to a provider's post (so a link right under its text, with no blank line, is one
+    too). A link in a sentence, a list, a quote or code stays a link."""
+    found: dict[int, CardLink] = {}
+    for token in tokens:
+        if token.type != "paragraph_open" or token.level != 0 or token.map is None:
+            continue
+        first, last = token.map
+        for index in range(first, last):
+            link = _lone_link(lines[index], providers)
+            if link is not None:
+                found[index] = link
+    return found
+
+
+def _lone_link(line: str, providers: Providers) -> CardLink | None:
+    match = _LONE_LINK.match(line)
+    if match is None:
         return None
-    if parts.scheme not in ("http", "https") or parts.username or parts.port:
+    if match["text"] is not None and match["text"] != match["href"]:
         return None
-    host = (parts.hostname or "").lower()
-    segments = [s for s in parts.path.split("/") if s]
-    if host in _YOUTUBE_HOSTS:
-        if parts.path == "/watch":
-            ids = parse_qs(parts.query).get("v", [])
-            video = ids[0] if len(ids) == 1 else ""
-        elif len(segments) == 2 and segments[0] in ("shorts", "live", "embed"):
-            video = segments[1]
-        else:
-            return None
-        return _youtube(video)
-    if host == "youtu.be" and len(segments) == 1:
-        return _youtube(segments[0])
-    if host in _VIMEO_HOSTS and len(segments) == 1 and _DIGITS.match(segments[0]):
-        return Embed("vimeo", segments[0], f"https://vimeo.com/{segments[0]}")
-    if (host in _X_HOSTS and len(segments) == 3 and segments[1] == "status"
-            and _X_USER.match(segments[0]) and _DIGITS.match(segments[2])):
-        return Embed("x", segments[2], f"https://x.com/{segments[0]}/status/{segments[2]}")
-    if (host in _INSTAGRAM_HOSTS and len(segments) == 2 and segments[0] in ("p", "reel")
-            and _INSTAGRAM_CODE.match(segments[1])):
-        return Embed("instagram", segments[1],
-                     f"https://www.instagram.com/{segments[0]}/{segments[1]}/")
-    return None
+    return providers.find(match["angle"] or match["href"] or match["bare"])
 
 
-def _youtube(video: str) -> Embed | None:
-    if not _YOUTUBE_ID.match(video):
-        return None
-    return Embed("youtube", video, f"https://www.youtube.com/watch?v={video}")
+def _image_notices(tokens: list[Token]) -> list[Notice]:
+    notices: list[Notice] = []
+    for token in tokens:
+        for child in token.children or []:
+            if child.type != "image":
+                continue
+            src = str(child.attrGet("src") or "")
+            if src.lower().startswith("http://"):
+                notices.append(Notice("image_not_https", "image removed: http:// images are "
+                                      f"not loaded, use https ({_short(src)})"))
+            elif not src.lower().startswith("https://"):
+                notices.append(Notice("image_not_https", "image removed: only https images "
+                                      f"are shown ({_short(src)})"))
+    return notices
 
 
-def embed_html(embed: Embed) -> str:
-    """The markup for an embed, built only from validated, escaped values."""
-    url = html.escape(embed.url, quote=True)
-    ident = html.escape(embed.id, quote=True)
-    head = (f'<figure class="embed embed-{embed.provider}" data-provider="{embed.provider}" '
-            f'data-id="{ident}">')
-    if embed.provider in ("youtube", "vimeo"):
-        src, name = (
-            (f"https://www.youtube-nocookie.com/embed/{ident}", "YouTube")
-            if embed.provider == "youtube" else
-            (f"https://player.vimeo.com/video/{ident}", "Vimeo"))
-        return (f'{head}<iframe src="{src}" title="{name} video" loading="lazy" '
-                'allow="accelerometer; encrypted-media; gyroscope; picture-in-picture; '
-                'fullscreen" referrerpolicy="strict-origin-when-cross-origin" '
-                'sandbox="allow-scripts allow-same-origin allow-presentation allow-popups">'
-                f'</iframe><figcaption><a href="{url}" rel="{LINK_REL}">Watch on {name}</a>'
-                "</figcaption></figure>")
-    name = "X" if embed.provider == "x" else "Instagram"
-    return (f'{head}<blockquote cite="{url}"><a href="{url}" rel="{LINK_REL}">'
-            f"View post on {name}</a></blockquote></figure>")
+def _short(url: str) -> str:
+    return url if len(url) <= 80 else url[:79] + "…"
 
 
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
@@ -144,48 +216,6 @@ def _sanitise(raw_html: str) -> str:
         attribute_filter=_attribute_filter, strip_comments=True,
     )
     # An <img> whose src was refused would show a broken image: drop it entirely.
-    return re.sub(r"<img(?![^>]*\ssrc=)[^>]*>", "", cleaned)
-
-
-def _lone_url(children: list[Token]) -> str | None:
-    # markdown-it gives a bare URL as one text token, and <url> or [url](url) as a link
-    # whose text is the URL itself.
-    if len(children) == 1 and children[0].type == "text":
-        text = children[0].content.strip()
-        return text if re.fullmatch(r"https?://\S+", text) else None
-    if [c.type for c in children] == ["link_open", "text", "link_close"]:
-        href = str(children[0].attrGet("href") or "")
-        return href if children[1].content.strip() == href else None
-    return None
-
-
-def render(markdown: str) -> Rendered:
-    """Render an editor's Markdown to sanitised HTML, turning lone links into embed blocks."""
-    if not markdown.strip():
-        raise ContentError("post body is empty")
-    source = markdown.replace("\r\n", "\n").replace("\r", "\n")
-    lines = source.split("\n")
-    nonce = secrets.token_hex(8)
-    embeds: list[Embed] = []
-    tokens = _md.parse(source)
-    for i, token in enumerate(tokens[:-1]):
-        inline = tokens[i + 1]
-        # Only top-level paragraphs: a link in a list, a quote or a sentence stays a link.
-        if token.type != "paragraph_open" or token.level != 0 or token.map is None:
-            continue
-        url = _lone_url(inline.children or [])
-        embed = None if url is None else find_embed(url)
-        if embed is None:
-            continue
-        first, last = token.map
-        lines[first:last] = [f"BULLETINEMBED{nonce}X{len(embeds)}"] + [""] * (last - first - 1)
-        embeds.append(embed)
-    rendered = _sanitise(_ALIGN_STYLE.sub(r'<\1 class="align-\2">',
-                                          _md.render("\n".join(lines))))
-    for n, embed in enumerate(embeds):
-        rendered = rendered.replace(f"<p>BULLETINEMBED{nonce}X{n}</p>", embed_html(embed), 1)
-    rendered = rendered.strip()
-    visible = re.sub(r"<[^>]+>", "", rendered).strip()
-    if not visible and not embeds and "<img" not in rendered and "<hr" not in rendered:
-        raise ContentError("post has no visible content")
-    return Rendered(rendered, tuple(embeds))
+    cleaned = re.sub(r"<img(?![^>]*\ssrc=)[^>]*>", "", cleaned)
+    # ...and a paragraph left with nothing in it.
+    return re.sub(r"<p>\s*</p>\n?", "", cleaned)

@@ -31,6 +31,7 @@ EVENT_OPS = (
     "post.deleted",
     "post.pinned",
     "post.unpinned",
+    "post.embedded",
     "stream.updated",
     "stream.ended",
 )

@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..core import content, protocol
+from ..core.cards import Card, CardState
 from ..core.errors import ApiError, conflict, not_found
 from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
 from .media.records import Attachment, attachments_json, claim, file_url
@@ -151,9 +152,10 @@ async def update_stream(
 async def create_post(
     session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
+    cards: content.CardBook | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Add a post to a stream that has not ended; one ``post.created`` event."""
-    rendered = _render(body)
+    rendered = _render(body, cards)
     shown = await attachments_json(session, media or [], media_url)
     stream = await _lock_stream(session, col(Stream.slug) == slug)
     if stream is None:
@@ -165,7 +167,7 @@ async def create_post(
     await claim(session, media or [], stream_id=stream.id)
     post = Post(
         stream_id=stream.id, author_id=author.id, body=body, html=rendered.html,
-        embeds=[e.to_json() for e in rendered.embeds], media=shown, pinned=pinned,
+        embeds=rendered.embeds_json(), media=shown, pinned=pinned,
         created_at=now,
     )
     session.add(post)
@@ -182,9 +184,10 @@ async def edit_post(
     session: AsyncSession, *, post_id: int, editor: Editor,
     body: str | None = None, pinned: bool | None = None,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
+    cards: content.CardBook | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Change a post's text (keeping the old text as a revision), its photos, its pin."""
-    rendered = _render(body) if body is not None else None
+    rendered = _render(body, cards) if body is not None else None
     post, stream = await _lock_post(session, post_id)
     shown = None if media is None else await attachments_json(session, media, media_url)
     now = utcnow()
@@ -201,7 +204,7 @@ async def edit_post(
         ))
         if new_text is not None and body is not None:
             post.body, post.html = body, new_text.html
-            post.embeds = [e.to_json() for e in new_text.embeds]
+            post.embeds = new_text.embeds_json()
         if new_media is not None:
             post.media = new_media
         post.revision += 1
@@ -319,6 +322,46 @@ def _may_show(media_ids: set[int]) -> sa.ColumnElement[bool]:
     # exact test on the rows it finds.
     text = sa.cast(col(Post.media), sa.Text)
     return sa.or_(*(text.like(f"%{i}%") for i in sorted(media_ids)))
+
+
+async def embed_cards(
+    session: AsyncSession, *, post_id: int, body: str, book: content.CardBook,
+) -> tuple[PostView | None, list[Event]]:
+    """Show cards that arrived after the post was published, in place of its pending ones:
+    its ``html`` and ``embeds`` change, not its revision nor ``edited_at`` (nobody edited
+    it); its earlier events are restated and one ``post.embedded`` event is added.
+
+    Nothing changes when the post was deleted, when its text is no longer ``body`` (that
+    edit fetched cards of its own), or when no pending card has arrived.
+    """
+    try:
+        post, stream = await _lock_post(session, post_id)
+    except ApiError:
+        return None, []
+    if post.body != body:
+        return None, []
+    known: dict[str, Card] = {}
+    for data in post.embeds:
+        stored = Card.from_json(data)
+        if stored is None:
+            continue
+        arrived = book.cards.get(stored.link.url)
+        pending = stored.state is CardState.PENDING
+        known[stored.link.url] = arrived if pending and arrived is not None else stored
+    rendered = _render(post.body, content.CardBook(book.providers, known))
+    embeds = rendered.embeds_json()
+    if embeds == post.embeds and rendered.html == post.html:
+        return None, []
+    post.html, post.embeds = rendered.html, embeds
+    now = utcnow()
+    stream.updated_at = now
+    view = PostView(post, await _author(session, post), stream.slug)
+    await session.flush()
+    subject = view.to_json()
+    await _restate_history(session, stream, post, subject)
+    seq = await _next_seq(session, stream)
+    return view, [_event(session, stream, seq=seq, op="post.embedded", at=now,
+                         subject=subject, post=post)]
 
 
 async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool) -> PostView:
@@ -475,9 +518,9 @@ async def _author(session: AsyncSession, post: Post) -> Editor | None:
     return None if post.author_id is None else await session.get(Editor, post.author_id)
 
 
-def _render(body: str) -> content.Rendered:
+def _render(body: str, cards: content.CardBook | None = None) -> content.Rendered:
     try:
-        return content.render(body)
+        return content.render(body, cards)
     except content.ContentError as exc:
         raise ApiError(422, "empty_post", str(exc)) from None
 

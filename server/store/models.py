@@ -123,7 +123,8 @@ class Post(SQLModel, table=True):
     author_id: int | None = Field(default=None, foreign_key="editors.id")
     body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     html: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
-    embeds: list[dict[str, str]] = Field(
+    # The post's cards (core/cards.py: Card.to_json), or the embeds of a post from before.
+    embeds: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
     )
     # The photos shown with the post, in order, as their public JSON (see media/records.py).

@@ -26,6 +26,7 @@ from ..store.db import Database, DatabaseBusy, is_locked
 from ..store.media import MediaUnavailable, media_store_from_url
 from . import openapi
 from .assets import Assets
+from .cardmaker import CardMaker
 from .routes import admin, api, desk, health, media, pages, photos, static, tokens, ws
 from .services import Services
 from .templating import Pages
@@ -50,10 +51,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await broker.connect()
         live = HubDriver(settings=settings, db=db, broker=broker)
         await live.start()
+        media_store = media_store_from_url(settings.media_location, settings)
+        media_slots = asyncio.Semaphore(settings.media_workers)
+        cards = CardMaker(settings, media=media_store, media_slots=media_slots)
         app.state.services = Services(
             settings=settings, db=db, broker=broker, live=live,
-            media=media_store_from_url(settings.media_location, settings),
-            media_slots=asyncio.Semaphore(settings.media_workers),
+            media=media_store, media_slots=media_slots, cards=cards,
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
                                       burst=settings.auth_failures_per_minute),
@@ -67,6 +70,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             app.state.close_connections = None
+            # Late cards publish through the hub driver: stop them first.
+            await cards.close()
             await live.stop()
             await broker.disconnect()
             await db.dispose()

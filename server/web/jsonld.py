@@ -57,7 +57,10 @@ def post_headline(view: PostView) -> str:
     if text:
         return text
     if view.post.embeds:
-        return f"{view.post.embeds[0].get('provider', 'Media').title()} embed"
+        first = view.post.embeds[0]
+        name = first.get("provider_name") or str(first.get("provider", "media")).title()
+        return f"{name} post" if first.get("type") != "card" or not first.get("title") \
+            else f"{name}: {first['title']}"
     return f"Update {view.post.id}"
 
 

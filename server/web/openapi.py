@@ -35,8 +35,34 @@ SCHEMAS: dict[str, Any] = {
     "Author": {"type": ["object", "null"], "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}}, "required": ["id", "name"]},
     "Embed": _object({
-        "provider": {"type": "string", "examples": ["youtube", "vimeo", "x", "instagram"]},
-        "id": {"type": "string"}, "url": {"type": "string", "format": "uri"}}),
+        "type": {"const": "card", "description": "Absent on posts from before cards, which "
+                 "carry only provider, id and url"},
+        "provider": {"type": "string", "examples": [
+            "youtube", "vimeo", "tiktok", "x", "instagram", "facebook", "threads", "bluesky",
+            "mastodon"]},
+        "id": {"type": "string"},
+        "url": {"type": "string", "format": "uri", "description": "The original post"},
+        "provider_name": {"type": "string", "examples": ["YouTube"]},
+        "state": {"enum": ["pending", "ready", "link"], "description": "pending: being "
+                  "fetched (a post.embedded event brings it); ready: a full card; link: a "
+                  "plain link card"},
+        "title": {"type": ["string", "null"]},
+        "text": {"type": ["string", "null"], "description": "The post's words, plain text"},
+        "author_name": {"type": ["string", "null"]},
+        "author_url": {"type": ["string", "null"], "format": "uri"},
+        "published_at": {"type": ["string", "null"], "description": "ISO 8601 date or time"},
+        "date": {"type": ["string", "null"], "description": "The date as the provider shows it"},
+        "thumbnail": {"oneOf": [{"type": "null"}, _object({
+            "width": {"type": "integer"}, "height": {"type": "integer"},
+            "variants": {"type": "array", "items": _ref("MediaVariant")}})],
+            "description": "A copy on this server's media storage, never the provider's"},
+        "embed_url": {"type": ["string", "null"], "format": "uri",
+                      "description": "The provider's player, to load only on the reader's "
+                                     "request"},
+        "problem": {"oneOf": [{"type": "null"}, _object({
+            "code": {"type": "string"}, "message": {"type": "string"}})],
+            "description": "Why the card is a plain link"},
+    }, required=["provider", "id", "url"]),
     "MediaVariant": _object({
         "width": {"type": "integer"}, "height": {"type": "integer"},
         "content_type": {"type": "string", "enum": ["image/webp", "image/jpeg", "image/gif"]},

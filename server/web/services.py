@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -19,6 +20,9 @@ from ..live.driver import HubDriver
 from ..settings import Settings
 from ..store.db import Database
 from ..store.media import MediaStore
+
+if TYPE_CHECKING:
+    from .cardmaker import CardMaker
 
 
 @dataclass(slots=True)
@@ -36,6 +40,8 @@ class Services:
     # Where photos' files go, and the slots for processing them (media_workers).
     media: MediaStore
     media_slots: asyncio.Semaphore
+    # Cards for links to videos and social posts (oEmbed), with their background fetches.
+    cards: CardMaker
     clock: Callable[[], float] = field(default=time.monotonic)
 
 

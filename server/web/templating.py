@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from .assets import Assets
 from .services import services
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# Where embedded players in posts come from (see content.embed_html).
-FRAME_SOURCES = "https://www.youtube-nocookie.com https://player.vimeo.com"
+# What pages that do not say otherwise may frame: the players that posts from before cards
+# embedded directly (the desk shows those posts). Reader pages name only the origins of
+# the cards they show (core/cards.py: frame_origins).
+FRAME_SOURCES = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
 
 
 class Pages:
@@ -41,18 +44,23 @@ class Pages:
 
     def render(self, request: Request, name: str, context: dict[str, Any], *,
                status: int = 200, frame_ancestors: str = "'none'",
+               frames: Iterable[str] | None = None,
                headers: dict[str, str] | None = None) -> HTMLResponse:
-        """A full page with a strict Content-Security-Policy."""
+        """A full page with a strict Content-Security-Policy (``frames``: the origins its
+        iframes may come from; None for FRAME_SOURCES)."""
         html = self.env.get_template(name).render(request=request, **context)
-        all_headers = {"Content-Security-Policy": csp(frame_ancestors), **(headers or {})}
+        all_headers = {"Content-Security-Policy": csp(frame_ancestors, frames),
+                       **(headers or {})}
         return HTMLResponse(html, status, all_headers)
 
 
-def csp(frame_ancestors: str) -> str:
-    """Scripts and styles only from this server; nothing inline can run."""
+def csp(frame_ancestors: str, frames: Iterable[str] | None = None) -> str:
+    """Scripts and styles only from this server; nothing inline can run; frames only from
+    ``frames`` (``'none'`` when it is empty)."""
+    sources = " ".join(sorted(FRAME_SOURCES if frames is None else frames)) or "'none'"
     return "; ".join([
         "default-src 'self'", "script-src 'self'", "style-src 'self'",
-        "img-src 'self' https: data:", f"frame-src {FRAME_SOURCES}",
+        "img-src 'self' https: data:", f"frame-src {sources}",
         "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
         f"frame-ancestors {frame_ancestors}",
     ])

@@ -1,4 +1,5 @@
-"""Markdown rendering: an allow-list sanitiser that nothing an editor writes can get past."""
+"""Markdown rendering: an allow-list sanitiser that nothing an editor writes can get past;
+links to known providers' posts become cards (tests/core/test_cards.py has the rest)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from html.parser import HTMLParser
 
 import pytest
 
-from bulletin.core.content import ContentError, Embed, find_embed, render
+from bulletin.core.content import ContentError, render
+from bulletin.core.providers import Providers
 
 ALLOWED = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol",
     "li", "a", "img", "h2", "h3", "h4", "table", "thead", "tbody", "tr", "th", "td",
     "sup", "sub", "h1", "h5", "h6",
 }
-EMBED_TAGS = {"figure", "iframe", "figcaption", "blockquote"}
-EMBED_FRAMES = ("https://www.youtube-nocookie.com/embed/", "https://player.vimeo.com/video/")
+# What a card's markup may add (core/cards.py: card_html): no frame, no script.
+CARD_TAGS = {"figure", "header", "footer", "span", "blockquote", "time", "div", "picture",
+             "source"}
 
 
 def url_scheme(url: str) -> str | None:
@@ -50,9 +53,9 @@ def inspect(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.elements
 
 
-def assert_inert(html: str, *, embeds_allowed: bool = False) -> None:
+def assert_inert(html: str, *, cards_allowed: bool = False) -> None:
     """No element, attribute or URL in the output can run script or load from elsewhere."""
-    allowed = ALLOWED | (EMBED_TAGS if embeds_allowed else set())
+    allowed = ALLOWED | (CARD_TAGS if cards_allowed else set())
     for tag, attrs in inspect(html):
         assert tag in allowed, f"<{tag}> in {html!r}"
         for name, value in attrs.items():
@@ -61,9 +64,7 @@ def assert_inert(html: str, *, embeds_allowed: bool = False) -> None:
             if name == "href":
                 assert url_scheme(value or "") in (None, "http", "https", "mailto"), value
             if name == "src" and tag == "img":
-                assert (value or "").startswith("https://"), f"img src {value!r}"
-            if name == "src" and tag == "iframe":
-                assert (value or "").startswith(EMBED_FRAMES), f"iframe src {value!r}"
+                assert (value or "").startswith(("https://", "/media/")), f"img src {value!r}"
 
 
 XSS_PAYLOADS = [
@@ -136,7 +137,7 @@ def test_xss_payloads_render_inert(payload: str) -> None:
     except ContentError:
         return
     assert_inert(rendered.html)
-    assert rendered.embeds == ()
+    assert rendered.cards == ()
 
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS)
@@ -194,10 +195,21 @@ def test_tables_render_with_alignment_as_classes() -> None:
 
 
 def test_http_images_are_dropped_and_https_kept() -> None:
-    """Images load over https only; an http image disappears rather than breaking."""
-    html = render("![a](http://example.com/a.png) ![b](https://example.com/b.png)").html
-    images = [attrs for tag, attrs in inspect(html) if tag == "img"]
+    """Images load over https only; an http image disappears rather than breaking, and a
+    notice says why."""
+    rendered = render("![a](http://example.com/a.png) ![b](https://example.com/b.png)")
+    images = [attrs for tag, attrs in inspect(rendered.html) if tag == "img"]
     assert images == [{"src": "https://example.com/b.png", "alt": "b"}]
+    assert [n.code for n in rendered.notices] == ["image_not_https"]
+    assert "http:// images are not loaded, use https" in rendered.notices[0].message
+    assert "http://example.com/a.png" in rendered.notices[0].message
+
+
+def test_an_image_alone_that_is_removed_is_refused_with_its_notice() -> None:
+    """A post that was only an http image is refused, and the error carries the notice."""
+    with pytest.raises(ContentError) as refused:
+        render("![x](http://example.com/x.png)")
+    assert [n.code for n in refused.value.notices] == ["image_not_https"]
 
 
 @pytest.mark.parametrize(
@@ -214,26 +226,29 @@ def test_http_images_are_dropped_and_https_kept() -> None:
      ("https://www.instagram.com/p/C1a2B3c4D5e/", ("instagram", "C1a2B3c4D5e")),
      ("https://instagram.com/reel/C1a2B3c4D5e", ("instagram", "C1a2B3c4D5e"))],
 )
-def test_known_providers_become_embeds(url: str, expected: tuple[str, str]) -> None:
-    """A paragraph holding only a known provider's URL becomes an embed block."""
+def test_known_providers_become_cards(url: str, expected: tuple[str, str]) -> None:
+    """A paragraph holding only a known provider's URL becomes a card."""
     for source in (url, f"<{url}>", f"[{url}]({url})"):
         rendered = render(f"Watch this:\n\n{source}\n\nMore soon.")
-        assert [(e.provider, e.id) for e in rendered.embeds] == [expected]
+        assert [(c.link.provider, c.link.id) for c in rendered.cards] == [expected]
         assert f'data-provider="{expected[0]}"' in rendered.html
         assert rendered.html.startswith("<p>Watch this:</p>")
-        assert_inert(rendered.html, embeds_allowed=True)
+        assert rendered.html.endswith("<p>More soon.</p>")
+        assert_inert(rendered.html, cards_allowed=True)
 
 
-def test_video_embeds_use_privacy_friendly_sandboxed_frames() -> None:
-    """YouTube embeds use the no-cookie host, lazy loading and a sandbox."""
+def test_video_cards_load_no_player_until_asked() -> None:
+    """A YouTube link is a card with no frame in the page: the player (on the no-cookie
+    host) is only named, for the reader to load on click."""
     html = render("https://youtu.be/dQw4w9WgXcQ").html
-    [iframe] = [attrs for tag, attrs in inspect(html) if tag == "iframe"]
-    assert iframe["src"] == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
-    assert iframe["loading"] == "lazy" and "allow-scripts" in (iframe["sandbox"] or "")
+    assert "<iframe" not in html
+    [figure] = [attrs for tag, attrs in inspect(html) if tag == "figure"]
+    assert figure["data-embed-url"] == (
+        "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1")
 
 
-def test_social_embeds_are_readable_without_script() -> None:
-    """X and Instagram embeds are plain links in a quote: no third-party script."""
+def test_social_cards_are_readable_without_script() -> None:
+    """An X post is a plain link card until its oEmbed arrives: no third-party script."""
     html = render("https://x.com/nasa/status/42").html
     assert "<script" not in html
     assert '<a href="https://x.com/nasa/status/42"' in html
@@ -253,25 +268,20 @@ def test_social_embeds_are_readable_without_script() -> None:
      "https://vimeo.com/channels/staffpicks"],
 )
 def test_lookalike_and_malformed_urls_are_not_embedded(url: str) -> None:
-    """Spoofed hosts and malformed ids are not embeds."""
-    assert find_embed(url) is None
+    """Spoofed hosts and malformed ids are not cards."""
+    assert Providers().find(url) is None
     rendered = render(url)
-    assert rendered.embeds == ()
+    assert rendered.cards == ()
     assert_inert(rendered.html)
 
 
 def test_url_in_a_sentence_list_or_code_is_not_embedded() -> None:
-    """Only a paragraph of its own becomes an embed."""
+    """Only a line of a paragraph of its own becomes a card: not in a sentence, a list, a
+    quote, code, or behind link text."""
     url = "https://youtu.be/dQw4w9WgXcQ"
     for source in (f"Watch {url} now", f"- {url}", f"> {url}", f"```\n{url}\n```",
                    f"    {url}", f"[the video]({url})"):
-        assert render(source).embeds == (), source
-
-
-def test_embed_to_json() -> None:
-    """Embeds serialise for apps that render them natively."""
-    assert Embed("vimeo", "1", "https://vimeo.com/1").to_json() == {
-        "provider": "vimeo", "id": "1", "url": "https://vimeo.com/1"}
+        assert render(source).cards == (), source
 
 
 @pytest.mark.parametrize("body", ["", "   ", "\n\n\t", "![x](http://example.com/x.png)"])

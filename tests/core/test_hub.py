@@ -756,3 +756,20 @@ def test_a_read_that_saw_a_later_state_is_not_taken_back() -> None:
     hub.event_committed(tombstone)
     replay = b"".join(replay_since_0(hub).writes)
     assert b"first" not in replay and b"second text" not in replay
+
+
+def test_a_late_card_restates_the_window_without_a_new_revision() -> None:
+    """post.embedded (a card that arrived after publishing) restates the post's earlier
+    events in the window although its revision is the same: a replay shows the card."""
+    hub = Hub()
+    sub, _ = connect(hub)
+    created = pev(1, "post.created", 7, "https://x.com/a/status/1")
+    loaded(hub, sub, None, [created])
+    data = json.loads(pev(2, "post.embedded", 7, "https://x.com/a/status/1").payload)
+    data["post"]["html"] = '<figure class="link-card" data-state="ready">The card</figure>'
+    data["post"]["embeds"] = [{"type": "card", "state": "ready"}]
+    hub.event_committed(PreparedEvent.from_payload(json.dumps(data)))
+    frames = [f for f in replay_since_0(hub).frames() if f["type"] == "event"]
+    assert [(f["seq"], f["op"]) for f in frames] == [(1, "post.created"), (2, "post.embedded")]
+    assert [f["post"]["html"] for f in frames] == [data["post"]["html"]] * 2
+    assert frames[0]["post"]["revision"] == 1 and frames[0]["post"]["edited_at"] is None

@@ -17,6 +17,7 @@ from ...store.payloads import encode, iso, stream_json
 from .. import eventstream
 from ..callers import caller, writer
 from ..idempotency import Created, Outcome, run_once
+from ..latecards import embed_later
 from ..responses import json_response
 from ..services import services
 from ..validation import (
@@ -169,15 +170,20 @@ async def create_post(request: Request) -> Response:
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, PostCreate)
     check_post_length(data.body, svc.settings.max_post_chars)
+    # Cards wait about 2 s at most; the rest reach the post as post.embedded later.
+    book = await svc.cards.gather(data.body)
 
     async def create(session: AsyncSession) -> Created:
         view, events = await eventlog.create_post(
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url)
+            media=attachments(data.media), media_url=svc.media.url, cards=book)
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
-    return _answer(await run_once(request, editor, raw, create,
-                                  key=request.headers.get("idempotency-key")))
+    outcome = await run_once(request, editor, raw, create,
+                             key=request.headers.get("idempotency-key"))
+    if not outcome.replayed:
+        embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
+    return _answer(outcome)
 
 
 async def get_post(request: Request) -> Response:
@@ -199,15 +205,19 @@ async def update_post(request: Request) -> Response:
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
+    book = None if data.body is None else await svc.cards.gather(data.body)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view, events = await eventlog.edit_post(
             session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url)
+            media=attachments(data.media), media_url=svc.media.url, cards=book)
         return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
             events
 
-    return json_response(await commit(svc, change))
+    result = await commit(svc, change)
+    if book is not None and data.body is not None:
+        embed_later(svc, post_id=post_id, body=data.body, book=book)
+    return json_response(result)
 
 
 async def delete_post(request: Request) -> Response:

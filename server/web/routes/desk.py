@@ -40,6 +40,7 @@ from ..deskforms import (
     signed_form,
 )
 from ..idempotency import Created, run_once
+from ..latecards import embed_later
 from ..services import services
 from ..templating import clock, isotime, origin
 from ..validation import (
@@ -322,16 +323,21 @@ async def create_post(request: Request, desk: Desk) -> Response:
     try:
         limit_writes(request, desk.editor)
         data, raw = validated({"body": body, "pinned": bool(compose["pinned"])}, PostCreate)
-        check_post_length(data.body, services(request).settings.max_post_chars)
+        svc = services(request)
+        check_post_length(data.body, svc.settings.max_post_chars)
         editor = desk.editor
+        book = await svc.cards.gather(data.body)
 
         async def create(session: AsyncSession) -> Created:
             view, events = await eventlog.create_post(
-                session, slug=slug, author=editor, body=data.body, pinned=data.pinned)
+                session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
+                cards=book)
             return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
         outcome = await run_once(request, editor, raw, create,
                                  key=compose["idempotency_key"] or None)
+        if not outcome.replayed:
+            embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
     except ApiError as exc:
         if exc.code in ("stream_not_found", "invalid_idempotency_key"):
             raise
@@ -410,17 +416,23 @@ async def pin_post(request: Request, desk: Desk) -> Response:
 
 async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
     limit_writes(request, desk.editor)
+    svc = services(request)
+    body = changes.get("body")
+    book = None if body is None else await svc.cards.gather(body)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         view, events = await eventlog.edit_post(session, post_id=post_id, editor=desk.editor,
-                                                **changes)
+                                                cards=book, **changes)
         return None, view.stream_slug, events
 
-    await commit(services(request), change)
+    await commit(svc, change)
+    if book is not None and body is not None:
+        embed_later(svc, post_id=post_id, body=body, book=book)
 
 
 async def preview(request: Request) -> Response:
-    """POST /editor/preview: the HTML a Markdown text publishes as (JSON, for the script)."""
+    """POST /editor/preview: the HTML a Markdown text publishes as, its cards and what the
+    editor should know (``notices``: an image removed, a card a provider did not give)."""
     try:
         await caller(request, required=True)
         raw = await read_body(request, max_bytes=services(request).settings.max_body_bytes)
@@ -428,12 +440,18 @@ async def preview(request: Request) -> Response:
     except ApiError as exc:
         return JSONResponse(exc.body(), exc.status, headers=exc.headers)
     body = data.body or ""
+    # The cards as readers will see them: fetched (and kept a while, so that typing does
+    # not fetch again), waiting as long as publishing would.
+    book = await services(request).cards.gather(body)
     try:
-        rendered = content.render(body)
-    except content.ContentError:
-        return JSONResponse({"html": "", "embeds": [], "chars": len(body)})
+        rendered = content.render(body, book)
+    except content.ContentError as exc:
+        return JSONResponse({"html": "", "embeds": [], "chars": len(body),
+                             "notices": [n.to_json() for n in exc.notices]})
+    notices = [*rendered.notices, *content.card_notices(rendered.cards)]
     return JSONResponse({"html": rendered.html, "chars": len(body),
-                         "embeds": [e.to_json() for e in rendered.embeds]})
+                         "embeds": rendered.embeds_json(),
+                         "notices": [n.to_json() for n in notices]})
 
 
 @desk_endpoint()

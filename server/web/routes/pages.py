@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.cards import frame_origins
 from ...core.errors import ApiError
 from ...store import eventlog
 from ...store.models import MAX_ID, Stream
@@ -36,7 +37,7 @@ def _pages(request: Request) -> Pages:
 def not_found(request: Request, what: str) -> Response:
     """The reader's 404 page."""
     return _pages(request).render(request, "not_found.html", {"what": what}, status=404,
-                                  headers={"Cache-Control": "no-cache"})
+                                  frames=(), headers={"Cache-Control": "no-cache"})
 
 
 async def _stream_page_data(request: Request, slug: str, *, before: int | None,
@@ -57,6 +58,7 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
     page_url = f"{base}/live/{stream.slug}"
     image = jsonld.share_image([*pinned, *posts], base)
     return {
+        "frames": _frames(posts),
         "stream": stream, "seq": seq, "posts": posts, "pinned": pinned, "before": before,
         "next_cursor": next_cursor, "page_url": page_url, "origin": base,
         "headline": jsonld.post_headline, "page_size": svc.settings.page_size,
@@ -65,6 +67,11 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
         "image": image,
         "modified": jsonld.modified(stream, posts),
     }
+
+
+def _frames(views: list[eventlog.PostView]) -> list[str]:
+    """The origins the page's cards may load their players from, and nothing else."""
+    return sorted(frame_origins([e for v in views for e in v.post.embeds]))
 
 
 def _before(request: Request) -> int | None:
@@ -80,7 +87,7 @@ async def _feed_page(request: Request, template: str, frame_ancestors: str) -> R
     if data is None:
         return not_found(request, "story")
     return _pages(request).render(request, template, data, frame_ancestors=frame_ancestors,
-                                  headers={"Cache-Control": PAGE_CACHE})
+                                  frames=data["frames"], headers={"Cache-Control": PAGE_CACHE})
 
 
 async def live_page(request: Request) -> Response:
@@ -114,15 +121,16 @@ async def post_page(request: Request) -> Response:
     url = f"{page_url}/posts/{view.post.id}"
     posting = jsonld.live_blog_posting(stream, [view], page_url=page_url, post_url=url)
     image = jsonld.share_image([view], base)
+    frames = _frames([view])
     return _pages(request).render(request, "post.html", {
-        "stream": stream, "view": view, "url": url, "page_url": page_url,
+        "stream": stream, "view": view, "url": url, "page_url": page_url, "frames": frames,
         "headline": jsonld.post_headline(view),
         "summary": jsonld.shorten(jsonld.plain_text(view.post.html),
                                     jsonld.DESCRIPTION_CHARS),
         "json_ld": jsonld.with_image(
             posting["liveBlogUpdate"][0] | {"@context": "https://schema.org"}, image),
         "image": image,
-    }, headers={"Cache-Control": PAGE_CACHE})
+    }, frames=frames, headers={"Cache-Control": PAGE_CACHE})
 
 
 async def stream_list(request: Request) -> Response:
@@ -132,7 +140,7 @@ async def stream_list(request: Request) -> Response:
         streams, _cursor = await eventlog.list_streams(session, include_drafts=False,
                                                     limit=STREAM_LIST_LIMIT)
     ordered: list[Stream] = sorted(streams, key=lambda s: s.status != "live")
-    return _pages(request).render(request, "streams.html", {"streams": ordered},
+    return _pages(request).render(request, "streams.html", {"streams": ordered}, frames=(),
                                   headers={"Cache-Control": PAGE_CACHE})
 
 

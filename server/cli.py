@@ -351,8 +351,12 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     settings = settings.with_secret()
     if args.demo:
         from .store.demo import seed
+        from .store.media import media_store_from_url
 
-        info = _with_db(settings, lambda db: seed(db, password=secrets.token_urlsafe(12)))
+        media = media_store_from_url(settings.media_location, settings)
+        info = _with_db(settings, lambda db: seed(
+            db, password=secrets.token_urlsafe(12), media=media,
+            max_pixels=settings.max_image_pixels))
         base = f"http://{_display_host(args.host)}:{args.port}"
         print(_demo_banner(base, info), flush=True)
     if args.workers > 1:

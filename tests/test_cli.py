@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,6 +97,7 @@ def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
         assert httpx.get(f"{base}/api/streams/{slug}").json()["pinned"]
         reader = httpx.get(f"{base}/live/{slug}")
         assert reader.status_code == 200 and 'role="feed"' in reader.text
+        _check_demo_story(base, posts, reader.text)
     finally:
         output = _stop(server)
     # uvicorn re-raises SIGTERM once it has shut down gracefully, as supervisors expect.
@@ -106,6 +109,28 @@ def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
     token = next(line.split()[-1] for line in output.splitlines() if "API token:" in line)
     assert token.startswith("blt_")
     assert "password" in output
+
+
+def _check_demo_story(base: str, posts: list[dict[str, Any]], page: str) -> None:
+    """The demo reads like a real story: a photo (served, stripped), a card, a correction
+    made as an edit, times spread over hours."""
+    with_photo = [p for p in posts if p["media"]]
+    assert len(with_photo) == 1
+    shown = with_photo[0]["media"][0]
+    assert shown["alt"] and shown["credit"]
+    for variant in shown["variants"]:
+        served = httpx.get(base + variant["url"])
+        assert served.status_code == 200
+        assert served.headers["content-type"] == variant["content_type"]
+    assert f'src="{shown["variants"][0]["url"]}"' in page or shown["variants"][0]["url"] in page
+    cards = [e for p in posts for e in p["embeds"] if e.get("type") == "card"]
+    assert [(c["provider"], c["state"]) for c in cards] == [("x", "ready")]
+    assert cards[0]["author_name"] == "City Clerk's Office" and cards[0]["text"]
+    assert "City Clerk&#39;s Office" in page or "City Clerk's Office" in page
+    corrected = [p for p in posts if p["edited_at"]]
+    assert len(corrected) == 1 and "Correction" in corrected[0]["body"]
+    times = sorted(datetime.fromisoformat(p["created_at"]) for p in posts)
+    assert times[-1] - times[0] > timedelta(hours=2)
 
 
 def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, str]) -> None:

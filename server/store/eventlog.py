@@ -81,9 +81,10 @@ async def get_stream(session: AsyncSession, *, slug: str, include_drafts: bool) 
 
 
 async def create_stream(
-    session: AsyncSession, *, slug: str, title: str, description: str, status: str
+    session: AsyncSession, *, slug: str, title: str, description: str, status: str,
+    at: datetime | None = None,
 ) -> Stream:
-    """Create a stream; a taken slug is a 409."""
+    """Create a stream; a taken slug is a 409. ``at`` backdates it (the demo story)."""
     if not SLUG_RE.match(slug):
         raise ApiError(422, "invalid_slug", "slug must be lowercase letters, digits and dashes")
     if status not in ("draft", "live"):
@@ -91,7 +92,7 @@ async def create_stream(
     taken = (await session.exec(select(Stream.id).where(Stream.slug == slug))).first()
     if taken is not None:
         raise conflict("slug_taken", f"a stream with slug {slug!r} already exists")
-    now = utcnow()
+    now = at or utcnow()
     stream = Stream(
         slug=slug, title=title, description=description, status=status,
         created_at=now, updated_at=now, started_at=now if status == "live" else None,
@@ -112,12 +113,13 @@ async def update_stream(
     title: str | None = None,
     description: str | None = None,
     status: str | None = None,
+    at: datetime | None = None,
 ) -> tuple[Stream, list[Event]]:
     """Change a stream's details or status; one ``stream.updated`` or ``stream.ended`` event."""
     stream = await _lock_stream(session, col(Stream.slug) == slug)
     if stream is None:
         raise not_found("stream", slug)
-    now = utcnow()
+    now = at or utcnow()
     changed = False
     if title is not None and title != stream.title:
         stream.title, changed = title, True
@@ -152,9 +154,10 @@ async def update_stream(
 async def create_post(
     session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
-    cards: content.CardBook | None = None,
+    cards: content.CardBook | None = None, at: datetime | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Add a post to a stream that has not ended; one ``post.created`` event."""
+    """Add a post to a stream that has not ended; one ``post.created`` event. ``at``
+    backdates it (the demo story)."""
     rendered = _render(body, cards)
     shown = await attachments_json(session, media or [], media_url)
     stream = await _lock_stream(session, col(Stream.slug) == slug)
@@ -162,7 +165,7 @@ async def create_post(
         raise not_found("stream", slug)
     if stream.status == "ended":
         raise conflict("stream_ended", f"stream {slug!r} has ended; reopen it to post")
-    now = utcnow()
+    now = at or utcnow()
     assert stream.id is not None
     await claim(session, media or [], stream_id=stream.id)
     post = Post(
@@ -184,13 +187,13 @@ async def edit_post(
     session: AsyncSession, *, post_id: int, editor: Editor,
     body: str | None = None, pinned: bool | None = None,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
-    cards: content.CardBook | None = None,
+    cards: content.CardBook | None = None, at: datetime | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Change a post's text (keeping the old text as a revision), its photos, its pin."""
     rendered = _render(body, cards) if body is not None else None
     post, stream = await _lock_post(session, post_id)
     shown = None if media is None else await attachments_json(session, media, media_url)
-    now = utcnow()
+    now = at or utcnow()
     ops: list[str] = []
     new_text = rendered if body is not None and body != post.body else None
     new_media = shown if shown is not None and shown != post.media else None

@@ -367,6 +367,26 @@ async def embed_cards(
                          subject=subject, post=post)]
 
 
+async def posts_with_pending_cards(
+    session: AsyncSession, *, since: datetime
+) -> list[tuple[int, str]]:
+    """The live posts since ``since`` with a card still pending, as (id, body)."""
+    # A prefilter on the JSON's text, then the exact test on each stored card.
+    rows = (await session.exec(
+        select(Post.id, Post.body, Post.embeds).where(
+            col(Post.created_at) >= since, col(Post.deleted_at).is_(None),
+            sa.cast(col(Post.embeds), sa.Text).like("%pending%"))
+        .order_by(col(Post.id))
+    )).all()
+    found = []
+    for post_id, body, embeds in rows:
+        stored = (Card.from_json(e) for e in embeds)
+        if post_id is not None and any(c is not None and c.state is CardState.PENDING
+                                       for c in stored):
+            found.append((post_id, body))
+    return found
+
+
 async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool) -> PostView:
     """One post that is not deleted, in a stream the caller may see."""
     row = (await session.exec(

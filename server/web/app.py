@@ -27,6 +27,7 @@ from ..store.media import MediaUnavailable, media_store_from_url
 from . import openapi
 from .assets import Assets
 from .cardmaker import CardMaker
+from .latecards import resume
 from .routes import admin, api, desk, health, media, pages, photos, static, tokens, ws
 from .services import Services
 from .templating import Pages
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # What the server calls first when it shuts down (serving.py): every live
         # connection gets its going-away close while the sockets still work.
         app.state.close_connections = live.close_all
+        # Cards a stopped process left pending are made again, in the background.
+        cards.background(resume(app.state.services))
         try:
             yield
         finally:

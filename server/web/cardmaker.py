@@ -108,6 +108,19 @@ class CardMaker:
         except Exception:
             log.exception("could not apply cards that arrived late")
 
+    def pending_book(self, body: str) -> CardBook:
+        """``body``'s cards, every one pending: for cards left pending by a process that
+        stopped before they arrived, to be made again (``finish_later``)."""
+        return CardBook(self.providers, {link.url: Card.pending(link, self.providers)
+                                         for link in card_links(body, self.providers)})
+
+    def background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` as one of the card maker's tasks (cancelled by ``close``)."""
+        if self._closed:
+            coroutine.close()
+            return
+        self._track(coroutine)
+
     async def close(self) -> None:
         """Cancel every fetch and late card, and close the connections."""
         self._closed = True

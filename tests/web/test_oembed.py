@@ -24,6 +24,7 @@ from bulletin.settings import Settings
 from bulletin.store import eventlog
 from bulletin.store.db import Database
 from bulletin.web.app import create_app
+from bulletin.web.latecards import resume
 from tests.conftest import make_editor
 from tests.core.test_cards import HOSTILE, X_ANSWER
 from tests.core.test_content import assert_inert
@@ -317,6 +318,39 @@ async def test_shutdown_cancels_fetches_in_flight(settings: Settings, db: Databa
         started = time.monotonic()
     assert time.monotonic() - started < 2
     assert not cards._tasks
+
+
+async def test_cards_a_stopped_process_left_pending_are_made_when_the_next_starts(
+        settings: Settings, db: Database, fake: FakeProvider) -> None:
+    """A post published while its provider hung, by a process that then stopped, keeps a
+    pending card; the next process to start makes it, without marking the post edited."""
+    fake.answers[TWEET] = Reply.hang()
+    async with other_app(settings, db, oembed_timeout_seconds=30) as (_app, client):
+        await new_stream(client, "s")
+        post = await new_post(client, "s", f"Breaking\n{TWEET}")
+        assert post["embeds"][0]["state"] == "pending"
+    fake.answers[TWEET] = Reply.json(tweet_answer(fake))
+    async with reader_app(settings) as (_app, client):
+        log = await wait_for(client, "s", "post.embedded", TIMEOUT + 3)
+        assert [e["op"] for e in log] == ["post.created", "post.embedded"]
+        late = log[-1]["post"]
+        assert late["embeds"][0]["state"] == "ready" and "Sunsets" in late["html"]
+        assert late["revision"] == 1 and late["edited_at"] is None
+    # A third start finds nothing left pending: no second event.
+    async with reader_app(settings) as (app, client):
+        assert await resume(app.state.services) == 0
+        assert [e["op"] for e in await events(client, "s")] == ["post.created",
+                                                                  "post.embedded"]
+
+
+@asynccontextmanager
+async def reader_app(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """Another start of the app, and an anonymous client of it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield app, c
 
 
 # --- the desk ---------------------------------------------------------------------------

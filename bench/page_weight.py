@@ -8,10 +8,10 @@ stories of ``--posts`` updates with the same text: one without photos, and one w
 bench/media_processing.py's) uploaded through the API. Then opens each story's reader
 page in Debian's Chromium, cold (a new browser context each time, nothing cached), as a
 laptop (1280x800, device pixel ratio 1) and as a phone (390x844, ratio 3), waits until
-the network is idle, scrolls to the end (photos load lazily) and waits again. Prints the
-bytes the browser transferred, by kind (the page, scripts and styles, photos), and the
-photos' widths the browser chose from their ``srcset``: the figure to compare with a
-photo's own size (12 MP as a JPEG from a phone is 3 to 5 MB).
+the network is idle (the first screen), scrolls to the end (photos load lazily) and
+waits again. Prints the bytes the browser transferred, by kind (the page, scripts and
+styles, photos), and the photos' widths the browser chose from their ``srcset``: the
+figure to compare with a photo's own size (12 MP as a JPEG from a phone is 3 to 5 MB).
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ async def weigh(browser: Any, base: str, slug: str, viewport: dict[str, Any]) ->
     page.on("requestfinished", lambda request: seen.append(
         (request.url, request.resource_type, request)))
     await page.goto(f"{base}/live/{slug}", wait_until="networkidle")
+    await page.wait_for_timeout(300)
+    first_screen = 0
+    for _url, _resource, request in list(seen):
+        sizes = await request.sizes()
+        first_screen += sizes["responseBodySize"] + sizes["responseHeadersSize"]
     for _ in range(20):  # scroll to the end in steps: each photo loads as it nears view
         await page.mouse.wheel(0, 1500)
         await page.wait_for_timeout(100)
@@ -102,7 +107,8 @@ async def weigh(browser: Any, base: str, slug: str, viewport: dict[str, Any]) ->
         if "/media/" in url:
             widths[url.rsplit("-", 1)[1]] += 1
     await context.close()
-    return {"bytes": dict(totals), "total": sum(totals.values()), "photo_files": dict(widths)}
+    return {"bytes": dict(totals), "total": sum(totals.values()), "photo_files": dict(widths),
+            "first_screen": first_screen}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,11 +138,13 @@ def summary(results: dict[str, Any]) -> str:
     lines = [f"{results['posts']} posts, {len(sources)} of them with a photo "
              f"(sources {sum(sources) / len(sources) / 1e6:.1f} MB each as JPEG)"
              if sources else f"{results['posts']} posts, no photos",
-             f"{'load':<24}{'page':>9}{'js+css':>9}{'photos':>10}{'total':>10}  photo files"]
+             f"{'load':<24}{'first screen':>13}{'page':>9}{'js+css':>9}{'photos':>10}"
+             f"{'total':>10}  photo files (whole page)"]
     for name, load in results["loads"].items():
         b = load["bytes"]
         files = ", ".join(f"{n}x {w}" for w, n in sorted(load["photo_files"].items()))
-        lines.append(f"{name:<24}{b.get('page', 0) / 1e3:>8.1f}K"
+        lines.append(f"{name:<24}{load['first_screen'] / 1e3:>12.1f}K"
+                     f"{b.get('page', 0) / 1e3:>8.1f}K"
                      f"{b.get('scripts and styles', 0) / 1e3:>8.1f}K"
                      f"{b.get('photos', 0) / 1e3:>9.1f}K{load['total'] / 1e3:>9.1f}K  {files}")
     return "\n".join(lines)

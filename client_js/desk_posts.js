@@ -272,7 +272,6 @@ export class PostList {
     const textarea = document.createElement("textarea");
     textarea.id = `edit-${id}`;
     textarea.rows = 5;
-    textarea.required = true;
     textarea.value = li.dataset.body ?? "";
     const photos = document.createElement("div");
     photos.className = "attach";
@@ -350,8 +349,8 @@ export class PostList {
     let waiting = false;
     const submit = async () => {
       if (save.disabled || waiting) return;
-      if (!textarea.value.trim()) {
-        showError(error, "Write something, or delete the post instead.");
+      if (!textarea.value.trim() && !tray.count()) {
+        showError(error, "Write something or keep a photo, or delete the post instead.");
         return;
       }
       showError(error, "");

@@ -171,9 +171,9 @@ function setUpCompose(form, posts) {
   const post = async () => {
     if (busy || waiting) return;
     const body = textarea.value;
-    if (!body.trim()) {
-      showError(error, tray.count() ? "Write something to go with the photos: a post needs text."
-        : "Write something to post.");
+    // A photo with its caption is a post of its own; otherwise a post needs text.
+    if (!body.trim() && !tray.count()) {
+      showError(error, "Write something or add a photo to post.");
       textarea.focus();
       return;
     }
@@ -205,9 +205,9 @@ function setUpCompose(form, posts) {
     }
     // The text may have changed while the photos uploaded: the post is what the box says now.
     const sent = textarea.value;
-    if (waited && !sent.trim()) {
+    if (waited && !sent.trim() && !tray.count()) {
       status.textContent = "";
-      showError(error, "Write something to post.");
+      showError(error, "Write something or add a photo to post.");
       textarea.focus();
       return;
     }
@@ -259,6 +259,8 @@ function setUpCompose(form, posts) {
       textarea.focus();
     }
   };
+  // post() says what is missing itself: a photo without text is a post of its own.
+  form.noValidate = true;
   form.addEventListener("submit", (event) => { event.preventDefault(); post(); });
   onCtrlEnter(form, post);
 }

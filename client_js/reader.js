@@ -529,6 +529,11 @@ export function headline(post) {
       .trim();
     if (text) return shorten(text, HEADLINE_CHARS);
   }
+  // A photo without text stands for itself: its caption, or what it shows.
+  for (const photo of post.media ?? []) {
+    const words = (photo.caption || photo.alt || "").replace(/\s+/g, " ").trim();
+    if (words) return shorten(words, HEADLINE_CHARS);
+  }
   return `Update ${post.id}`;
 }
 

@@ -156,9 +156,9 @@ async def create_post(
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
     cards: content.CardBook | None = None, at: datetime | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Add a post to a stream that has not ended; one ``post.created`` event. ``at``
-    backdates it (the demo story)."""
-    rendered = _render(body, cards)
+    """Add a post to a stream that has not ended; one ``post.created`` event. A post with
+    photos may have no text. ``at`` backdates it (the demo story)."""
+    rendered = _render(body, cards, photos=bool(media))
     shown = await attachments_json(session, media or [], media_url)
     stream = await _lock_stream(session, col(Stream.slug) == slug)
     if stream is None:
@@ -190,9 +190,13 @@ async def edit_post(
     cards: content.CardBook | None = None, at: datetime | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Change a post's text (keeping the old text as a revision), its photos, its pin."""
-    rendered = _render(body, cards) if body is not None else None
     post, stream = await _lock_post(session, post_id)
     shown = None if media is None else await attachments_json(session, media, media_url)
+    photos = bool(post.media if shown is None else shown)
+    if not photos and not (post.body if body is None else body).strip():
+        raise ApiError(422, "empty_post", "a post needs text or a photo: write something, "
+                       "or delete the post instead")
+    rendered = _render(body, cards, photos=photos) if body is not None else None
     now = at or utcnow()
     ops: list[str] = []
     new_text = rendered if body is not None and body != post.body else None
@@ -257,7 +261,8 @@ async def withdraw_media(
 
     A live post showing one is edited without it (a new revision, ``post.edited``, its
     earlier events restated), so that open pages drop the figure at once and no replay
-    brings it back; deleted posts and earlier revisions lose it silently. Returns the
+    brings it back; a post that was only photos, with none left, is deleted
+    (``post.deleted``); deleted posts and earlier revisions lose it silently. Returns the
     events by stream slug: one photo may be in several stories.
     """
     if not media_ids:
@@ -288,22 +293,29 @@ async def withdraw_media(
         if post.deleted_at is not None:
             post.media = kept
             continue
-        session.add(PostRevision(
-            post_id=post.id, revision=post.revision, body=post.body, html=post.html,
-            author_id=post.edited_by_id or post.author_id, media=kept,
-            replaced_at=now, replaced_by_id=editor.id,
-        ))
-        post.media = kept
-        post.revision += 1
-        post.edited_at = now
-        post.edited_by_id = editor.id
         stream.updated_at = now
+        if kept or post.body.strip():
+            session.add(PostRevision(
+                post_id=post.id, revision=post.revision, body=post.body, html=post.html,
+                author_id=post.edited_by_id or post.author_id, media=kept,
+                replaced_at=now, replaced_by_id=editor.id,
+            ))
+            post.media = kept
+            post.revision += 1
+            post.edited_at = now
+            post.edited_by_id = editor.id
+            op = "post.edited"
+        else:  # the photo was the whole post: nothing is left to show
+            post.media = kept
+            post.deleted_at = now
+            post.pinned = False
+            op = "post.deleted"
         await session.flush()
         subject = PostView(post, await _author(session, post), stream.slug).to_json()
         await _restate_history(session, stream, post, subject)
         seq = await _next_seq(session, stream)
         events.setdefault(stream.slug, []).append(_event(
-            session, stream, seq=seq, op="post.edited", at=now, subject=subject, post=post))
+            session, stream, seq=seq, op=op, at=now, subject=subject, post=post))
     return events
 
 
@@ -351,7 +363,8 @@ async def embed_cards(
         arrived = book.cards.get(stored.link.url)
         pending = stored.state is CardState.PENDING
         known[stored.link.url] = arrived if pending and arrived is not None else stored
-    rendered = _render(post.body, content.CardBook(book.providers, known))
+    rendered = _render(post.body, content.CardBook(book.providers, known),
+                       photos=bool(post.media))
     embeds = rendered.embeds_json()
     if embeds == post.embeds and rendered.html == post.html:
         return None, []
@@ -541,11 +554,17 @@ async def _author(session: AsyncSession, post: Post) -> Editor | None:
     return None if post.author_id is None else await session.get(Editor, post.author_id)
 
 
-def _render(body: str, cards: content.CardBook | None = None) -> content.Rendered:
+def _render(body: str, cards: content.CardBook | None = None, *,
+            photos: bool = False) -> content.Rendered:
+    """The post's text for readers; a post with photos may have none (its html is then
+    empty), any other is 422 ``empty_post``."""
     try:
         return content.render(body, cards)
     except content.ContentError as exc:
-        raise ApiError(422, "empty_post", str(exc)) from None
+        if photos:
+            return content.Rendered("", (), exc.notices)
+        raise ApiError(422, "empty_post",
+                       f"{exc}: write something, or attach a photo") from None
 
 
 # --- idempotency -------------------------------------------------------------------------

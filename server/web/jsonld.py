@@ -52,10 +52,15 @@ def shorten(text: str, limit: int) -> str:
 
 
 def post_headline(view: PostView) -> str:
-    """The headline of a post, falling back to its embed or its number."""
+    """The headline of a post, falling back to its photo's caption or alt text, its embed,
+    or its number."""
     text = headline(view.post.body)
     if text:
         return text
+    for photo in view.post.media:
+        words = headline(str(photo.get("caption") or photo.get("alt") or ""))
+        if words:
+            return words
     if view.post.embeds:
         first = view.post.embeds[0]
         name = first.get("provider_name") or str(first.get("provider", "media")).title()

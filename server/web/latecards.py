@@ -48,7 +48,9 @@ def embed_later(svc: Services, *, post_id: int, body: str, book: CardBook) -> No
 
 async def resume(svc: Services) -> int:
     """Make again the cards still pending in recent posts, and put them in; returns how
-    many posts were taken up."""
+    many posts were taken up. Nothing to do while cards are turned off."""
+    if not svc.settings.oembed_enabled:
+        return 0
     try:
         async with svc.db.read() as session:
             found = await eventlog.posts_with_pending_cards(

@@ -101,7 +101,8 @@ def attachments(items: list[MediaItem] | None) -> list[Attachment] | None:
 class PostCreate(_Body):
     """``POST /api/streams/{slug}/posts``."""
 
-    body: Text = Field(min_length=1, description="Markdown (CommonMark)")
+    body: Text = Field(description="Markdown (CommonMark); may be empty when the post "
+                                   "has photos")
     pinned: bool = Field(default=False, description="A key event, shown at the top")
     media: list[MediaItem] = Field(default_factory=list, max_length=MAX_POST_MEDIA,
                                    description="Photos shown with the post, in order")
@@ -110,7 +111,7 @@ class PostCreate(_Body):
 class PostPatch(_Body):
     """``PATCH /api/posts/{id}``: a new text, photos, a pin change, or any of them."""
 
-    body: Text | None = Field(default=None, min_length=1)
+    body: Text | None = None
     pinned: bool | None = None
     media: list[MediaItem] | None = Field(default=None, max_length=MAX_POST_MEDIA)
 

@@ -250,6 +250,25 @@ async def test_alt_text_is_required_before_anything_is_posted(
     assert [m["alt"] for m in posts[0]["media"]] == ["Thousands fill the square"]
 
 
+async def test_a_photo_with_a_caption_and_no_text_is_a_post(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """A photo needs no text to be posted; without text or photo nothing is posted."""
+    await api.stream("march")
+    page = await open_stream(new_page, server, "march")
+    await page.get_by_role("button", name="Post", exact=True).click()
+    error = page.locator("#compose-error")
+    await expect(error).to_contain_text("Write something or add a photo")
+    await page.set_input_files(FILE_INPUT, [photo_file("square.jpg", jpeg())])
+    await uploaded(page, 1)
+    await page.get_by_label("Photo 1: Alt text (required)").fill("The square at dusk")
+    await page.get_by_label("Caption (optional)").fill("Plaza Bolívar, 6 p.m.")
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#compose-status")).to_have_text("Posted.")
+    posts = (await api.client.get("/api/streams/march/posts")).json()["posts"]
+    assert [(p["body"], [m["caption"] for m in p["media"]]) for p in posts] == [
+        ("", ["Plaza Bolívar, 6 p.m."])]
+
+
 async def test_an_upload_whose_answer_is_lost_is_retried_without_a_second_photo(
         server: LiveServer, api: Api, database_url: str, new_page: Callable[..., Any],
         console: ConsoleErrors) -> None:

@@ -547,7 +547,7 @@ BAD_POSTS: list[tuple[str, bytes, dict[str, str], int, str]] = [
     ("body not a string", b'{"body": 12}', {}, 422, "validation_error"),
     ("pinned not a bool", b'{"body": "a", "pinned": "yes"}', {}, 422, "validation_error"),
     ("unknown field", b'{"body": "a", "sticky": true}', {}, 422, "validation_error"),
-    ("empty body", b'{"body": ""}', {}, 422, "validation_error"),
+    ("empty body", b'{"body": ""}', {}, 422, "empty_post"),
     ("blank body", b'{"body": "   \\n  "}', {}, 422, "empty_post"),
     ("image only over http", b'{"body": "![x](http://example.com/x.png)"}', {}, 422,
      "empty_post"),

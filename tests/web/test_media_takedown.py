@@ -107,7 +107,7 @@ async def test_a_take_down_removes_the_photo_everywhere_and_its_urls_answer_410(
     assert await stored(db, settings) == rows_before
 
     # The reader page draws no figure for it.
-    page = (await client.get("/streams/evening")).text
+    page = (await client.get("/live/evening")).text
     assert face["variants"][0]["url"] not in page
 
 
@@ -257,3 +257,19 @@ async def test_the_desk_photos_page_is_for_signed_in_editors(
     await live_story(editor_client, "march")
     r = await client.get("/editor/streams/march/photos")
     assert r.status_code == 303 and r.headers["location"].startswith("/editor/login")
+
+
+async def test_a_post_that_was_only_the_photo_is_deleted_by_its_take_down(
+        editor_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    await live_story(editor_client, "march")
+    face = (await upload(editor_client, field_photo())).json()
+    r = await editor_client.post("/api/streams/march/posts", json={
+        "body": "", "media": [{"id": face["id"], "alt": "A face in the crowd"}]})
+    assert r.status_code == 201, r.text
+    post = r.json()
+    done = await editor_client.delete(f"/api/media/{face['id']}")
+    assert done.status_code == 200 and done.json()["posts_edited"] == [post["id"]]
+    assert (await client.get(f"/api/posts/{post['id']}")).status_code == 404
+    events = (await client.get("/api/streams/march/events")).json()["events"]
+    assert [e["op"] for e in events] == ["post.created", "post.deleted"]
+    assert all(e["post"]["media"] == [] for e in events)

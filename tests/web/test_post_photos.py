@@ -164,3 +164,33 @@ async def test_a_key_event_photo_is_the_one_shared(
     await editor_client.post("/api/streams/march/posts", json={"body": "No photo"})
     plain = Tags((await client.get("/live/nothing")).text)
     assert plain.all("meta", property="og:image") == []
+
+
+async def test_a_post_may_be_a_photo_without_text_but_never_empty(
+        editor_client: httpx.AsyncClient, client: httpx.AsyncClient, db: Database) -> None:
+    """A photo with its caption is a post of its own; a post with neither text nor photo
+    is refused, on create and on edit, and nothing is written."""
+    await live_story(editor_client)
+    media = await photo(editor_client)
+    r = await editor_client.post("/api/streams/march/posts", json={
+        "body": "", "pinned": True,
+        "media": [{"id": media["id"], "alt": "Marchers on the avenue",
+                   "caption": "Avenida Urdaneta at noon"}]})
+    assert r.status_code == 201, r.text
+    post = r.json()
+    assert post["body"] == "" and post["html"] == "" and len(post["media"]) == 1
+    page = (await client.get("/live/march")).text
+    assert 'alt="Marchers on the avenue"' in page and "Avenida Urdaneta at noon" in page
+    # As a key event it is headed by its caption.
+    assert '<span class="key-headline">Avenida Urdaneta at noon</span>' in page
+    before = await counts(db)
+    # Taking its only photo off by an edit would leave nothing: refused.
+    r = await editor_client.patch(f"/api/posts/{post['id']}", json={"media": []})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "empty_post"
+    r = await editor_client.post("/api/streams/march/posts", json={"body": "  ", "media": []})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "empty_post"
+    assert await counts(db) == before
+    # With text, the photo can go.
+    r = await editor_client.patch(f"/api/posts/{post['id']}",
+                                  json={"body": "Marchers at noon.", "media": []})
+    assert r.status_code == 200 and r.json()["media"] == []

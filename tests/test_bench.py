@@ -63,3 +63,28 @@ def test_quick_scaleout_benchmark_counts_every_delivery_in_both_setups(tmp_path:
             assert figures["duplicates"] == figures["out_of_order"] == 0, (setup, phase)
     assert results["two"]["burst"]["redis_cpu_seconds"] >= 0  # measured (may round to 0)
     assert "| burst 100: deliveries/s |" in proc.stdout
+
+
+def test_quick_uploads_benchmark_delivers_every_post_and_stores_every_photo(
+        tmp_path: Path) -> None:
+    """A --quick uploads run delivers every post once to every reader with and without
+    photo uploads going on, and every upload is accepted (201)."""
+    out = tmp_path / "uploads.json"
+    proc = subprocess.run(
+        [sys.executable, "bench/uploads_latency.py", "--quick", "--no-pin", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["post_errors"] == 0
+    assert results["runs"]
+    for run in results["runs"]:
+        for phase in ("none", "uploads"):
+            figures = run[phase]
+            assert figures["expected"] > 0, phase
+            assert figures["delivered"] == figures["expected"], (phase, figures)
+            assert figures["duplicates"] == figures["out_of_order"] == 0, phase
+            assert figures["disconnected"] == 0, phase
+        uploads = run["uploads"]["uploads"]
+        assert len(uploads) == results["settings"]["photos"]
+        assert {u["status"] for u in uploads} == {201}
+    assert "| median (" in proc.stdout

@@ -34,8 +34,10 @@ from tests.web.test_desk import desk  # noqa: F401 (the signed-in desk fixture)
 
 TWEET = "https://x.com/Interior/status/463440424141459456"
 VIDEO = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
-WAIT = 0.4
-TIMEOUT = 1.0
+# Long enough for the fake provider and a thumbnail to be processed on a busy machine;
+# the hanging and slow providers are timed from it.
+WAIT = 1.5
+TIMEOUT = 3.0
 
 
 @pytest.fixture

@@ -19,11 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ..core.errors import ApiError
 from ..store import eventlog
 from ..store.models import Editor, Event
 from ..store.payloads import encode
+from .responses import json_response
 from .services import Services, services
 from .writes import commit
 
@@ -42,6 +44,11 @@ class Outcome:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+
+    def response(self) -> Response:
+        """The outcome as JSON, marked ``Idempotent-Replayed`` when it is a replay."""
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
+        return json_response(self.body, self.status, headers)
 
 
 async def run_once(

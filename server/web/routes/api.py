@@ -16,7 +16,7 @@ from ...store.models import Event, Stream
 from ...store.payloads import encode, iso, stream_json
 from .. import eventstream
 from ..callers import caller, writer
-from ..idempotency import Created, Outcome, run_once
+from ..idempotency import Created, run_once
 from ..latecards import embed_later
 from ..responses import json_response
 from ..services import services
@@ -35,12 +35,6 @@ from ..validation import (
     read_body,
 )
 from ..writes import commit
-
-
-def _answer(outcome: Outcome) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    return json_response(outcome.body, outcome.status, headers)
-
 
 # --- streams -----------------------------------------------------------------------------
 
@@ -94,8 +88,9 @@ async def create_stream(request: Request) -> Response:
             status=data.status)
         return 201, stream_summary(stream) | {"pinned": []}, stream.slug, []
 
-    return _answer(await run_once(request, editor, raw, create,
-                                  key=request.headers.get("idempotency-key")))
+    outcome = await run_once(request, editor, raw, create,
+                             key=request.headers.get("idempotency-key"))
+    return outcome.response()
 
 
 async def get_stream(request: Request) -> Response:
@@ -183,7 +178,7 @@ async def create_post(request: Request) -> Response:
                              key=request.headers.get("idempotency-key"))
     if not outcome.replayed:
         embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
-    return _answer(outcome)
+    return outcome.response()
 
 
 async def get_post(request: Request) -> Response:

@@ -34,7 +34,7 @@ from ...core import images
 from ...core.errors import ApiError
 from ...store.eventlog import get_stream
 from ...store.media import MediaUnavailable
-from ...store.media.base import NAME_RE
+from ...store.media.base import CACHE_CONTROL, NAME_RE
 from ...store.media.files import CONTENT_TYPES, put_variants
 from ...store.media.records import (
     create,
@@ -44,9 +44,8 @@ from ...store.media.records import (
     taken_down_digest,
     taken_down_file,
 )
-from ..assets import IMMUTABLE
 from ..callers import caller, writer
-from ..idempotency import Created, Outcome, earlier, run_once
+from ..idempotency import Created, earlier, run_once
 from ..photos import story_photos, take_down_photo
 from ..responses import json_response
 from ..services import Services, services
@@ -77,7 +76,7 @@ async def upload(request: Request) -> Response:
     fingerprint = json.dumps({"sha256": digest, **fields}, sort_keys=True).encode()
     replay = await earlier(request, editor, fingerprint, key=key)
     if replay is not None:
-        return _answer(replay)
+        return replay.response()
     slug = fields.pop("stream")
     async with svc.db.read() as session:
         stream_id = None
@@ -112,12 +111,8 @@ async def upload(request: Request) -> Response:
     except BaseException:
         await _forget(svc, digest, written)
         raise
-    return _answer(outcome)
+    return outcome.response()
 
-
-def _answer(outcome: Outcome) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    return json_response(outcome.body, outcome.status, headers)
 
 
 async def _forget(svc: Services, digest: str, names: list[str]) -> None:
@@ -232,7 +227,7 @@ async def media_file(request: Request) -> Response:
         raise ApiError(404, "not_found", "no such file")
     svc = services(request)
     content_type = CONTENT_TYPES[name.rsplit(".", 1)[1]]
-    headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff",
+    headers = {"Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff",
                "Access-Control-Allow-Origin": "*"}
     # A file on this machine is sent from disk, never read whole into memory.
     path = svc.media.local_path(name)

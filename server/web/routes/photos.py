@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute
 
 from ...store.eventlog import get_stream, posts_showing
 from ...store.media.records import get, media_json, same_file
-from ...store.models import Media
 from ..callers import limit_writes
 from ..deskforms import Desk, desk_endpoint, page, redirect, render
 from ..photos import story_photos, take_down_photo
@@ -51,19 +50,19 @@ async def photos_page(request: Request, desk: Desk) -> Response:
         "section": "streams", "stream": stream, "photos": photos})
 
 
-async def _photo(request: Request) -> tuple[Media, dict[str, Any], list[tuple[int, str]]]:
+async def _photo(request: Request) -> tuple[dict[str, Any], list[tuple[int, str]]]:
     svc = services(request)
     media_id = checked_id(request.path_params["id"], "media")
     async with svc.db.read() as session:
         media = await get(session, media_id=media_id)
         showing = await posts_showing(session, media_ids=await same_file(session, media=media))
-    return media, _shown(media_json(media, svc.media.url)), showing
+    return _shown(media_json(media, svc.media.url)), showing
 
 
 @desk_endpoint()
 async def take_down_page(request: Request, desk: Desk) -> Response:
     """GET /editor/media/{id}/take-down: what a take-down will do; ask before doing it."""
-    _media, photo, showing = await _photo(request)
+    photo, showing = await _photo(request)
     back = request.query_params.get("stream", "")
     return render(request, desk.signed_in, "editor/photo_take_down.html", {
         "section": "streams", "photo": photo, "showing": showing,
@@ -73,10 +72,9 @@ async def take_down_page(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def take_down(request: Request, desk: Desk) -> Response:
     """POST /editor/media/{id}/take-down: take the photo down, back to the story's photos."""
-    media, _photo_json, _showing = await _photo(request)
-    assert media.id is not None
+    media_id = checked_id(request.path_params["id"], "media")
     limit_writes(request, desk.editor)
-    done = await take_down_photo(services(request), media_id=media.id, editor=desk.editor)
+    done = await take_down_photo(services(request), media_id=media_id, editor=desk.editor)
     back = desk.form.get("stream", "")
     target = f"/editor/streams/{checked_slug(back)}/photos" if back else "/editor"
     posts = len(done.posts_edited)
@@ -84,10 +82,10 @@ async def take_down(request: Request, desk: Desk) -> Response:
            else "it was in no post")
     if done.files_left:
         return redirect(request, target,
-                        f"Photo {media.id} taken down ({out}), but {done.files_left} of its "
+                        f"Photo {media_id} taken down ({out}), but {done.files_left} of its "
                         "files could not be removed from storage. Take it down again to "
                         "retry.", "error")
-    return redirect(request, target, f"Photo {media.id} taken down: {out}, "
+    return redirect(request, target, f"Photo {media_id} taken down: {out}, "
                                      f"{done.files_removed} files deleted.")
 
 

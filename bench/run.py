@@ -50,6 +50,12 @@ FILLER = ("Polls have closed in the northern districts and the first boxes are o
 
 # --- the servers ------------------------------------------------------------------------
 
+def process_cpu_seconds(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Proc:
     """A server process: its CPU time and resident memory, read from /proc."""
 
@@ -64,9 +70,25 @@ class Proc:
         raise RuntimeError("no VmRSS")
 
     def cpu_seconds(self) -> float:
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return process_cpu_seconds(self.pid)
+
+    def children_cpu_seconds(self) -> float:
+        """CPU seconds of the process's live descendants (the photo workers, say)."""
+        total, stack = 0.0, [self.pid]
+        while stack:
+            pid = stack.pop()
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    found = [int(child) for child in task.read_text().split()]
+                except FileNotFoundError:
+                    continue
+                for child in found:
+                    try:
+                        total += process_cpu_seconds(child)
+                    except FileNotFoundError:
+                        continue
+                    stack.append(child)
+        return total
 
     def stop(self) -> None:
         if self.popen.poll() is None:

@@ -166,7 +166,7 @@ async def phase_run(editor: Editor, swarm: Swarm, proc: Proc, args: argparse.Nam
     count = round(args.rate * args.seconds)
     phase = swarm.start_phase(count)
     uploading: asyncio.Task[list[dict[str, Any]]] | None = None
-    busy = machine_busy_seconds()
+    busy, workers = machine_busy_seconds(), proc.children_cpu_seconds()
     with measured(proc) as window, LoopLag() as lag:
         started = time.perf_counter()
         if photos:
@@ -185,7 +185,11 @@ async def phase_run(editor: Editor, swarm: Swarm, proc: Proc, args: argparse.Nam
     result.update(lag.figures())
     # What the rest of the machine (other people's tests) took meanwhile: a phase whose
     # figure is high was disturbed, whichever phase it was.
-    others = machine_busy_seconds() - busy - window.server_cpu - window.generator_cpu
+    # The photo workers (started by the first upload) are the server's, not others'.
+    workers = proc.children_cpu_seconds() - workers
+    result["workers_cpu_pct"] = round(100 * workers / window.wall, 1)
+    others = (machine_busy_seconds() - busy - window.server_cpu - window.generator_cpu
+              - workers)
     result["others_cpu_pct"] = round(100 * max(0.0, others) / window.wall, 1)
     if uploads:
         first = min(u["started"] for u in uploads)
@@ -259,7 +263,9 @@ def summary_run(n: int, figures: dict[str, Any]) -> str:
             f"none p50 {none['p50_ms']} p99 {none['p99_ms']} max {none['max_ms']} ms; "
             f"uploads p50 {up['p50_ms']} p99 {up['p99_ms']} max {up['max_ms']} ms; "
             f"ratio {figures['p99_ratio']}; upload seconds [{times}], "
-            f"covering {up['uploads_cover_pct']} % of the posting; other processes' CPU "
+            f"covering {up['uploads_cover_pct']} % of the posting; server CPU "
+            f"{up['server_cpu_pct']} %, photo workers {up['workers_cpu_pct']} %; "
+            f"other processes' CPU "
             f"{none['others_cpu_pct']} / {up['others_cpu_pct']} %; generator loop late by "
             f"at most {none['generator_lag_max_ms']} / {up['generator_lag_max_ms']} ms"
             f"{' (disturbed)' if figures['disturbed'] else ''}")
@@ -273,9 +279,9 @@ def summary(results: dict[str, Any]) -> str:
              f"{s['upload_concurrency']} at a time; cores: server {s['server_core']}, "
              f"generator {s['generator_core']}", "",
              "| run | none p50 / p99 / max ms | uploads p50 / p99 / max ms | p99 ratio "
-             "| upload s (min / median / max) | uploads cover | others' CPU % "
-             "| generator late, max ms | lost |",
-             "| ---: | --- | --- | ---: | --- | ---: | --- | --- | ---: |"]
+             "| upload s (min / median / max) | uploads cover | server / workers CPU % "
+             "| others' CPU % | generator late, max ms | lost |",
+             "| ---: | --- | --- | ---: | --- | ---: | --- | --- | --- | ---: |"]
     for n, r in enumerate(results["runs"]):
         none, up = r["none"], r["uploads"]
         times = sorted(u["seconds"] for u in up["uploads"])
@@ -284,14 +290,15 @@ def summary(results: dict[str, Any]) -> str:
             f"| {none['p50_ms']} / {none['p99_ms']} / {none['max_ms']} "
             f"| {up['p50_ms']} / {up['p99_ms']} / {up['max_ms']} | {r['p99_ratio']} "
             f"| {times[0]:.2f} / {statistics.median(times):.2f} / {times[-1]:.2f} "
-            f"| {up['uploads_cover_pct']} % | {none['others_cpu_pct']} / {up['others_cpu_pct']} "
+            f"| {up['uploads_cover_pct']} % | {up['server_cpu_pct']} / {up['workers_cpu_pct']} "
+            f"| {none['others_cpu_pct']} / {up['others_cpu_pct']} "
             f"| {none['generator_lag_max_ms']} / {up['generator_lag_max_ms']} "
             f"| {none['lost'] + up['lost']} |")
     m = results["median"]
     lines.append(f"| median ({results['median_over']}) "
                  f"| {m['p50_ms_none']} / {m['p99_ms_none']} / {m['max_ms_none']} "
                  f"| {m['p50_ms_uploads']} / {m['p99_ms_uploads']} / {m['max_ms_uploads']} "
-                 f"| {m['p99_ratio']} | | | | | |")
+                 f"| {m['p99_ratio']} | | | | | | |")
     return "\n".join(lines)
 
 

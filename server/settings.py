@@ -71,7 +71,7 @@ class Settings:
     max_upload_bytes: int = 25 * 1024 * 1024
     # An image with more pixels than this is refused (413) before it is decoded.
     max_image_pixels: int = 50_000_000
-    # Photos processed at once per process (each in a worker thread).
+    # Photos processed at once per server process (each in a worker process, web/imaging.py).
     media_workers: int = 2
     max_post_chars: int = 20_000
     page_size: int = 20

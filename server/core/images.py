@@ -24,7 +24,8 @@ What `process` guarantees:
   removed, and only after every frame of the result decoded. Animated WebP, APNG and HEIF
   sequences give their first (primary) frame.
 
-Thread safety: `process` runs in worker threads. It changes no global state: no
+`process` runs in worker processes (``web/imaging.py``); what it returns and raises pickles.
+It changes no global state, so it could run in threads as well: no
 `Image.MAX_IMAGE_PIXELS`, no warnings filter, no `LOAD_TRUNCATED_IMAGES`, no registered
 plugin (the decoder's class is instantiated directly, so pillow_heif's opener need not be
 registered and `Image.open`'s global bomb check is not involved).
@@ -109,6 +110,10 @@ class ImageRefused(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+    def __reduce__(self) -> tuple[type[ImageRefused], tuple[str, str, int]]:
+        # Raised in a worker process, it is pickled back to the server whole.
+        return ImageRefused, (self.code, self.message, self.status)
 
 
 def sniff(data: bytes) -> str | None:

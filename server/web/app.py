@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from ..store.media import MediaUnavailable, media_store_from_url
 from . import openapi
 from .assets import Assets
 from .cardmaker import CardMaker
+from .imaging import ImageWorkers
 from .latecards import resume
 from .routes import admin, api, desk, health, media, pages, photos, static, tokens, ws
 from .services import Services
@@ -53,11 +53,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         live = HubDriver(settings=settings, db=db, broker=broker)
         await live.start()
         media_store = media_store_from_url(settings.media_location, settings)
-        media_slots = asyncio.Semaphore(settings.media_workers)
-        cards = CardMaker(settings, media=media_store, media_slots=media_slots)
+        imaging = ImageWorkers(settings.media_workers)
+        cards = CardMaker(settings, media=media_store, imaging=imaging)
         app.state.services = Services(
             settings=settings, db=db, broker=broker, live=live,
-            media=media_store, media_slots=media_slots, cards=cards,
+            media=media_store, imaging=imaging, cards=cards,
             write_limiter=RateLimiter(rate=settings.write_rate, burst=settings.write_burst),
             auth_failures=RateLimiter(rate=settings.auth_failures_per_minute / 60,
                                       burst=settings.auth_failures_per_minute),
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.close_connections = None
             # Late cards publish through the hub driver: stop them first.
             await cards.close()
+            await imaging.close()
             await live.stop()
             await broker.disconnect()
             await db.dispose()

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import images
 from ..core.cards import Card, CardState, Problem, Thumbnail, from_oembed
@@ -32,6 +32,9 @@ from ..settings import Settings
 from ..store.media import MediaStore, MediaUnavailable
 from ..store.media.files import put_variants
 from .oembed import FetchRefused, OEmbedFetcher
+
+if TYPE_CHECKING:
+    from .imaging import ImageWorkers
 
 log = logging.getLogger("bulletin.cards")
 
@@ -52,7 +55,7 @@ class CardMaker:
     """Makes cards for links; one per process, built by the app's lifespan."""
 
     def __init__(self, settings: Settings, *, media: MediaStore,
-                 media_slots: asyncio.Semaphore, fetcher: OEmbedFetcher | None = None,
+                 imaging: ImageWorkers, fetcher: OEmbedFetcher | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.providers = Providers(
@@ -61,7 +64,7 @@ class CardMaker:
             via_proxy=bool(settings.oembed_proxy_url))
         self.fetcher = fetcher or OEmbedFetcher(settings, self.providers)
         self.media = media
-        self.media_slots = media_slots
+        self.imaging = imaging
         self.clock = clock
         self._fetches = asyncio.Semaphore(MAX_FETCHES)
         self._cache: dict[str, tuple[float, Card]] = {}
@@ -196,10 +199,8 @@ class CardMaker:
         try:
             async with self._fetches:
                 data = await self.fetcher.thumbnail(url)
-            async with self.media_slots:
-                picture = await asyncio.to_thread(
-                    images.process, data,
-                    max_pixels=min(self.settings.max_image_pixels, THUMBNAIL_MAX_PIXELS))
+            picture = await self.imaging.process(
+                data, max_pixels=min(self.settings.max_image_pixels, THUMBNAIL_MAX_PIXELS))
             kept = [v for v in picture.variants if v.content_type in CARD_TYPES
                     and v.width <= THUMBNAIL_WIDTH] or [
                         v for v in picture.variants if v.content_type in CARD_TYPES][:2]

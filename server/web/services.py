@@ -6,7 +6,6 @@ publishing belongs to the hub driver (``HubDriver.publish``), writes to ``writes
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ..store.media import MediaStore
 
 if TYPE_CHECKING:
     from .cardmaker import CardMaker
+    from .imaging import ImageWorkers
 
 
 @dataclass(slots=True)
@@ -37,9 +37,9 @@ class Services:
     # Failed desk sign-ins per account, and per (account, browser that signed in before).
     account_failures: RateLimiter
     live: HubDriver
-    # Where photos' files go, and the slots for processing them (media_workers).
+    # Where photos' files go, and the worker processes that make them (media_workers).
     media: MediaStore
-    media_slots: asyncio.Semaphore
+    imaging: ImageWorkers
     # Cards for links to videos and social posts (oEmbed), with their background fetches.
     cards: CardMaker
     clock: Callable[[], float] = field(default=time.monotonic)

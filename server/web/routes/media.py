@@ -4,8 +4,9 @@ photos), and the files themselves under ``/media/{name}``.
 
 An upload is refused while it streams in once it passes ``max_upload_bytes`` (413); the
 type comes from the bytes, never the name or the Content-Type; the image is checked,
-oriented, stripped of every metadata and resized by ``core/images.py`` in a worker thread,
-at most ``media_workers`` at a time, so that processing never holds up a live delivery.
+oriented, stripped of every metadata and resized by ``core/images.py`` in a worker process
+at idle priority (``web/imaging.py``), at most ``media_workers`` at a time, so that
+processing never holds up a live delivery.
 Files are stored under names derived from the upload's content before the row is
 written; a refused or failed upload leaves neither file nor row behind. An upload sent
 again with the same ``Idempotency-Key`` (the desk's retry) answers with the first one's
@@ -88,12 +89,10 @@ async def upload(request: Request) -> Response:
         raise ApiError(409, "media_taken_down",
                        f"this photo was taken down (media {down.id}) and cannot be uploaded "
                        "again", {"media": down.id})
-    async with svc.media_slots:
-        try:
-            processed = await asyncio.to_thread(
-                images.process, data, max_pixels=svc.settings.max_image_pixels)
-        except images.ImageRefused as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from None
+    try:
+        processed = await svc.imaging.process(data, max_pixels=svc.settings.max_image_pixels)
+    except images.ImageRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
     written: list[str] = []
     try:
         stored = await put_variants(svc.media, digest, processed.variants, written)

@@ -13,7 +13,8 @@ const STALL_MS = 60_000;
 const THUMB_PX = 640;
 export const PERMANENT_REFUSALS = new Set([
   "upload_too_large", "too_many_pixels", "unsupported_media_type", "unsupported_image",
-  "corrupt_image", "validation_error", "invalid_form", "media_taken_down", "stream_not_found"]);
+  "corrupt_image", "image_processing_failed", "validation_error", "invalid_form",
+  "media_taken_down", "stream_not_found"]);
 
 /**
  * POST a photo to /api/media with XMLHttpRequest, whose upload reports progress (fetch's
@@ -86,6 +87,8 @@ export function uploadFailureText(result) {
       return "Not a photo the server takes: JPEG, PNG, WebP, HEIC or GIF.";
     case "corrupt_image":
       return "The file is damaged or incomplete: attach it again.";
+    case "image_processing_failed":
+      return "The server could not process this photo: export it again as JPEG and attach that.";
     case "media_taken_down":
       return "This photo was taken down from the site and cannot be posted again.";
     default:

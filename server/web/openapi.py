@@ -250,8 +250,9 @@ def _media(responses: dict[str, Any]) -> dict[str, Any]:
                                        "(too_many_pixels)")
     responses["415"]["description"] = ("Not multipart/form-data, or the file is not a photo "
                                        "of an accepted type (SVG is refused)")
-    responses["422"]["description"] = ("No file, a field too long, or a truncated or corrupt "
-                                       "image (corrupt_image)")
+    responses["422"]["description"] = ("No file, a field too long, a truncated or corrupt "
+                                       "image (corrupt_image), or one whose processing "
+                                       "stopped its worker twice (image_processing_failed)")
     return responses
 
 

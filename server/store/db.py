@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,8 @@ log = logging.getLogger("bulletin.db")
 
 # SQLite waits this long for another writer before giving up with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Waits before trying the switch to WAL again when a new connection finds the file locked.
+WAL_RETRY_DELAYS = (0.01, 0.05, 0.1, 0.25, 0.5)
 # A PostgreSQL server that does not answer a new connection within this is unreachable
 # (asyncpg's own default is 60 s: a write would hang that long before its 503).
 CONNECT_TIMEOUT_SECONDS = 5
@@ -131,6 +134,25 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
 
+async def _wal(connection: Any) -> None:
+    """Switch an aiosqlite connection to WAL (a no-op when the file is in WAL already).
+
+    Opening a connection while another one of the same file is checkpointing or closing
+    can make this answer "database is locked" at once, without waiting out the busy
+    timeout: it is tried again a few times, without holding up the event loop.
+    """
+    for delay in WAL_RETRY_DELAYS:
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            log.warning("SQLite was locked while opening a connection; trying again")
+            await asyncio.sleep(delay)
+    await connection.execute("PRAGMA journal_mode=WAL")
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -142,7 +164,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # First, so that the pragmas after it wait for a lock another connection holds
         # (switching to WAL takes one) instead of failing at once with "locked".
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+        dbapi_connection.run_async(_wal)
+        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

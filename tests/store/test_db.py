@@ -127,3 +127,36 @@ async def test_concurrent_editors_on_sqlite_all_get_through_in_order(sqlite_url:
         finally:
             for client in clients:
                 await client.aclose()
+
+
+class _LockedAtFirst:
+    """An aiosqlite connection whose switch to WAL finds the file locked ``times`` times."""
+
+    def __init__(self, times: int, error: str = "database is locked") -> None:
+        self.times = times
+        self.error = error
+        self.calls: list[str] = []
+
+    async def execute(self, sql: str) -> None:
+        self.calls.append(sql)
+        if len(self.calls) <= self.times:
+            raise sqlite3.OperationalError(self.error)
+
+
+async def test_a_new_connection_that_finds_the_file_locked_tries_the_switch_to_wal_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    connection = _LockedAtFirst(times=2)
+    await db_module._wal(connection)
+    assert connection.calls == ["PRAGMA journal_mode=WAL"] * 3
+    assert "locked while opening a connection" in caplog.text
+
+
+async def test_the_switch_to_wal_gives_up_after_its_retries_and_on_other_errors() -> None:
+    always = _LockedAtFirst(times=100)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await db_module._wal(always)
+    assert len(always.calls) == len(db_module.WAL_RETRY_DELAYS) + 1
+    broken = _LockedAtFirst(times=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        await db_module._wal(broken)
+    assert len(broken.calls) == 1

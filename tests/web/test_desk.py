@@ -449,12 +449,26 @@ async def test_streams_are_created_and_go_live_and_end_through_forms(desk: Any) 
                            data={"csrf_token": desk.csrf, "status": "live"})
     assert live.status_code == 303
     shown = await desk.get("/editor/streams/vote")
-    assert "The stream is live." in shown.text and "End stream" in shown.text
+    assert "The stream is live." in shown.text
+    assert 'href="/editor/streams/vote/end"' in shown.text  # a question first, not a button
     stream = (await desk.get("/api/streams/vote")).json()
     assert (stream["title"], stream["status"]) == ("Vote night", "live")
-    await desk.post("/editor/streams/vote/status",
-                    data={"csrf_token": desk.csrf, "status": "ended"})
+    # A form that does not come from the question ends nothing: it leads to the question.
+    unasked = await desk.post("/editor/streams/vote/status",
+                              data={"csrf_token": desk.csrf, "status": "ended"})
+    assert (unasked.status_code, unasked.headers["location"]) == (
+        303, "/editor/streams/vote/end")
+    assert (await desk.get("/api/streams/vote")).json()["status"] == "live"
+    question = await desk.get("/editor/streams/vote/end")
+    assert question.status_code == 200 and "End “Vote night”?" in question.text
+    assert "Every reader sees the story as ended" in question.text
+    assert 'name="confirm" value="1"' in question.text and "Keep it live" in question.text
+    ended = await desk.post("/editor/streams/vote/status", data={
+        "csrf_token": desk.csrf, "status": "ended", "confirm": "1"})
+    assert ended.status_code == 303
     assert (await desk.get("/api/streams/vote")).json()["status"] == "ended"
+    after = await desk.get("/editor/streams/vote/end")
+    assert "there is nothing to end" in after.text and 'name="confirm"' not in after.text
     again = await desk.post("/editor/streams", data={
         "csrf_token": desk.csrf, "slug": "vote", "title": "Again", "status": "draft"})
     assert again.status_code == 409 and "already exists" in again.text
@@ -497,7 +511,7 @@ async def test_a_refused_post_keeps_the_text_and_changes_nothing(
     assert field(long.text, "idempotency_key") == key
     assert await snapshot(db) == before
     await desk.post("/editor/streams/vote/status", data={"csrf_token": desk.csrf,
-                                                         "status": "ended"})
+                                                         "status": "ended", "confirm": "1"})
     before = await snapshot(db)
     ended = await desk.post("/editor/streams/vote/posts", data={
         "csrf_token": desk.csrf, "idempotency_key": key, "body": "Late news"})

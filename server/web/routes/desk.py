@@ -289,12 +289,26 @@ async def stream_details(request: Request, desk: Desk) -> Response:
 
 
 @desk_endpoint()
+async def end_stream_page(request: Request, desk: Desk) -> Response:
+    """GET /editor/streams/{slug}/end: what ending the story does to readers; ask first."""
+    async with services(request).db.read() as session:
+        stream = await eventlog.get_stream(session, slug=_slug(request.path_params["slug"]),
+                                           include_drafts=True)
+    return render(request, desk.signed_in, "editor/stream_end.html", {
+        "section": "streams", "stream": stream, "reader_url": f"/live/{stream.slug}"})
+
+
+@desk_endpoint()
 async def stream_status(request: Request, desk: Desk) -> Response:
-    """POST /editor/streams/{slug}/status: go live, end, or reopen."""
+    """POST /editor/streams/{slug}/status: go live, end (once asked: ``confirm``), or
+    reopen."""
     slug = _slug(request.path_params["slug"])
     status = desk.form.get("status", "")
     if status not in ("live", "ended"):
         raise ApiError(422, "invalid_status", "Choose to go live or to end the stream.")
+    if status == "ended" and desk.form.get("confirm") != "1":
+        # Every reader sees it at once: only the question's own form ends a story.
+        return RedirectResponse(f"/editor/streams/{slug}/end", status_code=303)
     await _update_stream(request, desk, slug, status=status)
     return redirect(request, f"/editor/streams/{slug}",
                     "The stream is live." if status == "live" else "The stream has ended.")
@@ -473,6 +487,7 @@ def routes() -> list[BaseRoute]:
         page("/editor/streams", create_stream, "POST"),
         page("/editor/streams/{slug}", stream_page, "GET"),
         page("/editor/streams/{slug}/details", stream_details, "POST"),
+        page("/editor/streams/{slug}/end", end_stream_page, "GET"),
         page("/editor/streams/{slug}/status", stream_status, "POST"),
         page("/editor/streams/{slug}/posts", create_post, "POST"),
         page("/editor/posts/{id:int}/edit", edit_post_page, "GET"),

@@ -38,8 +38,8 @@ log = logging.getLogger("bulletin.media")
 Process = Callable[..., images.ProcessedImage]
 
 
-def lower_priority(pid: int = 0) -> None:
-    """Run the process (this one by default) only on processor time nothing else wants."""
+def lower_priority(pid: int) -> None:
+    """Run the process only on processor time nothing else wants."""
     try:
         os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux: the lowest priority instead
@@ -50,8 +50,8 @@ def lower_priority(pid: int = 0) -> None:
 
 
 class _IdleProcess(multiprocessing.context.SpawnProcess):
-    """A worker lowered as soon as it exists: its interpreter's start (~0.2 s of CPU)
-    would otherwise run at the server's priority, before the pool's initializer."""
+    """A worker lowered by the server as soon as it exists, so that its interpreter's
+    start (~0.2 s of CPU) already runs at idle priority."""
 
     def start(self) -> None:
         super().start()
@@ -118,8 +118,7 @@ class ImageWorkers:
 
     @staticmethod
     def _new_pool(workers: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=_IdleContext(),
-                                   initializer=lower_priority)
+        return ProcessPoolExecutor(max_workers=workers, mp_context=_IdleContext())
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self._pool is broken:

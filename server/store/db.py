@@ -164,9 +164,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # First, so that the pragmas after it wait for a lock another connection holds
         # (switching to WAL takes one) instead of failing at once with "locked".
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
         dbapi_connection.run_async(_wal)
-        cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -4,7 +4,7 @@
 // in desk_photos.js. Imports nothing.
 
 /**
- * @typedef {import("./reader.js").Photo} Photo
+ * @typedef {import("./article.js").Photo} Photo
  * @typedef {{local: string, key: string, name: string, alt: string, caption: string,
  *            credit: string, thumb: string, media: Photo | null}} StoredPhoto
  *   a draft's photo: uploaded (media) or still a file in IndexedDB under `local`

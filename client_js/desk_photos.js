@@ -7,10 +7,10 @@
 import { Attachment } from "./desk_attachment.js";
 import { announce, byId, NETWORK_FAILURE, newKey } from "./desk_common.js";
 import { PERMANENT_REFUSALS, thumbnail, uploadFailureText, uploadPhoto } from "./desk_uploads.js";
-import { photoFigure } from "./reader.js";
+import { photoFigure } from "./article.js";
 
 /**
- * @typedef {import("./reader.js").Photo} Photo
+ * @typedef {import("./article.js").Photo} Photo
  * @typedef {import("./desk_attachment.js").StoredPhoto} StoredPhoto
  * @typedef {import("./desk_uploads.js").PendingFiles} PendingFiles
  */
@@ -315,7 +315,7 @@ export class PhotoTray {
   }
 
   /**
-   * The photos as readers would see them: uploaded ones as reader.js draws them, the
+   * The photos as readers would see them: uploaded ones as article.js draws them, the
    * others from their local thumbnail.
    * @returns {HTMLElement[]}
    */

@@ -9,7 +9,7 @@ import { buildPreview, PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "
 import { localiseTimes } from "./times.js";
 
 /**
- * @typedef {import("./reader.js").Photo} Photo
+ * @typedef {import("./article.js").Photo} Photo
  * @typedef {{id: number, body: string | null, html: string | null, pinned: boolean,
  *            author: {id: number, name: string} | null, created_at: string,
  *            edited_at: string | null, deleted: boolean, media?: Photo[]}} Post

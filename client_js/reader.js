@@ -12,36 +12,14 @@
 //   (its cards included: built by the server from escaped values). A card that arrives
 //   later (post.embedded) replaces the post's body like an edit, without "Updated".
 
+import { headParts, headline, pageFilter, photoFigure, postMatches, tagLinks, timeElement }
+  from "./article.js";
 import { allowedFrames, enhanceCards } from "./cards.js";
 import { BulletinClient } from "./client.js";
 import { keepTimesCurrent, localiseTimes } from "./times.js";
 
 /** @typedef {import("./client.js").BulletinEvent} BulletinEvent */
-
-/**
- * @typedef {object} Post
- * @property {number} id
- * @property {string} stream
- * @property {{id: number, name: string} | null} author
- * @property {string | null} body
- * @property {string | null} html
- * @property {Photo[]} [media]
- * @property {boolean} pinned
- * @property {string} created_at
- * @property {string | null} edited_at
- * @property {boolean} deleted
- */
-
-/**
- * @typedef {object} Photo
- * @property {number} id
- * @property {string} alt
- * @property {string} caption
- * @property {string} credit
- * @property {number} width
- * @property {number} height
- * @property {{width: number, height: number, content_type: string, url: string}[]} variants
- */
+/** @typedef {import("./article.js").Post} Post */
 
 /**
  * @typedef {object} StreamInfo
@@ -52,64 +30,6 @@ import { keepTimesCurrent, localiseTimes } from "./times.js";
  * @property {number} seq
  */
 
-const HEADLINE_CHARS = 110;
-// The same as PHOTO_SIZES in server/web/templating.py.
-const PHOTO_SIZES = "(min-width: 48rem) 44rem, calc(100vw - 2rem)";
-
-/**
- * A post's photo, as the server's _story.html draws it.
- * @param {Photo} photo
- * @returns {HTMLElement}
- */
-export function photoFigure(photo) {
-  const figure = document.createElement("figure");
-  figure.className = "photo";
-  const img = document.createElement("img");
-  img.width = photo.width;
-  img.height = photo.height;
-  img.alt = photo.alt;
-  img.loading = "lazy";
-  img.decoding = "async";
-  /** @param {string} type */
-  const srcset = (type) => photo.variants.filter((v) => v.content_type === type)
-    .map((v) => `${v.url} ${v.width}w`).join(", ");
-  const animation = photo.variants.find((v) => v.content_type === "image/gif");
-  if (animation) {
-    img.src = animation.url;
-    figure.append(img);
-  } else {
-    const jpegs = photo.variants.filter((v) => v.content_type !== "image/webp");
-    const fallback = (jpegs.length ? jpegs : photo.variants)
-      .reduce((best, v) => Math.abs(v.width - 960) < Math.abs(best.width - 960) ? v : best);
-    const picture = document.createElement("picture");
-    const source = document.createElement("source");
-    source.type = "image/webp";
-    source.srcset = srcset("image/webp");
-    source.sizes = PHOTO_SIZES;
-    img.src = fallback.url;
-    img.srcset = srcset("image/jpeg");
-    img.sizes = PHOTO_SIZES;
-    picture.append(source, img);
-    figure.append(picture);
-  }
-  if (photo.caption || photo.credit) {
-    const caption = document.createElement("figcaption");
-    if (photo.caption) {
-      const text = document.createElement("span");
-      text.className = "photo-caption";
-      text.textContent = photo.caption;
-      caption.append(text);
-    }
-    if (photo.credit) {
-      const credit = document.createElement("span");
-      credit.className = "photo-credit";
-      credit.textContent = photo.credit;
-      caption.append(" ", credit);
-    }
-    figure.append(caption);
-  }
-  return figure;
-}
 // How far the feed's top may be above the viewport and still count as "at the top".
 const TOP_SLACK_PX = 40;
 const ANNOUNCE_DELAY_MS = 800;
@@ -126,6 +46,11 @@ export function startReader(main, options = {}) {
   const embed = main.hasAttribute("data-embed");
   const olderPage = main.hasAttribute("data-older");
   const basePath = `/${embed ? "embed" : "live"}/${encodeURIComponent(slug)}`;
+  const pagePath = `/live/${encodeURIComponent(slug)}`;
+  // A page of one tag's updates or of the key events only keeps to it live.
+  const filter = pageFilter(main);
+  const filterQuery = [filter.tag ? `tag=${encodeURIComponent(filter.tag)}` : "",
+    filter.pinned ? "pinned=true" : ""].filter(Boolean).join("&");
   const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
   const feed = /** @type {HTMLElement} */ (main.querySelector("#feed"));
@@ -184,9 +109,10 @@ export function startReader(main, options = {}) {
       const post = /** @type {Post} */ (event.post);
       // The post's state decides, not the op: a replayed post.created of a post deleted
       // since carries the tombstone (docs/events.md), and must not add an empty post.
-      if (post.deleted || op === "post.deleted") removePost(post.id);
+      if (post.deleted || op === "post.deleted" || !postMatches(post, filter)) removePost(post.id);
       else if (op === "post.created") addPost(post);
-      else updatePost(post);
+      else if (articleFor(post.id) || pending.has(post.id)) updatePost(post);
+      else if (filterQuery) insertPost(post);
       updateKeyEvent(post);
     } else if (op.startsWith("stream.") && event.stream_info) {
       updateStream(/** @type {StreamInfo} */ (event.stream_info));
@@ -223,6 +149,28 @@ export function startReader(main, options = {}) {
     if (article) keepPlace(() => fillArticle(article, post));
   }
 
+  /**
+   * A post that an edit or a pin brought into a filtered page: in its place by id, if
+   * that place is on the page (an older one comes with "Load older updates").
+   * @param {Post} post
+   */
+  function insertPost(post) {
+    const articles = /** @type {HTMLElement[]} */ ([...feed.querySelectorAll(":scope > article")]);
+    const after = articles.find((a) => Number(a.dataset.id) < post.id);
+    const more = main.querySelector("#load-older") !== null;
+    if (!after && more && articles.length) return;
+    if (!after && !articles.length && olderPage) return;
+    const first = articles[0];
+    if (first && Number(first.dataset.id) < post.id && !atTop()) {
+      pending.set(post.id, post);
+      renderNewButton();
+      return;
+    }
+    const article = buildArticle(post);
+    keepPlace(() => feed.insertBefore(article, after ?? null));
+    afterFeedChange();
+  }
+
   /** @param {number} id */
   function removePost(id) {
     if (pending.delete(id)) renderNewButton();
@@ -251,7 +199,8 @@ export function startReader(main, options = {}) {
     updateStream(snapshot.stream);
     pending.clear();
     renderNewButton();
-    feed.replaceChildren(...snapshot.posts.filter((p) => !p.deleted).map(buildArticle));
+    feed.replaceChildren(...snapshot.posts.filter((p) => !p.deleted && postMatches(p, filter))
+      .map(buildArticle));
     if (keyList) {
       keyList.replaceChildren();
       for (const post of snapshot.pinned ?? snapshot.posts.filter((p) => p.pinned)) updateKeyEvent(post);
@@ -275,7 +224,7 @@ export function startReader(main, options = {}) {
 
   function revealPending() {
     if (olderPage) {
-      location.assign(basePath);
+      location.assign(filterQuery ? `${basePath}?${filterQuery}` : basePath);
       return;
     }
     const posts = [...pending.values()].sort((a, b) => b.id - a.id);
@@ -368,7 +317,8 @@ export function startReader(main, options = {}) {
     event.preventDefault();
     feed.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(`/api/streams/${encodeURIComponent(slug)}/posts?before=${encodeURIComponent(cursor)}`,
+      const query = filterQuery ? `${filterQuery}&` : "";
+      const response = await fetch(`/api/streams/${encodeURIComponent(slug)}/posts?${query}before=${encodeURIComponent(cursor)}`,
         { headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const page = await response.json();
@@ -377,7 +327,7 @@ export function startReader(main, options = {}) {
       afterFeedChange();
       if (page.next_cursor) {
         link.dataset.cursor = page.next_cursor;
-        link.href = `${basePath}?before=${page.next_cursor}`;
+        link.href = `${basePath}?${query}before=${page.next_cursor}`;
       } else {
         link.remove();
       }
@@ -406,7 +356,6 @@ export function startReader(main, options = {}) {
     article.tabIndex = 0;
     article.dataset.id = String(post.id);
     article.setAttribute("aria-setsize", "-1");
-    article.setAttribute("aria-labelledby", `post-${post.id}-meta`);
     fillArticle(article, post);
     return article;
   }
@@ -425,7 +374,7 @@ export function startReader(main, options = {}) {
     link.href = `/live/${encodeURIComponent(slug)}/posts/${post.id}`;
     link.append(timeElement(post.created_at));
     meta.append(link);
-    if (post.author) {
+    if (post.author && !post.contributors?.length) {
       const author = document.createElement("span");
       author.className = "post-author";
       author.textContent = post.author.name;
@@ -445,7 +394,10 @@ export function startReader(main, options = {}) {
     const body = document.createElement("div");
     body.className = "post-body";
     body.innerHTML = post.html ?? "";
-    article.replaceChildren(meta, body, ...(post.media ?? []).map(photoFigure));
+    article.setAttribute("aria-labelledby", post.headline
+      ? `post-${post.id}-meta post-${post.id}-headline` : `post-${post.id}-meta`);
+    article.replaceChildren(meta, ...headParts(post), body, ...(post.media ?? []).map(photoFigure),
+      ...tagLinks(post, pagePath));
     enhanceCards(body, frames);
     if (embed) openLinksOutside(article);
     localiseTimes(article);
@@ -503,49 +455,6 @@ export function startReader(main, options = {}) {
       document.removeEventListener("visibilitychange", onVisibility);
     },
   };
-}
-
-/**
- * @param {string} iso
- * @returns {HTMLTimeElement}
- */
-function timeElement(iso) {
-  const time = document.createElement("time");
-  time.dateTime = iso;
-  time.textContent = iso;
-  return time;
-}
-
-/**
- * A post's first line without Markdown, as the server makes it for the key events.
- * @param {Post} post
- */
-export function headline(post) {
-  for (const line of (post.body ?? "").split("\n")) {
-    const text = line
-      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
-      .replace(/^\s{0,3}(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)|[*_`~]+/g, "")
-      .replace(/\s+/g, " ")
-      .trim();
-    if (text) return shorten(text, HEADLINE_CHARS);
-  }
-  // A photo without text stands for itself: its caption, or what it shows.
-  for (const photo of post.media ?? []) {
-    const words = (photo.caption || photo.alt || "").replace(/\s+/g, " ").trim();
-    if (words) return shorten(words, HEADLINE_CHARS);
-  }
-  return `Update ${post.id}`;
-}
-
-/**
- * @param {string} text
- * @param {number} limit
- */
-function shorten(text, limit) {
-  if (text.length <= limit) return text;
-  let cut = text.slice(0, limit - 1);
-  if (cut.slice(Math.floor(limit / 2)).includes(" ")) cut = cut.slice(0, cut.lastIndexOf(" "));
-  return `${cut.replace(/[ ,.;:-]+$/, "")}…`;
 }
 
 /**

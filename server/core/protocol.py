@@ -21,6 +21,10 @@ VERSION = 1
 # A stream's slug: its name in URLs and frames (lowercase letters, digits, inner hyphens).
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 SLUG_RE = re.compile(SLUG_PATTERN)
+# A post's tag: a short slug (lowercase letters, digits, inner hyphens), at most 32.
+TAG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
+TAG_RE = re.compile(TAG_PATTERN)
+MAX_TAGS = 10
 # What a stream can be; readers see only the public ones (a draft is for editors).
 STREAM_STATUSES = ("draft", "live", "ended")
 PUBLIC_STATUSES = frozenset({"live", "ended"})

@@ -29,8 +29,18 @@ from ..core.cards import Card, CardState
 from ..core.errors import ApiError, conflict, not_found
 from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
 from .media.records import Attachment, attachments_json, claim, file_url
-from .models import Editor, Event, IdempotencyKey, Post, PostRevision, Stream, utcnow
-from .payloads import encode, event_json, post_json, stream_json
+from .models import (
+    Editor,
+    Event,
+    IdempotencyKey,
+    Person,
+    Post,
+    PostRevision,
+    Stream,
+    utcnow,
+)
+from .payloads import encode, event_json, person_json, post_json, stream_json
+from .people import checked_contributors, drop_photos, people_by_id
 
 MAX_PINNED = 50
 
@@ -41,15 +51,43 @@ TRANSITIONS = {("draft", "live"), ("live", "ended"), ("ended", "live")}
 
 @dataclass(frozen=True, slots=True)
 class PostView:
-    """A post with its author, ready to be turned into JSON."""
+    """A post with its author and its contributors, ready to be turned into JSON."""
 
     post: Post
     author: Editor | None
     stream_slug: str
+    # The people of ``post.contributors`` still in the directory, in the post's order.
+    contributors: tuple[Person, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The post's public JSON."""
-        return post_json(self.post, stream_slug=self.stream_slug, author=self.author)
+        return post_json(self.post, stream_slug=self.stream_slug, author=self.author,
+                         contributors=[person_json(p) for p in self.contributors])
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilter:
+    """Which posts a list shows: those with ``tag``, only key events, or all."""
+
+    tag: str | None = None
+    pinned: bool = False
+
+    def matches(self, post: Post) -> bool:
+        """Whether ``post`` is one of them."""
+        return (not self.pinned or post.pinned) and (self.tag is None or self.tag in post.tags)
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        """The SQL conditions for it. Tags are slugs, which hold no quote: a tag quoted is
+        found in the JSON list's text only as a whole element."""
+        conditions: list[sa.ColumnElement[bool]] = []
+        if self.pinned:
+            conditions.append(col(Post.pinned).is_(True))
+        if self.tag is not None:
+            conditions.append(sa.cast(col(Post.tags), sa.Text).contains(f'"{self.tag}"'))
+        return conditions
+
+
+NO_FILTER = PostFilter()
 
 
 # --- streams -----------------------------------------------------------------------------
@@ -155,11 +193,13 @@ async def create_post(
     session: AsyncSession, *, slug: str, author: Editor, body: str, pinned: bool,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
     cards: content.CardBook | None = None, at: datetime | None = None,
+    headline: str = "", tags: Sequence[str] = (), contributors: Sequence[int] = (),
 ) -> tuple[PostView, list[Event]]:
     """Add a post to a stream that has not ended; one ``post.created`` event. A post with
     photos may have no text. ``at`` backdates it (the demo story)."""
     rendered = _render(body, cards, photos=bool(media))
     shown = await attachments_json(session, media or [], media_url)
+    people = await checked_contributors(session, list(contributors))
     stream = await _lock_stream(session, col(Stream.slug) == slug)
     if stream is None:
         raise not_found("stream", slug)
@@ -171,12 +211,13 @@ async def create_post(
     post = Post(
         stream_id=stream.id, author_id=author.id, body=body, html=rendered.html,
         embeds=rendered.embeds_json(), media=shown, pinned=pinned,
+        headline=headline, tags=list(dict.fromkeys(tags)), contributors=people,
         created_at=now,
     )
     session.add(post)
     await session.flush()
     stream.updated_at = now
-    view = PostView(post, author, stream.slug)
+    view = PostView(post, author, stream.slug, await _people(session, post))
     seq = await _next_seq(session, stream)
     event = _event(session, stream, seq=seq, op="post.created", at=now,
                    subject=view.to_json(), post=post)
@@ -188,9 +229,18 @@ async def edit_post(
     body: str | None = None, pinned: bool | None = None,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
     cards: content.CardBook | None = None, at: datetime | None = None,
+    headline: str | None = None, tags: Sequence[str] | None = None,
+    contributors: Sequence[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Change a post's text (keeping the old text as a revision), its photos, its pin."""
+    """Change a post's text, headline, tags, bylines or photos (a new revision, the old
+    one kept), its pin, or both. None leaves a field as it is."""
     post, stream = await _lock_post(session, post_id)
+    people = None if contributors is None else \
+        await checked_contributors(session, list(contributors))
+    new_tags = None if tags is None else list(dict.fromkeys(tags))
+    details = {name: value for name, value in (
+        ("headline", headline), ("tags", new_tags), ("contributors", people))
+        if value is not None and value != getattr(post, name)}
     shown = None if media is None else await attachments_json(session, media, media_url)
     photos = bool(post.media if shown is None else shown)
     if not photos and not (post.body if body is None else body).strip():
@@ -201,19 +251,17 @@ async def edit_post(
     ops: list[str] = []
     new_text = rendered if body is not None and body != post.body else None
     new_media = shown if shown is not None and shown != post.media else None
-    if new_text is not None or new_media is not None:
+    if new_text is not None or new_media is not None or details:
         assert post.id is not None and stream.id is not None
         await claim(session, media or [], stream_id=stream.id)
-        session.add(PostRevision(
-            post_id=post.id, revision=post.revision, body=post.body, html=post.html,
-            author_id=post.edited_by_id or post.author_id, media=list(post.media),
-            replaced_at=now, replaced_by_id=editor.id,
-        ))
+        session.add(_revision_of(post, replaced_at=now, replaced_by_id=editor.id))
         if new_text is not None and body is not None:
             post.body, post.html = body, new_text.html
             post.embeds = new_text.embeds_json()
         if new_media is not None:
             post.media = new_media
+        for name, value in details.items():
+            setattr(post, name, value)
         post.revision += 1
         post.edited_at = now
         post.edited_by_id = editor.id
@@ -221,7 +269,7 @@ async def edit_post(
     if pinned is not None and pinned != post.pinned:
         post.pinned = pinned
         ops.append("post.pinned" if pinned else "post.unpinned")
-    view = PostView(post, await _author(session, post), stream.slug)
+    view = await _view(session, post, stream.slug)
     if not ops:
         return view, []
     stream.updated_at = now
@@ -245,7 +293,7 @@ async def delete_post(
     post.deleted_at = now
     post.pinned = False
     stream.updated_at = now
-    view = PostView(post, await _author(session, post), stream.slug)
+    view = await _view(session, post, stream.slug)
     subject = view.to_json()
     await _restate_history(session, stream, post, subject)
     seq = await _next_seq(session, stream)
@@ -267,6 +315,7 @@ async def withdraw_media(
     """
     if not media_ids:
         return {}
+    await drop_photos(session, media_ids=media_ids)
 
     def without(media: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [m for m in media if m.get("id") not in media_ids]
@@ -295,11 +344,8 @@ async def withdraw_media(
             continue
         stream.updated_at = now
         if kept or post.body.strip():
-            session.add(PostRevision(
-                post_id=post.id, revision=post.revision, body=post.body, html=post.html,
-                author_id=post.edited_by_id or post.author_id, media=kept,
-                replaced_at=now, replaced_by_id=editor.id,
-            ))
+            session.add(_revision_of(post, replaced_at=now, replaced_by_id=editor.id,
+                                     media=kept))
             post.media = kept
             post.revision += 1
             post.edited_at = now
@@ -311,7 +357,7 @@ async def withdraw_media(
             post.pinned = False
             op = "post.deleted"
         await session.flush()
-        subject = PostView(post, await _author(session, post), stream.slug).to_json()
+        subject = (await _view(session, post, stream.slug)).to_json()
         await _restate_history(session, stream, post, subject)
         seq = await _next_seq(session, stream)
         events.setdefault(stream.slug, []).append(_event(
@@ -371,7 +417,7 @@ async def embed_cards(
     post.html, post.embeds = rendered.html, embeds
     now = utcnow()
     stream.updated_at = now
-    view = PostView(post, await _author(session, post), stream.slug)
+    view = await _view(session, post, stream.slug)
     await session.flush()
     subject = view.to_json()
     await _restate_history(session, stream, post, subject)
@@ -409,22 +455,24 @@ async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool)
     if row is None or (row[1].status not in PUBLIC_STATUSES and not include_drafts):
         raise not_found("post", post_id)
     post, stream = row
-    return PostView(post, await _author(session, post), stream.slug)
+    return await _view(session, post, stream.slug)
 
 
 async def list_posts(
-    session: AsyncSession, *, stream: Stream, before: int | None, limit: int
+    session: AsyncSession, *, stream: Stream, before: int | None, limit: int,
+    only: PostFilter = NO_FILTER,
 ) -> tuple[list[PostView], int | None]:
-    """A page of live posts, newest first, and the cursor of the next page (or None)."""
+    """A page of live posts (those ``only`` lets through), newest first, and the cursor of
+    the next page (or None)."""
     query = (
         select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
-        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None))
+        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None), *only.where())
         .order_by(col(Post.id).desc()).limit(limit + 1)
     )
     if before is not None:
         query = query.where(col(Post.id) < before)
     rows = (await session.exec(query)).all()
-    views = [PostView(post, author, stream.slug) for post, author in rows[:limit]]
+    views = await _views(session, rows[:limit], stream.slug)
     next_cursor = views[-1].post.id if len(rows) > limit and views else None
     return views, next_cursor
 
@@ -437,7 +485,7 @@ async def pinned_posts(session: AsyncSession, *, stream: Stream) -> list[PostVie
                col(Post.deleted_at).is_(None))
         .order_by(col(Post.id).desc()).limit(MAX_PINNED)
     )).all()
-    return [PostView(post, author, stream.slug) for post, author in rows]
+    return await _views(session, rows, stream.slug)
 
 
 async def post_revisions(session: AsyncSession, *, post_id: int) -> Sequence[PostRevision]:
@@ -552,6 +600,37 @@ async def _lock_post(session: AsyncSession, post_id: int) -> tuple[Post, Stream]
 
 async def _author(session: AsyncSession, post: Post) -> Editor | None:
     return None if post.author_id is None else await session.get(Editor, post.author_id)
+
+
+async def _people(session: AsyncSession, post: Post) -> tuple[Person, ...]:
+    found = await people_by_id(session, post.contributors)
+    return tuple(found[i] for i in post.contributors if i in found)
+
+
+async def _view(session: AsyncSession, post: Post, slug: str) -> PostView:
+    return PostView(post, await _author(session, post), slug, await _people(session, post))
+
+
+async def _views(session: AsyncSession, rows: Sequence[tuple[Post, Editor | None]],
+                 slug: str) -> list[PostView]:
+    # One query for the bylines of the whole page.
+    found = await people_by_id(session, (i for post, _a in rows for i in post.contributors))
+    return [PostView(post, author, slug,
+                     tuple(found[i] for i in post.contributors if i in found))
+            for post, author in rows]
+
+
+def _revision_of(post: Post, *, replaced_at: datetime, replaced_by_id: int | None,
+                 media: list[dict[str, Any]] | None = None) -> PostRevision:
+    """The post as it is now, kept as the revision a change replaces."""
+    assert post.id is not None
+    return PostRevision(
+        post_id=post.id, revision=post.revision, body=post.body, html=post.html,
+        author_id=post.edited_by_id or post.author_id,
+        media=list(post.media if media is None else media),
+        headline=post.headline, tags=list(post.tags), contributors=list(post.contributors),
+        replaced_at=replaced_at, replaced_by_id=replaced_by_id,
+    )
 
 
 def _render(body: str, cards: content.CardBook | None = None, *,

@@ -132,6 +132,13 @@ class Post(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
     )
     pinned: bool = Field(default=False)
+    # An optional headline (key events, the post's page, share cards); "" for none.
+    headline: str = Field(default="", max_length=120)
+    # Short slugs (protocol.TAG_RE), in the editor's order.
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+    # The bylines: ids of people in the directory (``Person``), in order.
+    contributors: list[int] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
     revision: int = Field(default=1)
     created_at: datetime = _ts()
     edited_at: datetime | None = _ts(nullable=True)
@@ -158,6 +165,27 @@ class PostRevision(SQLModel, table=True):
     media: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
     )
+    headline: str = Field(default="", max_length=120)
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+    contributors: list[int] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+
+
+class Person(SQLModel, table=True):
+    """Someone a post can be by: the bylines' directory, apart from the desk's accounts
+    (a desk editor may post on a field reporter's behalf)."""
+
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    # What readers see under the name: "Reporter in Caracas".
+    description: str = Field(default="", max_length=200)
+    # The photo's JSON as posts store theirs (media/records.py), or None.
+    photo: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class Event(SQLModel, table=True):

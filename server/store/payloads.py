@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .models import Editor, Post, Stream
+from .models import Editor, Person, Post, Stream
 
 
 def iso(value: datetime | None) -> str | None:
@@ -23,13 +23,31 @@ def author_json(editor: Editor | None) -> dict[str, Any] | None:
     return {"id": editor.id, "name": editor.display_name}
 
 
-def post_json(post: Post, *, stream_slug: str, author: Editor | None) -> dict[str, Any]:
-    """A post's full public state. A deleted post keeps its id and times but not its text."""
+def person_json(person: Person) -> dict[str, Any]:
+    """A person of the directory as bylines show them: name, description, photo."""
+    photo = person.photo
+    return {
+        "id": person.id,
+        "name": person.name,
+        "description": person.description,
+        "photo": None if photo is None else {
+            "url": photo.get("url"), "width": photo.get("width"),
+            "height": photo.get("height"), "variants": photo.get("variants", [])},
+    }
+
+
+def post_json(post: Post, *, stream_slug: str, author: Editor | None,
+              contributors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A post's full public state. A deleted post keeps its id and times but not its text.
+    ``contributors`` are its bylines' JSON (``person_json``), in order."""
     deleted = post.deleted_at is not None
     return {
         "id": post.id,
         "stream": stream_slug,
         "author": author_json(author),
+        "headline": None if deleted or not post.headline else post.headline,
+        "contributors": [] if deleted else list(contributors or []),
+        "tags": [] if deleted else list(post.tags),
         "body": None if deleted else post.body,
         "html": None if deleted else post.html,
         "embeds": [] if deleted else list(post.embeds),

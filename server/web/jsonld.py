@@ -52,8 +52,10 @@ def shorten(text: str, limit: int) -> str:
 
 
 def post_headline(view: PostView) -> str:
-    """The headline of a post, falling back to its photo's caption or alt text, its embed,
-    or its number."""
+    """The headline of a post: its own, else its first line, its photo's caption or alt
+    text, its embed, or its number."""
+    if view.post.headline:
+        return view.post.headline
     text = headline(view.post.body)
     if text:
         return text
@@ -137,6 +139,11 @@ def _blog_posting(view: PostView, post_url: str) -> dict[str, Any]:
         "dateModified": isotime(post.edited_at or post.created_at),
         "url": post_url.format(id=post.id),
     }
-    if view.author is not None:
+    if view.contributors:
+        item["author"] = [
+            {"@type": "Person", "name": p.name} | ({"jobTitle": p.description}
+                                                  if p.description else {})
+            for p in view.contributors]
+    elif view.author is not None:
         item["author"] = {"@type": "Person", "name": view.author.display_name}
     return item

@@ -10,7 +10,14 @@ from starlette.routing import BaseRoute, Route
 
 from .. import __version__
 from ..core.protocol import EVENT_OPS
-from .validation import PostCreate, PostPatch, StreamCreate, StreamPatch
+from .validation import (
+    PersonCreate,
+    PersonPatch,
+    PostCreate,
+    PostPatch,
+    StreamCreate,
+    StreamPatch,
+)
 
 JSON = "application/json"
 _TIME = {"type": "string", "format": "date-time"}
@@ -74,10 +81,27 @@ SCHEMAS: dict[str, Any] = {
         "width": {"type": "integer"}, "height": {"type": "integer"},
         "url": {"type": "string", "description": "The largest WebP variant"},
         "variants": {"type": "array", "items": _ref("MediaVariant")}}),
+    "PersonPhoto": {"oneOf": [{"type": "null"}, _object({
+        "url": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+        "variants": {"type": "array", "items": _ref("MediaVariant")}})]},
+    "Person": _object({
+        "id": {"type": "integer"}, "name": {"type": "string"},
+        "description": {"type": "string", "description": "Shown under the name"},
+        "photo": _ref("PersonPhoto")}),
+    "PersonDetail": {"allOf": [_ref("Person"), _object(
+        {"created_at": _TIME, "updated_at": _TIME})]},
+    "PeopleList": _object({"people": {"type": "array", "items": _ref("PersonDetail")}}),
     "Post": _object({
         "id": {"type": "integer"},
         "stream": {"type": "string", "description": "The stream's slug"},
         "author": _ref("Author"),
+        "headline": {"type": ["string", "null"],
+                     "description": "The post's headline; null for none (pages then use "
+                                    "its first line)"},
+        "contributors": {"type": "array", "items": _ref("Person"),
+                         "description": "The bylines, in order (people of /api/people)"},
+        "tags": {"type": "array", "items": {"type": "string"},
+                 "description": "Short slugs; ?tag= on the list of posts filters by one"},
         "body": {"type": ["string", "null"], "description": "Markdown; null once deleted"},
         "html": {"type": ["string", "null"], "description": "Sanitised HTML; null once deleted"},
         "embeds": {"type": "array", "items": _ref("Embed")},
@@ -142,7 +166,11 @@ SCHEMAS: dict[str, Any] = {
     "Revisions": _object({
         "post": _ref("Post"),
         "revisions": {"type": "array", "items": _object({
-            "revision": {"type": "integer"}, "body": {"type": "string"},
+            "revision": {"type": "integer"}, "headline": {"type": ["string", "null"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "contributors": {"type": "array", "items": {"type": "integer"},
+                             "description": "Person ids"},
+            "body": {"type": "string"},
             "html": {"type": "string"}, "media": {"type": "array", "items": _ref("PostPhoto")},
             "author_id": {"type": ["integer", "null"]},
             "replaced_at": _TIME, "replaced_by_id": {"type": ["integer", "null"]}})},
@@ -208,7 +236,7 @@ SCHEMAS: dict[str, Any] = {
                                                     "then listed with the story's photos"},
     }, ["file"]),
 }
-for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
+for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, PersonPatch):
     _schema = _model.model_json_schema(ref_template="#/components/schemas/{model}")
     # Models used inside the bodies (MediaItem) become components of their own.
     SCHEMAS.update(_schema.pop("$defs", {}))
@@ -335,7 +363,12 @@ def document() -> dict[str, Any]:
                         {"name": "before", "in": "query", "schema": {"type": "string"},
                          "description": "A next_cursor from the previous page"},
                         {"name": "limit", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                        {"name": "tag", "in": "query", "schema": {"type": "string"},
+                         "description": "Only posts with this tag"},
+                        {"name": "pinned", "in": "query",
+                         "schema": {"type": "boolean", "default": False},
+                         "description": "true: only key events"}],
                     "responses": _responses("200 A page", "PostPage", "400", "401", "404")},
             "post": {"summary": "Publish a post (201; 409 if the stream has ended)",
                      "operationId": "createPost", "security": _AUTH,
@@ -382,7 +415,8 @@ def document() -> dict[str, Any]:
             "get": {"summary": "One post", "operationId": "getPost",
                     "security": _OPTIONAL_AUTH,
                     "responses": _responses("200 The post", "Post", "401", "404")},
-            "patch": {"summary": "Edit a post's text (kept as a revision) and/or pin it",
+            "patch": {"summary": "Edit a post's text, headline, tags, bylines or photos (a new "
+                                 "revision; the old one is kept) and/or pin it",
                       "operationId": "updatePost", "security": _AUTH,
                       "requestBody": _body("PostPatch"),
                       "responses": _responses("200 Updated", "PostWithSeq",
@@ -391,6 +425,28 @@ def document() -> dict[str, Any]:
                        "operationId": "deletePost", "security": _AUTH,
                        "responses": _responses("200 Deleted", "PostWithSeq",
                                                "401", "403", "404", "429", "503")},
+        },
+        "/api/people": {
+            "get": {"summary": "The people directory, by name (editors)",
+                    "operationId": "listPeople", "security": _AUTH,
+                    "responses": _responses("200 People", "PeopleList", "401", "403")},
+            "post": {"summary": "Add a person to the directory (the bylines of posts)",
+                     "operationId": "createPerson", "security": _AUTH,
+                     "requestBody": _body("PersonCreate"),
+                     "responses": _responses("201 Added", "PersonDetail", *_WRITE_ERRORS)},
+        },
+        "/api/people/{id}": {
+            "parameters": [_ID],
+            "get": {"summary": "One person (editors)", "operationId": "getPerson",
+                    "security": _AUTH,
+                    "responses": _responses("200 The person", "PersonDetail", "401", "403",
+                                            "404")},
+            "patch": {"summary": "Change a person's name, description or photo; posts show "
+                                 "it from their next read or event",
+                      "operationId": "updatePerson", "security": _AUTH,
+                      "requestBody": _body("PersonPatch"),
+                      "responses": _responses("200 Changed", "PersonDetail", *_WRITE_ERRORS,
+                                              "404")},
         },
         "/api/tokens": {
             "get": {"summary": "Every API token, or one editor's, newest first (admins)",

@@ -18,9 +18,11 @@ from starlette.requests import Request
 
 from ..core import safejson
 from ..core.errors import ApiError
-from ..core.protocol import SLUG_PATTERN, SLUG_RE
+from ..core.protocol import MAX_TAGS, SLUG_PATTERN, SLUG_RE, TAG_PATTERN, TAG_RE
+from ..store.eventlog import PostFilter
 from ..store.media.records import Attachment
 from ..store.models import MAX_ID
+from ..store.people import MAX_CONTRIBUTORS
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -98,6 +100,23 @@ def attachments(items: list[MediaItem] | None) -> list[Attachment] | None:
     return None if items is None else [item.attachment() for item in items]
 
 
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+Headline = Annotated[str, AfterValidator(_storable), AfterValidator(_one_line),
+                     StringConstraints(max_length=120)]
+Tag = Annotated[str, StringConstraints(max_length=32, pattern=TAG_PATTERN)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+PersonId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Contributors = Annotated[list[PersonId], Field(max_length=MAX_CONTRIBUTORS)]
+
+HEADLINE_HELP = "Up to 120 characters on one line; \"\" for none (the first line stands in)"
+TAGS_HELP = (f"Up to {MAX_TAGS} short slugs (lowercase letters, digits, inner dashes; "
+             "at most 32 characters each)")
+CONTRIBUTORS_HELP = "The bylines: ids of people in /api/people, in order"
+
+
 class PostCreate(_Body):
     """``POST /api/streams/{slug}/posts``."""
 
@@ -106,14 +125,48 @@ class PostCreate(_Body):
     pinned: bool = Field(default=False, description="A key event, shown at the top")
     media: list[MediaItem] = Field(default_factory=list, max_length=MAX_POST_MEDIA,
                                    description="Photos shown with the post, in order")
+    headline: Headline = Field(default="", description=HEADLINE_HELP)
+    tags: Tags = Field(default_factory=list, description=TAGS_HELP)
+    contributors: Contributors = Field(default_factory=list, description=CONTRIBUTORS_HELP)
 
 
 class PostPatch(_Body):
-    """``PATCH /api/posts/{id}``: a new text, photos, a pin change, or any of them."""
+    """``PATCH /api/posts/{id}``: any of the fields; those left out stay as they are."""
 
     body: Text | None = None
     pinned: bool | None = None
     media: list[MediaItem] | None = Field(default=None, max_length=MAX_POST_MEDIA)
+    headline: Headline | None = Field(default=None, description=HEADLINE_HELP)
+    tags: Tags | None = Field(default=None, description=TAGS_HELP)
+    contributors: Contributors | None = Field(default=None, description=CONTRIBUTORS_HELP)
+
+    def changes_nothing(self) -> bool:
+        """Whether no field was sent."""
+        return not self.model_fields_set
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 AfterValidator(_storable)]
+PersonDescription = Annotated[str, AfterValidator(_storable), AfterValidator(_one_line),
+                              StringConstraints(max_length=200)]
+
+
+class PersonCreate(_Body):
+    """``POST /api/people``."""
+
+    name: Name
+    description: PersonDescription = Field(
+        default="", description="What readers see under the name: \"Reporter in Caracas\"")
+    photo: int | None = Field(default=None, ge=1, le=MAX_ID,
+                              description="A media id from POST /api/media, or null")
+
+
+class PersonPatch(_Body):
+    """``PATCH /api/people/{id}``: any of the fields (``photo: null`` removes the photo)."""
+
+    name: Name | None = None
+    description: PersonDescription | None = None
+    photo: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 async def read_body(request: Request, *, max_bytes: int) -> bytes:
@@ -226,6 +279,27 @@ def check_post_length(body: str, limit: int) -> None:
         raise ApiError(422, "post_too_long",
                        f"a post is at most {limit} characters; this one has {len(body)}",
                        {"max_chars": limit, "chars": len(body)})
+
+
+def post_filter(request: Request) -> PostFilter:
+    """``?tag=X`` and ``?pinned=true`` of a list of posts; 400 for a value that no post can
+    match."""
+    tag = request.query_params.get("tag") or None
+    if tag is not None and not TAG_RE.match(tag):
+        raise ApiError(400, "invalid_parameter",
+                       "tag must be a tag: lowercase letters, digits and inner dashes",
+                       {"parameter": "tag"})
+    pinned = request.query_params.get("pinned", "false")
+    if pinned not in ("true", "false", "1", "0", ""):
+        raise ApiError(400, "invalid_parameter", "pinned must be true or false",
+                       {"parameter": "pinned"})
+    return PostFilter(tag=tag, pinned=pinned in ("true", "1"))
+
+
+def filter_query(only: PostFilter) -> list[tuple[str, str]]:
+    """The query parameters that ask for ``only`` again (for next-page links)."""
+    query = [] if only.tag is None else [("tag", only.tag)]
+    return query + ([("pinned", "true")] if only.pinned else [])
 
 
 def cursor_param(raw: str | None) -> int | None:

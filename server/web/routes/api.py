@@ -30,8 +30,10 @@ from ..validation import (
     checked_post_id,
     checked_slug,
     cursor_param,
+    filter_query,
     int_param,
     parse_body,
+    post_filter,
     read_body,
 )
 from ..writes import commit
@@ -131,25 +133,28 @@ def _slug(request: Request) -> str:
 
 
 async def list_posts(request: Request) -> Response:
-    """GET /api/streams/{slug}/posts?before=<cursor>&limit=N."""
+    """GET /api/streams/{slug}/posts?before=<cursor>&limit=N&tag=X&pinned=true."""
     editor = await caller(request, required=False)
     settings = services(request).settings
     slug = _slug(request)
     limit = int_param(request, "limit", default=settings.page_size, minimum=1,
                       maximum=settings.max_page_size)
     before = _cursor(request)
+    only = post_filter(request)
     async with services(request).db.read() as session:
         stream = await eventlog.get_stream(session, slug=slug, include_drafts=editor is not None)
         views, next_cursor = await eventlog.list_posts(
-            session, stream=stream, before=before, limit=limit or settings.page_size)
+            session, stream=stream, before=before, limit=limit or settings.page_size,
+            only=only)
     cursor = None if next_cursor is None else str(next_cursor)
+    query = "".join(f"{k}={v}&" for k, v in filter_query(only))
     return json_response({
         "stream": slug,
         "seq": stream.seq,
         "posts": [v.to_json() for v in views],
         "next_cursor": cursor,
         "links": {"next": None if cursor is None else
-                  f"/api/streams/{slug}/posts?before={cursor}&limit={limit}"},
+                  f"/api/streams/{slug}/posts?{query}before={cursor}&limit={limit}"},
     })
 
 
@@ -171,7 +176,8 @@ async def create_post(request: Request) -> Response:
     async def create(session: AsyncSession) -> Created:
         view, events = await eventlog.create_post(
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url, cards=book)
+            media=attachments(data.media), media_url=svc.media.url, cards=book,
+            headline=data.headline, tags=data.tags, contributors=data.contributors)
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
     outcome = await run_once(request, editor, raw, create,
@@ -195,8 +201,9 @@ async def update_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes), PostPatch)
-    if data.body is None and data.pinned is None and data.media is None:
-        raise ApiError(422, "validation_error", "send body, media, pinned or any of them")
+    if data.changes_nothing():
+        raise ApiError(422, "validation_error", "send at least one of body, headline, tags, "
+                       "contributors, media, pinned")
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
@@ -205,7 +212,8 @@ async def update_post(request: Request) -> Response:
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view, events = await eventlog.edit_post(
             session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url, cards=book)
+            media=attachments(data.media), media_url=svc.media.url, cards=book,
+            headline=data.headline, tags=data.tags, contributors=data.contributors)
         return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
             events
 
@@ -238,7 +246,9 @@ async def post_revisions(request: Request) -> Response:
     return json_response({
         "post": view.to_json(),
         "revisions": [
-            {"revision": r.revision, "body": r.body, "html": r.html, "media": r.media,
+            {"revision": r.revision, "headline": r.headline or None, "tags": r.tags,
+             "contributors": r.contributors, "body": r.body, "html": r.html,
+             "media": r.media,
              "author_id": r.author_id,
              "replaced_at": iso(r.replaced_at), "replaced_by_id": r.replaced_by_id}
             for r in revisions

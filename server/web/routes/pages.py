@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...core.cards import frame_origins
 from ...core.errors import ApiError
+from ...core.protocol import TAG_RE
 from ...store import eventlog
 from ...store.models import MAX_ID, Stream
 from .. import jsonld
@@ -41,6 +42,7 @@ def not_found(request: Request, what: str) -> Response:
 
 
 async def _stream_page_data(request: Request, slug: str, *, before: int | None,
+                            only: eventlog.PostFilter = eventlog.NO_FILTER,
                             ) -> dict[str, Any] | None:
     svc = services(request)
     async with svc.db.read() as session:
@@ -52,7 +54,7 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
         # the script, and events carry full state, so applying one twice is harmless.
         seq = stream.seq
         posts, next_cursor = await eventlog.list_posts(
-            session, stream=stream, before=before, limit=svc.settings.page_size)
+            session, stream=stream, before=before, limit=svc.settings.page_size, only=only)
         pinned = await eventlog.pinned_posts(session, stream=stream)
     base = origin(request)
     page_url = f"{base}/live/{stream.slug}"
@@ -60,7 +62,7 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
     return {
         "frames": _frames(posts),
         "stream": stream, "seq": seq, "posts": posts, "pinned": pinned, "before": before,
-        "next_cursor": next_cursor, "page_url": page_url, "origin": base,
+        "next_cursor": next_cursor, "page_url": page_url, "origin": base, "only": only,
         "headline": jsonld.post_headline, "page_size": svc.settings.page_size,
         "json_ld": jsonld.with_image(jsonld.live_blog_posting(
             stream, posts, page_url=page_url, post_url=page_url + "#post-{id}"), image),
@@ -74,6 +76,14 @@ def _frames(views: list[eventlog.PostView]) -> list[str]:
     return sorted(frame_origins([e for v in views for e in v.post.embeds]))
 
 
+def _filter(request: Request) -> eventlog.PostFilter:
+    # A page's filter from its query; a malformed one shows every update (a reader's
+    # page never refuses a link someone shared).
+    tag = request.query_params.get("tag", "")
+    pinned = request.query_params.get("pinned", "") in ("true", "1")
+    return eventlog.PostFilter(tag=tag if TAG_RE.match(tag) else None, pinned=pinned)
+
+
 def _before(request: Request) -> int | None:
     raw = request.query_params.get("before", "")
     if raw.isascii() and raw.isdigit() and len(raw) <= 18:
@@ -83,7 +93,7 @@ def _before(request: Request) -> int | None:
 
 async def _feed_page(request: Request, template: str, frame_ancestors: str) -> Response:
     data = await _stream_page_data(request, request.path_params["slug"],
-                                   before=_before(request))
+                                   before=_before(request), only=_filter(request))
     if data is None:
         return not_found(request, "story")
     return _pages(request).render(request, template, data, frame_ancestors=frame_ancestors,

@@ -16,6 +16,8 @@ import { BulletinClient } from "./client.js";
 import { isStoredPhoto } from "./desk_attachment.js";
 import { byId, failureText, NETWORK_FAILURE, newKey, onCtrlEnter, request, showError }
   from "./desk_common.js";
+import { PostFields } from "./desk_fields.js";
+import { setUpPersonPhotos } from "./desk_people.js";
 import { PhotoTray, photosReady } from "./desk_photos.js";
 import { PostList } from "./desk_posts.js";
 import { PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
@@ -24,7 +26,9 @@ import { localiseTimes } from "./times.js";
 
 /**
  * @typedef {import("./desk_attachment.js").StoredPhoto} StoredPhoto
- * @typedef {{body: string, pinned: boolean, key: string, photos?: StoredPhoto[]}} Draft
+ * @typedef {import("./desk_fields.js").FieldValues} FieldValues
+ * @typedef {{body: string, pinned: boolean, key: string, photos?: StoredPhoto[],
+ *   fields?: FieldValues}} Draft
  */
 
 // --- the draft ---------------------------------------------------------------------------
@@ -46,6 +50,9 @@ class DraftStore {
       const draft = raw ? JSON.parse(raw) : null;
       if (!draft || typeof draft.body !== "string" || typeof draft.key !== "string") return null;
       draft.photos = Array.isArray(draft.photos) ? draft.photos.filter(isStoredPhoto) : [];
+      const f = draft.fields;
+      draft.fields = f && typeof f.headline === "string" && Array.isArray(f.tags) &&
+        Array.isArray(f.contributors) ? f : undefined;
       return draft;
     } catch {
       return null;
@@ -82,6 +89,7 @@ function setUpCompose(form, posts) {
   const previewPhotos = /** @type {HTMLElement} */ (byId("preview-photos"));
   const previewNotices = /** @type {HTMLElement} */ (byId("preview-notices"));
   const keyField = /** @type {HTMLInputElement} */ (form.elements.namedItem("idempotency_key"));
+  const fields = new PostFields(/** @type {HTMLElement} */ (byId("compose-fields")));
   const drafts = new DraftStore(slug);
 
   let previewTimer = 0;
@@ -133,8 +141,9 @@ function setUpCompose(form, posts) {
   let restoring = true;
   const save = () => {
     if (restoring) return;
-    if (textarea.value || tray.count()) {
-      drafts.save({ body: textarea.value, pinned: pinned.checked, key, photos: tray.stored() });
+    if (textarea.value || tray.count() || fields.filled()) {
+      drafts.save({ body: textarea.value, pinned: pinned.checked, key, photos: tray.stored(),
+        fields: fields.values() });
     } else {
       drafts.clear();
     }
@@ -143,6 +152,7 @@ function setUpCompose(form, posts) {
   if (saved && (saved.body || savedPhotos.length) && !textarea.value) {
     textarea.value = saved.body;
     pinned.checked = saved.pinned;
+    if (saved.fields) fields.set(saved.fields);
     tray.restore(savedPhotos);
     const n = savedPhotos.length;
     status.textContent = `Your unsent draft was restored${
@@ -160,6 +170,7 @@ function setUpCompose(form, posts) {
     schedulePreview();
   });
   pinned.addEventListener("change", save);
+  fields.onChange(save);
   if (textarea.value || tray.count()) { save(); schedulePreview(); photosChanged(); }
 
   waitCancel.addEventListener("click", () => {
@@ -218,13 +229,16 @@ function setUpCompose(form, posts) {
     button.disabled = true;
     textarea.readOnly = true;
     tray.lock(true);
+    fields.lock(true);
     try {
       const result = await request("POST", `/api/streams/${encodeURIComponent(slug)}/posts`,
-        { body: sent, pinned: pinned.checked, media: tray.refs() }, { "Idempotency-Key": key });
+        { body: sent, pinned: pinned.checked, media: tray.refs(), ...fields.values() },
+        { "Idempotency-Key": key });
       if (result.ok) {
         posts?.apply(result.data);
         textarea.value = "";
         pinned.checked = false;
+        fields.clear();
         key = newKey();
         keyField.value = key;
         tray.lock(false);
@@ -256,6 +270,7 @@ function setUpCompose(form, posts) {
       button.disabled = false;
       textarea.readOnly = false;
       tray.lock(false);
+      fields.lock(false);
       textarea.focus();
     }
   };
@@ -375,6 +390,7 @@ function main() {
   localiseTimes(document);
   setUpCopyButtons();
   setUpSlugSuggestion();
+  setUpPersonPhotos();
   const list = byId("posts");
   const template = byId("post-template");
   const posts = list instanceof HTMLOListElement && template instanceof HTMLTemplateElement

@@ -28,7 +28,20 @@ from .assets import Assets
 from .cardmaker import CardMaker
 from .imaging import ImageWorkers
 from .latecards import resume
-from .routes import admin, api, desk, health, media, pages, people, photos, static, tokens, ws
+from .routes import (
+    admin,
+    api,
+    desk,
+    directory,
+    health,
+    media,
+    pages,
+    people,
+    photos,
+    static,
+    tokens,
+    ws,
+)
 from .services import Services
 from .templating import Pages
 
@@ -83,8 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
                 *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
-                *photos.routes(), *desk.catch_all(), *tokens.routes(), *media.routes(),
-                *people.routes()],
+                *photos.routes(), *directory.routes(), *desk.catch_all(), *tokens.routes(),
+                *media.routes(), *people.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

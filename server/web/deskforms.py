@@ -111,7 +111,12 @@ async def read_form(request: Request) -> dict[str, str]:
                           max_num_fields=64, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "bad_form", "That form could not be read.") from None
-    return dict(pairs)
+    # A field sent several times (the bylines' checkboxes) reads as its values joined
+    # by commas, as a list typed in one field would be.
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form[name] = f"{form[name]},{value}" if name in form else value
+    return form
 
 
 async def signed_form(request: Request, signed_in: SignedIn) -> dict[str, str] | Response:
@@ -217,3 +222,25 @@ def new_key() -> str:
 def page(path: str, endpoint: Endpoint, *methods: str) -> Route:
     """A desk route: HTML, so not part of the API's OpenAPI document."""
     return Route(path, endpoint, methods=list(methods), include_in_schema=False)
+
+
+def post_fields(form: dict[str, str]) -> dict[str, Any]:
+    """A desk form's headline, tags and bylines as the API takes them: tags typed with
+    commas (a leading # and capitals forgiven), bylines as person ids. What cannot be a
+    person id stays as typed, for the API's validation to refuse with its message."""
+    tags = [t.strip().lstrip("#").strip().lower() for t in form.get("tags", "").split(",")]
+    people: list[Any] = []
+    for raw in form.get("contributors", "").split(","):
+        if raw.strip():
+            number = raw.strip()
+            people.append(int(number) if number.isascii() and number.isdigit()
+                          and len(number) < 10 else number)
+    return {"headline": form.get("headline", ""), "tags": [t for t in tags if t],
+            "contributors": people}
+
+
+def field_values(form: dict[str, str]) -> dict[str, Any]:
+    """What a refused form's headline, tags and bylines fields show again."""
+    return {"headline": form.get("headline", ""), "tags": form.get("tags", ""),
+            "contributors": [int(i) for i in form.get("contributors", "").split(",")
+                             if i.isascii() and i.isdigit() and len(i) < 10]}

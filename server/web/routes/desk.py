@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from ...core import content
 from ...core.errors import ApiError
-from ...store import accounts, eventlog, sessions
+from ...store import accounts, eventlog, people, sessions
 from ...store.models import Event
 from ..callers import caller, limit_writes, signed_in
 from ..deskforms import (
@@ -29,9 +29,11 @@ from ..deskforms import (
     client_address,
     desk_endpoint,
     error_page,
+    field_values,
     friendly,
     new_key,
     page,
+    post_fields,
     read_form,
     redirect,
     render,
@@ -243,6 +245,7 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         stream = await eventlog.get_stream(session, slug=_slug(slug), include_drafts=True)
         views, next_cursor = await eventlog.list_posts(session, stream=stream, before=cursor,
                                                     limit=POSTS_SHOWN)
+        directory = await people.list_people(session)
     base = origin(request)
     snippet = (f'<iframe src="{base}/embed/{stream.slug}" '
                f'title="{html.escape(stream.title, quote=True)}: live updates" width="100%" '
@@ -252,14 +255,17 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         "blank": BLANK_POST, "older": next_cursor, "paged": cursor is not None,
         "snippet": snippet, "reader_url": f"/live/{stream.slug}",
         "compose": {"body": compose.get("body", ""), "pinned": compose.get("pinned") == "1",
-                    "key": compose.get("idempotency_key") or new_key()},
+                    "key": compose.get("idempotency_key") or new_key(),
+                    **field_values(compose)},
+        "people": directory,
         "error": error, "max_chars": svc.settings.max_post_chars,
     }, status=status)
 
 
 # The post template editor.js clones for posts that arrive live; it fills in the rest.
 BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author": "",
-              "created_iso": "", "created_text": "", "edited": False, "media": []}
+              "created_iso": "", "created_text": "", "edited": False, "media": [],
+              "headline": "", "tags": [], "contributors": [], "bylines": ""}
 
 
 def post_context(view: eventlog.PostView) -> dict[str, Any]:
@@ -268,7 +274,10 @@ def post_context(view: eventlog.PostView) -> dict[str, Any]:
     return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
             "author": view.author.display_name if view.author else "",
             "created_iso": isotime(post.created_at), "created_text": clock(post.created_at),
-            "edited": post.edited_at is not None, "media": list(post.media)}
+            "edited": post.edited_at is not None, "media": list(post.media),
+            "headline": post.headline, "tags": list(post.tags),
+            "contributors": [p.id for p in view.contributors],
+            "bylines": ", ".join(p.name for p in view.contributors)}
 
 
 def _slug(slug: str) -> str:
@@ -333,10 +342,12 @@ async def create_post(request: Request, desk: Desk) -> Response:
     slug = _slug(request.path_params["slug"])
     body = desk.form.get("body", "").replace("\r\n", "\n")
     compose = {"body": body, "pinned": "1" if desk.form.get("pinned") else "",
-               "idempotency_key": desk.form.get("idempotency_key", "")}
+               "idempotency_key": desk.form.get("idempotency_key", ""),
+               **{k: desk.form.get(k, "") for k in ("headline", "tags", "contributors")}}
     try:
         limit_writes(request, desk.editor)
-        data, raw = validated({"body": body, "pinned": bool(compose["pinned"])}, PostCreate)
+        data, raw = validated({"body": body, "pinned": bool(compose["pinned"]),
+                               **post_fields(desk.form)}, PostCreate)
         svc = services(request)
         check_post_length(data.body, svc.settings.max_post_chars)
         editor = desk.editor
@@ -345,7 +356,8 @@ async def create_post(request: Request, desk: Desk) -> Response:
         async def create(session: AsyncSession) -> Created:
             view, events = await eventlog.create_post(
                 session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
-                cards=book)
+                cards=book, headline=data.headline, tags=data.tags,
+                contributors=data.contributors)
             return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
         outcome = await run_once(request, editor, raw, create,
@@ -369,29 +381,44 @@ async def _post(request: Request) -> Any:
         return await eventlog.get_post(session, post_id=post_id, include_drafts=True)
 
 
+async def _edit_page(request: Request, desk: Desk, view: eventlog.PostView, *, body: str,
+                     fields: dict[str, Any], error: str | None, status: int = 200
+                     ) -> Response:
+    async with services(request).db.read() as session:
+        directory = await people.list_people(session)
+    return render(request, desk.signed_in, "editor/post_edit.html", {
+        "post": view, "body": body, "fields": fields, "people": directory, "error": error,
+    }, status=status)
+
+
 @desk_endpoint()
 async def edit_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/edit: the edit form (the no-JavaScript path)."""
     view = await _post(request)
-    return render(request, desk.signed_in, "editor/post_edit.html",
-                  {"post": view, "body": view.post.body, "error": None})
+    post = view.post
+    return await _edit_page(request, desk, view, body=post.body, error=None, fields={
+        "headline": post.headline, "tags": ", ".join(post.tags),
+        "contributors": list(post.contributors)})
 
 
 @desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/edit: save a corrected text."""
+    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines."""
     view = await _post(request)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
-        data, _raw = validated({"body": body}, PostPatch)
+        data, _raw = validated({"body": body, **post_fields(desk.form)}, PostPatch)
         assert data.body is not None
         check_post_length(data.body, services(request).settings.max_post_chars)
-        await _change_post(request, desk, view.post.id, body=data.body)
+        await _change_post(request, desk, view.post.id, body=data.body,
+                           headline=data.headline, tags=data.tags,
+                           contributors=data.contributors)
     except ApiError as exc:
         if exc.status == 404:
             raise
-        return render(request, desk.signed_in, "editor/post_edit.html",
-                      {"post": view, "body": body, "error": friendly(exc)}, status=exc.status)
+        return await _edit_page(request, desk, view, body=body,
+                                fields=field_values(desk.form), error=friendly(exc),
+                                status=exc.status)
     return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",
                     "Post updated.")
 

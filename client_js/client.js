@@ -25,7 +25,7 @@
  */
 
 import { watchPage } from "./page.js";
-import { BulletinError, backoffDelay } from "./protocol.js";
+import { BulletinError, TAG_RE, backoffDelay } from "./protocol.js";
 import { SseTransport } from "./sse.js";
 import { Snapshots } from "./snapshot.js";
 import { WebSocketTransport } from "./websocket.js";
@@ -41,8 +41,10 @@ export { BulletinError, backoffDelay };
  * @typedef {{type: "event", stream: string, seq: number, op: string, at: string,
  *            post?: any, stream_info?: any, [key: string]: any}} BulletinEvent
  * @typedef {{stream: any, posts: any[], pinned: any[]}} Snapshot
+ * @typedef {import("./protocol.js").PostFilter} PostFilter
  * @typedef {{
  *   since?: number | null,
+ *   filter?: PostFilter,
  *   onEvent?: (event: BulletinEvent) => void,
  *   onReset?: (snapshot: Snapshot) => void,
  *   onSubscribed?: (seq: number) => void,
@@ -280,6 +282,12 @@ export class BulletinClient {
     if (since != null && !(Number.isSafeInteger(since) && since >= 0)) {
       throw new TypeError("BulletinClient: since must be null or an integer >= 0");
     }
+    const filter = options.filter;
+    if (filter != null && (typeof filter !== "object" ||
+        (filter.tag != null && !(typeof filter.tag === "string" && TAG_RE.test(filter.tag))) ||
+        (filter.pinned != null && typeof filter.pinned !== "boolean"))) {
+      throw new TypeError("BulletinClient: filter is {tag?: a tag, pinned?: boolean}");
+    }
     const sub = new Subscription(this, stream, options);
     this._subs.set(stream, sub);
     if (!this._started) {
@@ -342,12 +350,13 @@ export class BulletinClient {
   }
 
   /**
-   * The stream's current state over HTTP.
+   * The stream's current state over HTTP (its posts: those of `filter`, if given).
    * @param {string} stream
+   * @param {PostFilter} [filter]
    * @returns {Promise<Snapshot>}
    */
-  loadSnapshot(stream) {
-    return this._snapshots.load(stream);
+  loadSnapshot(stream, filter) {
+    return this._snapshots.load(stream, filter);
   }
 
   /** Close everything for good: status "closed", no reconnect, no more callbacks. */

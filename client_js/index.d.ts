@@ -29,11 +29,27 @@ export interface StatusDetail {
 /** What to do after a WebSocket close code (server/core/closecodes.py). */
 export type ClosePolicy = "now" | "backoff" | "no";
 
+/** Someone a post is by (a byline). */
+export interface Person {
+  id: number;
+  name: string;
+  /** Shown under the name: "Reporter in Caracas". */
+  description: string;
+  photo: { url: string; width: number; height: number; variants: unknown[] } | null;
+}
+
 /** A post as the API and events show it (docs/api.md). */
 export interface Post {
   id: number;
   stream: string;
+  /** The account that published it. */
   author: { id: number; name: string } | null;
+  /** Its own headline, or null (pages then use its first line). */
+  headline: string | null;
+  /** The bylines, in order: people of the directory (/api/people). */
+  contributors: Person[];
+  /** Short slugs: "economy", "polls". */
+  tags: string[];
   body: string | null;
   html: string | null;
   embeds: unknown[];
@@ -63,6 +79,11 @@ export interface BulletinEvent {
    * remove the post when `post.deleted`, otherwise add it or replace the one you have.
    */
   post?: Post;
+  /**
+   * Only on a filtered subscription (`filter`), for a post event whose post the filter
+   * does not show (now): `post` is then only `{id}`. Remove that post if you show it.
+   */
+  filtered?: true;
   /** For stream.* ops: the stream's current state. */
   stream_info?: Record<string, unknown>;
   [key: string]: unknown;
@@ -78,9 +99,20 @@ export interface Snapshot {
   pinned: Post[];
 }
 
+/** Which posts a subscription receives in full: one tag's, the key events, or both. */
+export interface PostFilter {
+  tag?: string | null;
+  pinned?: boolean;
+}
+
 export interface SubscribeOptions {
   /** The last seq the page already shows; null/undefined = only new events. */
   since?: number | null;
+  /**
+   * Only these posts in full. Every event still arrives, in seq order; the others come
+   * as `filtered` stubs. A reset's snapshot lists only these posts.
+   */
+  filter?: PostFilter;
   /** Each event exactly once, in seq order. */
   onEvent?: (event: BulletinEvent) => void;
   /** After a `reset`: replace the page's state with this; following resumes from its seq. */
@@ -192,7 +224,8 @@ export class BulletinClient {
    * after a "closed" caused by the server (not by close()), try again. */
   reconnectNow(): void;
   /** Reload a stream over HTTP: what onReset receives. */
-  loadSnapshot(stream: string): Promise<Snapshot>;
+  /** The stream's state over HTTP; its posts only those of `filter`, if given. */
+  loadSnapshot(stream: string, filter?: PostFilter): Promise<Snapshot>;
   /** Close for good. */
   close(): void;
 }

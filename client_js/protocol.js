@@ -73,13 +73,37 @@ export const FATAL_STREAM_ERRORS = new Set([
 ]);
 
 /**
- * The `subscribe` frame: follow `stream` from after `since` (null = only new events).
+ * @typedef {{tag?: string | null, pinned?: boolean}} PostFilter
+ */
+
+/**
+ * The `subscribe` frame: follow `stream` from after `since` (null = only new events),
+ * only the posts of `filter` in full (the others come as `filtered` stubs).
  * @param {string} stream
  * @param {number | null} since
+ * @param {PostFilter} [filter]
  */
-export function subscribeFrame(stream, since) {
-  return { type: "subscribe", stream, since };
+export function subscribeFrame(stream, since, filter) {
+  /** @type {Record<string, unknown>} */
+  const frame = { type: "subscribe", stream, since };
+  if (filter && (filter.tag || filter.pinned)) frame.filter = filter;
+  return frame;
 }
+
+/**
+ * The query parameters that ask the HTTP API for a filter's posts (`tag=x&pinned=true`),
+ * or "".
+ * @param {PostFilter | undefined} filter
+ */
+export function filterQuery(filter) {
+  const parts = [];
+  if (filter?.tag) parts.push(`tag=${encodeURIComponent(filter.tag)}`);
+  if (filter?.pinned) parts.push("pinned=true");
+  return parts.join("&");
+}
+
+// A post's tag (server/core/protocol.py: TAG_PATTERN).
+export const TAG_RE = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 
 /**
  * The `unsubscribe` frame.

@@ -86,6 +86,8 @@ export function startReader(main, options = {}) {
   const since = Number(main.dataset.seq);
   const subscription = client.subscribe(slug, {
     since: Number.isFinite(since) ? since : null,
+    // The server sends the other posts' events as stubs: seq without the post.
+    filter: filterQuery ? filter : undefined,
     onEvent: apply,
     onReset: reload,
   });
@@ -105,7 +107,12 @@ export function startReader(main, options = {}) {
   /** @param {BulletinEvent} event */
   function apply(event) {
     const op = event.op;
-    if (op.startsWith("post.") && event.post) {
+    if (event.filtered && event.post) {
+      // A post this page does not show (now): an edit may have taken it out.
+      // Nor in its key events: those are the filter's too.
+      removePost(/** @type {Post} */ (event.post).id);
+      updateKeyEvent(/** @type {Post} */ (event.post));
+    } else if (op.startsWith("post.") && event.post) {
       const post = /** @type {Post} */ (event.post);
       // The post's state decides, not the op: a replayed post.created of a post deleted
       // since carries the tombstone (docs/events.md), and must not add an empty post.

@@ -16,7 +16,7 @@
  * @module @bulletin/client/snapshot
  */
 
-import { BulletinError, backoffDelay, streamPath } from "./protocol.js";
+import { BulletinError, backoffDelay, filterQuery, streamPath } from "./protocol.js";
 
 /**
  * @typedef {import("./client.js").BulletinClient} BulletinClient
@@ -82,15 +82,17 @@ export class Snapshots {
   /**
    * The stream's current state over HTTP (what `client.loadSnapshot()` returns).
    * @param {string} stream
+   * @param {import("./protocol.js").PostFilter} [filter] only these posts
    * @returns {Promise<Snapshot>}
    */
-  async load(stream) {
+  async load(stream, filter) {
     const base = `${this._api}${streamPath(stream)}`;
     // The stream first: its seq is the resume point; posts read after it can only be
     // newer, and replayed events carry full states, so applying them again is harmless.
     const info = await this._getJson(base);
-    const limit = this._postsLimit ? `?limit=${this._postsLimit}` : "";
-    const page = await this._getJson(`${base}/posts${limit}`);
+    const query = [this._postsLimit ? `limit=${this._postsLimit}` : "", filterQuery(filter)]
+      .filter(Boolean).join("&");
+    const page = await this._getJson(`${base}/posts${query ? `?${query}` : ""}`);
     return {
       stream: info,
       posts: Array.isArray(page && page.posts) ? page.posts : [],
@@ -127,7 +129,7 @@ export class Snapshots {
     /** @type {Snapshot} */
     let snapshot;
     try {
-      snapshot = await c.loadSnapshot(sub.stream);
+      snapshot = await c.loadSnapshot(sub.stream, sub._options.filter);
       if (!snapshot.stream || !Number.isSafeInteger(snapshot.stream.seq)) {
         throw new BulletinError("reload_failed", "the stream has no seq");
       }

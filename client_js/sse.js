@@ -20,7 +20,7 @@
  */
 
 import {
-  BulletinError, FATAL_STREAM_ERRORS, KNOWN_OPS, backoffDelay, parseFrame, streamPath,
+  BulletinError, FATAL_STREAM_ERRORS, KNOWN_OPS, backoffDelay, filterQuery, parseFrame, streamPath,
 } from "./protocol.js";
 
 /**
@@ -131,8 +131,10 @@ export class SseTransport {
     if (sub._es || sub._resetting || sub._ended || c._closed) return;
     c._clearTimeout(sub._esTimer);
     sub._esTimer = null;
-    let url = `${this._api}${streamPath(sub.stream)}/events`;
-    if (sub.lastSeq != null) url += `?since=${sub.lastSeq}`;
+    const query = [filterQuery(sub._options.filter)];
+    if (sub.lastSeq != null) query.push(`since=${sub.lastSeq}`);
+    const params = query.filter(Boolean).join("&");
+    const url = `${this._api}${streamPath(sub.stream)}/events${params ? `?${params}` : ""}`;
     const ES = this._EventSource;
     /** @type {any} */
     let es;

@@ -390,7 +390,7 @@ export class WebSocketTransport {
   subscribe(sub) {
     if (sub._ended || sub._resetting) return;
     if (this._server.has(sub.stream)) return; // subscribed, subscribing, or unsubscribing first
-    if (this._send(subscribeFrame(sub.stream, sub.lastSeq))) {
+    if (this._send(subscribeFrame(sub.stream, sub.lastSeq, sub._options.filter))) {
       this._server.set(sub.stream, "subscribing");
     }
   }

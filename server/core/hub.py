@@ -52,6 +52,7 @@ class Subscriber:
         "credential",
         "drafts",
         "encoding",
+        "filters",
         "outlet",
         "refused",
         "streams",
@@ -68,6 +69,8 @@ class Subscriber:
         self.credential = credential
         # slug → True once live, False while waiting for its replay.
         self.streams: dict[str, bool] = {}
+        # slug → the posts it follows there, for its filtered subscriptions only.
+        self.filters: dict[str, protocol.PostFilter] | None = None
         self.closed: CloseCode | None = None
         # Whether a control message was written since the last heartbeat tick (events
         # count per channel: Channel.active).
@@ -87,6 +90,10 @@ class Channel:
     head: int | None = None
     live: dict[Encoding, dict[Subscriber, None]] = field(
         default_factory=lambda: {e: {} for e in Encoding})
+    # The live subscribers that follow only some posts, by encoding and filter: each
+    # group's bytes are built once, as the unfiltered ones are.
+    filtered: dict[tuple[Encoding, protocol.PostFilter], dict[Subscriber, None]] = field(
+        default_factory=dict)
     # Subscribers waiting for their replay → the seq they resume after.
     waiting: dict[Subscriber, int | None] = field(default_factory=dict)
     # Live events ahead of head, held until the gap before them is read.
@@ -102,7 +109,7 @@ class Channel:
     resync: bool = False
 
     def empty(self) -> bool:
-        return not self.waiting and not any(self.live.values())
+        return not self.waiting and not any(self.live.values()) and not self.filtered
 
 
 class Hub:
@@ -184,8 +191,10 @@ class Hub:
 
     # --- subscriptions -----------------------------------------------------------------
 
-    def subscribe(self, sub: Subscriber, slug: str, since: int | None) -> list[Need]:
-        """Follow ``slug`` from ``since``; None means from now on."""
+    def subscribe(self, sub: Subscriber, slug: str, since: int | None,
+                  only: protocol.PostFilter = protocol.NO_FILTER) -> list[Need]:
+        """Follow ``slug`` from ``since`` (None means from now on), the posts ``only``
+        lets through in full and the others as stubs."""
         if sub.closed is not None:
             return []
         if slug in sub.streams:
@@ -202,6 +211,10 @@ class Hub:
                 slug, self._tokens, deque(maxlen=self.window_size))
             self._needs.append(LoadStream(slug, channel.token))
         sub.streams[slug] = False
+        if only:
+            if sub.filters is None:
+                sub.filters = {}
+            sub.filters[slug] = only
         channel.waiting[sub] = since
         if channel.head is not None:
             self._serve(channel, sub, None)
@@ -386,12 +399,17 @@ class Hub:
         sub.streams[slug] = True
         self._send(sub, protocol.subscribed(slug, head), kind="subscribed")
         encoding = sub.encoding
+        only = None if sub.filters is None else sub.filters.get(slug)
         for event in replay:
             if sub.closed is not None:
                 return
-            self._write(sub, event.encoded(encoding))
+            self._write(sub, (event if only is None else event.for_filter(only))
+                        .encoded(encoding))
         if sub.closed is None:
-            channel.live[encoding][sub] = None
+            if only is None:
+                channel.live[encoding][sub] = None
+            else:
+                channel.filtered.setdefault((encoding, only), {})[sub] = None
 
     def _reset(self, channel: Channel, sub: Subscriber) -> None:
         assert channel.head is not None
@@ -497,19 +515,10 @@ class Hub:
             events, channel.pending = channel.pending, []
             channel.active = True
             for encoding, subs in channel.live.items():
-                if not subs:
-                    continue
-                if encoding is Encoding.MESSAGE and len(events) > 1:
-                    for sub in subs:  # one message per event
-                        write = sub.outlet.write
-                        if max([write(e.payload) for e in events]) > limit:
-                            slow.append(sub)
-                    continue
-                data = (events[0].encoded(encoding) if len(events) == 1
-                        else b"".join(e.encoded(encoding) for e in events))
-                for sub in subs:
-                    if sub.outlet.write(data) > limit:
-                        slow.append(sub)
+                if subs:
+                    _fan_out(events, encoding, subs, limit, slow)
+            for (encoding, only), subs in channel.filtered.items():
+                _fan_out([e.for_filter(only) for e in events], encoding, subs, limit, slow)
         for sub in slow:
             self._evict(sub, closecodes.SLOW)
 
@@ -539,6 +548,13 @@ class Hub:
             return
         channel.waiting.pop(sub, None)
         channel.live[sub.encoding].pop(sub, None)
+        only = None if sub.filters is None else sub.filters.pop(slug, None)
+        if only is not None:
+            group = channel.filtered.get((sub.encoding, only))
+            if group is not None:
+                group.pop(sub, None)
+                if not group:
+                    del channel.filtered[(sub.encoding, only)]
         if not channel.empty():
             return
         if channel.head is None:
@@ -556,6 +572,8 @@ class Hub:
         waiting = list(channel.waiting)
         for sub in waiting:
             sub.streams.pop(channel.slug, None)
+            if sub.filters is not None:
+                sub.filters.pop(channel.slug, None)
         channel.waiting.clear()
         self._drop(channel)
         return waiting
@@ -582,3 +600,19 @@ class Hub:
             self._leave(sub, slug)
         self.subscribers.pop(sub, None)
         sub.outlet.close(code)
+
+
+def _fan_out(events: list[PreparedEvent], encoding: Encoding, subs: dict[Subscriber, None],
+             limit: int, slow: list[Subscriber]) -> None:
+    """Write ``events`` to every one of ``subs``: the same bytes object to each."""
+    if encoding is Encoding.MESSAGE and len(events) > 1:
+        for sub in subs:  # one message per event
+            write = sub.outlet.write
+            if max([write(e.payload) for e in events]) > limit:
+                slow.append(sub)
+        return
+    data = (events[0].encoded(encoding) if len(events) == 1
+            else b"".join(e.encoded(encoding) for e in events))
+    for sub in subs:
+        if sub.outlet.write(data) > limit:
+            slow.append(sub)

@@ -42,7 +42,8 @@ class PreparedEvent:
     """One committed event with its encodings, each built once (again only if a later
     change to its post restates it)."""
 
-    __slots__ = ("_frame", "_sse", "op", "payload", "post_id", "seq", "status", "stream")
+    __slots__ = ("_facts", "_frame", "_sse", "_stub", "op", "payload", "post_id", "seq",
+                 "status", "stream")
 
     def __init__(self, stream: str, seq: int, op: str, payload: bytes,
                  status: str | None = None, post_id: int | None = None) -> None:
@@ -56,6 +57,9 @@ class PreparedEvent:
         self.post_id = post_id
         self._frame: bytes | None = None
         self._sse: bytes | None = None
+        # For filtered subscriptions (built on demand): the post's JSON, and the stub.
+        self._facts: dict[str, Any] | None = None
+        self._stub: PreparedEvent | None = None
 
     @classmethod
     def from_payload(cls, payload: str | bytes) -> PreparedEvent:
@@ -81,6 +85,22 @@ class PreparedEvent:
         if payload != self.payload:
             self.payload = payload
             self._frame = self._sse = None
+            self._facts = None
+
+    def for_filter(self, only: protocol.PostFilter) -> PreparedEvent:
+        """What a subscription with ``only`` receives of this event: the event itself,
+        or (a post event whose post it does not show) its stub."""
+        if self.post_id is None:
+            return self
+        if self._facts is None:
+            self._facts = self.post() or {}
+        if only.matches(self._facts):
+            return self
+        if self._stub is None:
+            at = json.loads(self.payload).get("at")
+            self._stub = PreparedEvent(self.stream, self.seq, self.op, protocol.filtered_event(
+                self.stream, self.seq, self.op, at, self.post_id))
+        return self._stub
 
     def encoded(self, encoding: Encoding) -> bytes:
         """The event as ``encoding`` wants it."""

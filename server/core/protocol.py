@@ -43,11 +43,44 @@ MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
+class PostFilter:
+    """Which posts a reader follows: those with ``tag``, only key events, or both.
+
+    A filtered subscription still receives every event, in seq order: an event whose
+    post does not match comes as a stub (``filtered_event``), so that the reader's seq
+    has no gaps and a post that stops matching (unpinned, its tag taken off) leaves.
+    """
+
+    tag: str | None = None
+    pinned: bool = False
+
+    def matches(self, post: dict[str, Any]) -> bool:
+        """Whether a post's JSON is one of them (a deleted post never is)."""
+        if post.get("deleted") is True or (self.pinned and post.get("pinned") is not True):
+            return False
+        tags = post.get("tags")
+        return self.tag is None or (isinstance(tags, list) and self.tag in tags)
+
+    def query(self) -> list[tuple[str, str]]:
+        """The query parameters that ask for this filter (?tag=X&pinned=true)."""
+        pairs = [] if self.tag is None else [("tag", self.tag)]
+        return pairs + ([("pinned", "true")] if self.pinned else [])
+
+    def __bool__(self) -> bool:
+        return self.tag is not None or self.pinned
+
+
+NO_FILTER = PostFilter()
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Follow ``stream``; replay events after ``since`` first (None: only new ones)."""
+    """Follow ``stream``; replay events after ``since`` first (None: only new ones),
+    only the posts ``filter`` lets through (the rest as stubs)."""
 
     stream: str
     since: int | None
+    filter: PostFilter = NO_FILTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +124,7 @@ def parse(text: str) -> ClientFrame:
     if kind == "unsubscribe":
         _no_extra(data, {"type", "stream"}, stream)
         return Unsubscribe(stream)
-    _no_extra(data, {"type", "stream", "since"}, stream)
+    _no_extra(data, {"type", "stream", "since", "filter"}, stream)
     since = data.get("since")
     if since is not None and (
         isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ
@@ -99,7 +132,23 @@ def parse(text: str) -> ClientFrame:
         raise ProtocolError(
             "bad_since", f"'since' must be a seq (an integer >= 0) or null, got {_show(since)}",
             stream)
-    return Subscribe(stream, since)
+    return Subscribe(stream, since, _filter(data.get("filter"), stream))
+
+
+def _filter(raw: Any, stream: str) -> PostFilter:
+    if raw is None:
+        return NO_FILTER
+    if not isinstance(raw, dict) or set(raw) - {"tag", "pinned"}:
+        raise ProtocolError("bad_filter", "'filter' must be an object with 'tag' and/or "
+                            f"'pinned', got {_show(raw)}", stream)
+    tag, pinned = raw.get("tag"), raw.get("pinned", False)
+    if tag is not None and not (isinstance(tag, str) and TAG_RE.match(tag)):
+        raise ProtocolError("bad_filter", f"'filter.tag' must be a tag, got {_show(tag)}",
+                            stream)
+    if not isinstance(pinned, bool):
+        raise ProtocolError("bad_filter", f"'filter.pinned' must be true or false, got "
+                            f"{_show(pinned)}", stream)
+    return PostFilter(tag, pinned)
 
 
 def _no_extra(data: dict[str, Any], allowed: set[str], stream: str) -> None:
@@ -144,6 +193,13 @@ def error(code: str, message: str, stream: str | None = None) -> bytes:
 
 
 HEARTBEAT = _dump({"type": "heartbeat"})
+
+
+def filtered_event(stream: str, seq: int, op: str, at: Any, post_id: int) -> bytes:
+    """What a filtered subscription receives for an event whose post it does not show:
+    its seq and op, and the post's id only (a page drops the post if it had it)."""
+    return _dump({"type": "event", "stream": stream, "seq": seq, "op": op, "at": at,
+                  "filtered": True, "post": {"id": post_id}})
 
 
 # --- transport encodings -----------------------------------------------------------------

@@ -38,6 +38,7 @@ from ..core.closecodes import CloseCode
 from ..core.hub import Hub, Subscriber
 from ..core.needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
 from ..core.prepared import Encoding, Outlet, PreparedEvent
+from ..core.protocol import NO_FILTER, PostFilter
 from ..core.ratelimit import RateLimiter
 from ..settings import Settings
 from ..store import credentials, eventlog
@@ -139,9 +140,11 @@ class HubDriver:
         it follow draft streams; revoking ``credential`` closes it."""
         return self.hub.connect(outlet, encoding, drafts=drafts, credential=credential)
 
-    def subscribe(self, sub: Subscriber, slug: str, since: int | None) -> None:
-        """Follow a stream from after ``since`` (None: from now)."""
-        self.run(self.hub.subscribe(sub, slug, since))
+    def subscribe(self, sub: Subscriber, slug: str, since: int | None,
+                  only: PostFilter = NO_FILTER) -> None:
+        """Follow a stream from after ``since`` (None: from now), only the posts ``only``
+        lets through in full."""
+        self.run(self.hub.subscribe(sub, slug, since, only))
 
     def unsubscribe(self, sub: Subscriber, slug: str) -> None:
         """Stop following a stream."""

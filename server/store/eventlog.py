@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..core import content, protocol
 from ..core.cards import Card, CardState
 from ..core.errors import ApiError, conflict, not_found
-from ..core.protocol import PUBLIC_STATUSES, SLUG_RE
+from ..core.protocol import NO_FILTER, PUBLIC_STATUSES, SLUG_RE, PostFilter
 from .media.records import Attachment, attachments_json, claim, file_url
 from .models import (
     Editor,
@@ -65,29 +65,15 @@ class PostView:
                          contributors=[person_json(p) for p in self.contributors])
 
 
-@dataclass(frozen=True, slots=True)
-class PostFilter:
-    """Which posts a list shows: those with ``tag``, only key events, or all."""
-
-    tag: str | None = None
-    pinned: bool = False
-
-    def matches(self, post: Post) -> bool:
-        """Whether ``post`` is one of them."""
-        return (not self.pinned or post.pinned) and (self.tag is None or self.tag in post.tags)
-
-    def where(self) -> list[sa.ColumnElement[bool]]:
-        """The SQL conditions for it. Tags are slugs, which hold no quote: a tag quoted is
-        found in the JSON list's text only as a whole element."""
-        conditions: list[sa.ColumnElement[bool]] = []
-        if self.pinned:
-            conditions.append(col(Post.pinned).is_(True))
-        if self.tag is not None:
-            conditions.append(sa.cast(col(Post.tags), sa.Text).contains(f'"{self.tag}"'))
-        return conditions
-
-
-NO_FILTER = PostFilter()
+def _where(only: PostFilter) -> list[sa.ColumnElement[bool]]:
+    """The SQL conditions of a filter. Tags are slugs, which hold no quote: a tag quoted
+    is found in the JSON list's text only as a whole element."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if only.pinned:
+        conditions.append(col(Post.pinned).is_(True))
+    if only.tag is not None:
+        conditions.append(sa.cast(col(Post.tags), sa.Text).contains(f'"{only.tag}"'))
+    return conditions
 
 
 # --- streams -----------------------------------------------------------------------------
@@ -466,7 +452,7 @@ async def list_posts(
     the next page (or None)."""
     query = (
         select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
-        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None), *only.where())
+        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None), *_where(only))
         .order_by(col(Post.id).desc()).limit(limit + 1)
     )
     if before is not None:
@@ -477,12 +463,13 @@ async def list_posts(
     return views, next_cursor
 
 
-async def pinned_posts(session: AsyncSession, *, stream: Stream) -> list[PostView]:
-    """The stream's key events, newest first."""
+async def pinned_posts(session: AsyncSession, *, stream: Stream,
+                       only: PostFilter = NO_FILTER) -> list[PostView]:
+    """The stream's key events (those of ``only``), newest first."""
     rows = (await session.exec(
         select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
         .where(Post.stream_id == stream.id, col(Post.pinned).is_(True),
-               col(Post.deleted_at).is_(None))
+               col(Post.deleted_at).is_(None), *_where(only))
         .order_by(col(Post.id).desc()).limit(MAX_PINNED)
     )).all()
     return await _views(session, rows, stream.slug)

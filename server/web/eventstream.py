@@ -25,7 +25,7 @@ from ..live.uvicorn_http import ABORT
 from ..store import eventlog
 from ..store.credentials import SCOPE_KEY
 from .services import services
-from .validation import ascii_int
+from .validation import ascii_int, post_filter
 
 # How long EventSource waits before reconnecting, in milliseconds.
 RETRY_MS = 2000
@@ -53,6 +53,7 @@ def resume_point(request: Request) -> int | None:
 async def event_stream(request: Request, slug: str, *, drafts: bool) -> EventStream:
     """Check the stream exists for this caller, then subscribe an SSE outlet to it."""
     since = resume_point(request)
+    only = post_filter(request)
     svc = services(request)
     async with svc.db.read() as session:
         await eventlog.get_stream(session, slug=slug, include_drafts=drafts)
@@ -60,7 +61,7 @@ async def event_stream(request: Request, slug: str, *, drafts: bool) -> EventStr
     outlet = QueueOutlet()
     sub = live.connect(outlet, Encoding.SSE, drafts=drafts,
                        credential=request.scope.get(SCOPE_KEY))
-    live.subscribe(sub, slug, since)
+    live.subscribe(sub, slug, since, only)
     return EventStream(live, sub, outlet)
 
 

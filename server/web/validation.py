@@ -18,8 +18,14 @@ from starlette.requests import Request
 
 from ..core import safejson
 from ..core.errors import ApiError
-from ..core.protocol import MAX_TAGS, SLUG_PATTERN, SLUG_RE, TAG_PATTERN, TAG_RE
-from ..store.eventlog import PostFilter
+from ..core.protocol import (
+    MAX_TAGS,
+    SLUG_PATTERN,
+    SLUG_RE,
+    TAG_PATTERN,
+    TAG_RE,
+    PostFilter,
+)
 from ..store.media.records import Attachment
 from ..store.models import MAX_ID
 from ..store.people import MAX_CONTRIBUTORS
@@ -294,12 +300,6 @@ def post_filter(request: Request) -> PostFilter:
         raise ApiError(400, "invalid_parameter", "pinned must be true or false",
                        {"parameter": "pinned"})
     return PostFilter(tag=tag, pinned=pinned in ("true", "1"))
-
-
-def filter_query(only: PostFilter) -> list[tuple[str, str]]:
-    """The query parameters that ask for ``only`` again (for next-page links)."""
-    query = [] if only.tag is None else [("tag", only.tag)]
-    return query + ([("pinned", "true")] if only.pinned else [])
 
 
 def cursor_param(raw: str | None) -> int | None:

@@ -30,7 +30,6 @@ from ..validation import (
     checked_post_id,
     checked_slug,
     cursor_param,
-    filter_query,
     int_param,
     parse_body,
     post_filter,
@@ -147,7 +146,7 @@ async def list_posts(request: Request) -> Response:
             session, stream=stream, before=before, limit=limit or settings.page_size,
             only=only)
     cursor = None if next_cursor is None else str(next_cursor)
-    query = "".join(f"{k}={v}&" for k, v in filter_query(only))
+    query = "".join(f"{k}={v}&" for k, v in only.query())
     return json_response({
         "stream": slug,
         "seq": stream.seq,

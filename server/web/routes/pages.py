@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...core.cards import frame_origins
 from ...core.errors import ApiError
-from ...core.protocol import TAG_RE
+from ...core.protocol import NO_FILTER, TAG_RE, PostFilter
 from ...store import eventlog
 from ...store.models import MAX_ID, Stream
 from .. import jsonld
@@ -42,7 +42,7 @@ def not_found(request: Request, what: str) -> Response:
 
 
 async def _stream_page_data(request: Request, slug: str, *, before: int | None,
-                            only: eventlog.PostFilter = eventlog.NO_FILTER,
+                            only: PostFilter = NO_FILTER,
                             ) -> dict[str, Any] | None:
     svc = services(request)
     async with svc.db.read() as session:
@@ -55,7 +55,10 @@ async def _stream_page_data(request: Request, slug: str, *, before: int | None,
         seq = stream.seq
         posts, next_cursor = await eventlog.list_posts(
             session, stream=stream, before=before, limit=svc.settings.page_size, only=only)
-        pinned = await eventlog.pinned_posts(session, stream=stream)
+        # A page of the key events only has no list of them above its feed; a tag's
+        # page lists the tag's.
+        pinned = [] if only.pinned else await eventlog.pinned_posts(
+            session, stream=stream, only=only)
     base = origin(request)
     page_url = f"{base}/live/{stream.slug}"
     image = jsonld.share_image([*pinned, *posts], base)
@@ -76,12 +79,12 @@ def _frames(views: list[eventlog.PostView]) -> list[str]:
     return sorted(frame_origins([e for v in views for e in v.post.embeds]))
 
 
-def _filter(request: Request) -> eventlog.PostFilter:
+def _filter(request: Request) -> PostFilter:
     # A page's filter from its query; a malformed one shows every update (a reader's
     # page never refuses a link someone shared).
     tag = request.query_params.get("tag", "")
     pinned = request.query_params.get("pinned", "") in ("true", "1")
-    return eventlog.PostFilter(tag=tag if TAG_RE.match(tag) else None, pinned=pinned)
+    return PostFilter(tag=tag if TAG_RE.match(tag) else None, pinned=pinned)
 
 
 def _before(request: Request) -> int | None:

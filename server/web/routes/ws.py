@@ -120,7 +120,7 @@ async def _serve_frames(websocket: WebSocket, live: HubDriver, sub: Subscriber,
             live.refuse(sub, exc.code, exc.message, exc.stream)
             continue
         if isinstance(frame, protocol.Subscribe):
-            live.subscribe(sub, frame.stream, frame.since)
+            live.subscribe(sub, frame.stream, frame.since, frame.filter)
         else:
             live.unsubscribe(sub, frame.stream)
 

@@ -198,6 +198,7 @@ async def _streams(request: Request, desk: Desk, *, status: int, values: dict[st
                                                   limit=STREAMS_SHOWN)
     return render(request, desk.signed_in, "editor/streams.html", {
         "section": "streams", "streams": streams, "values": values, "error": error,
+        "readers": services(request).live.readers(s.slug for s in streams),
         "idempotency_key": values.get("idempotency_key") or new_key(),
     }, status=status)
 
@@ -254,6 +255,7 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         "compose": {"body": compose.get("body", ""), "pinned": compose.get("pinned") == "1",
                     "key": compose.get("idempotency_key") or new_key()},
         "error": error, "max_chars": svc.settings.max_post_chars,
+        "readers": svc.live.readers((stream.slug,))[stream.slug],
     }, status=status)
 
 

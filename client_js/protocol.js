@@ -82,6 +82,16 @@ export function subscribeFrame(stream, since) {
 }
 
 /**
+ * The `presence` frame (editors only): what you are doing on a stream.
+ * @param {string} stream
+ * @param {number | null} post
+ * @param {"editing" | "viewing"} state
+ */
+export function presenceFrame(stream, post, state) {
+  return { type: "presence", stream, post, state };
+}
+
+/**
  * The `unsubscribe` frame.
  * @param {string} stream
  */

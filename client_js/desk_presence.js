@@ -76,7 +76,6 @@ export class DeskPresence {
    */
   show(editors) {
     this.others = editors.filter((e) => e.editor !== this.me);
-    this.showEditors();
     this.refresh();
   }
 
@@ -92,11 +91,11 @@ export class DeskPresence {
   showEditors() {
     const box = this.editorsBox;
     if (!box) return;
-    /** @type {Map<number, {name: string, editing: boolean}>} */
+    /** @type {Map<number, {name: string, editing: number | null}>} */
     const people = new Map();
     for (const entry of this.others) {
       const known = people.get(entry.editor);
-      const editing = entry.state === "editing" || Boolean(known?.editing);
+      const editing = entry.state === "editing" ? entry.post : known?.editing ?? null;
       people.set(entry.editor, { name: entry.name, editing });
     }
     box.hidden = people.size === 0;
@@ -104,17 +103,35 @@ export class DeskPresence {
       const item = document.createElement("li");
       const who = document.createElement("strong");
       who.textContent = name;
-      item.append(who, editing ? " editing a post" : " viewing");
-      item.dataset.state = editing ? "editing" : "viewing";
+      item.append(who, editing === null ? " viewing" : " editing ", this.postLink(editing));
+      item.dataset.state = editing === null ? "viewing" : "editing";
       return item;
     });
     const list = box.querySelector("ul") ?? box.appendChild(document.createElement("ul"));
     list.replaceChildren(...items);
   }
 
+  /**
+   * A link to the post being edited, named by its first words ("a post" when it is not on
+   * this page); nothing for null.
+   * @param {number | null} id
+   * @returns {Node | string}
+   */
+  postLink(id) {
+    if (id === null) return "";
+    const li = /** @type {HTMLElement | null} */ (this.list.querySelector(`#post-${id}`));
+    const words = (li?.dataset.body ?? "").replace(/\s+/g, " ").trim();
+    if (!li || !words) return "a post";
+    const link = document.createElement("a");
+    link.href = `#post-${id}`;
+    link.textContent = `“${words.length > 40 ? `${words.slice(0, 39)}…` : words}”`;
+    return link;
+  }
+
   /** Put "… is editing this post" on each post someone else is editing (after any change
    * to the list, since posts may arrive after the frame that names them). */
   refresh() {
+    this.showEditors();
     /** @type {Map<number, string[]>} */
     const byPost = new Map();
     for (const entry of this.others) {

@@ -42,6 +42,8 @@ export { BulletinError, backoffDelay };
  *            post?: any, stream_info?: any, [key: string]: any}} BulletinEvent
  * @typedef {{stream: any, posts: any[], pinned: any[]}} Snapshot
  * @typedef {import("./protocol.js").PostFilter} PostFilter
+ * @typedef {{editor: number, name: string, post: number | null,
+ *            state: "editing" | "viewing", since: string}} PresenceEntry
  * @typedef {{
  *   since?: number | null,
  *   filter?: PostFilter,
@@ -49,6 +51,8 @@ export { BulletinError, backoffDelay };
  *   onReset?: (snapshot: Snapshot) => void,
  *   onSubscribed?: (seq: number) => void,
  *   onError?: (error: BulletinError) => void,
+ *   onPresence?: (editors: PresenceEntry[]) => void,
+ *   onReaders?: (count: number) => void,
  * }} SubscribeOptions
  * @typedef {(fn: () => void, ms: number) => any} SetTimeoutFn
  * @typedef {(id: any) => void} ClearTimeoutFn
@@ -133,11 +137,26 @@ export class Subscription {
     this._esTimer = null;
     /** @internal @type {number} */
     this._esAttempt = 0;
+    /** @internal @type {{post: number | null, state: "editing" | "viewing"} | null} */
+    this._presence = null;
   }
 
   /** Whether this subscription still receives events (false after unsubscribe or a fatal error). */
   get active() {
     return !this._ended;
+  }
+
+  /**
+   * Editors only, over WebSocket: say what you are doing on this stream (`null`,
+   * "viewing" for the stream itself; a post id, "editing" while editing it). Sent again
+   * after every reconnect; `onPresence` gets everyone's. The server refuses readers.
+   * @param {number | null} post
+   * @param {"editing" | "viewing"} state
+   */
+  presence(post, state) {
+    if (this._ended) return;
+    this._presence = { post, state };
+    this._client._websocket.presence(this);
   }
 
   /** Stop following the stream. No callback of this subscription runs afterwards. */
@@ -419,7 +438,7 @@ export class BulletinClient {
    * Call one of a subscription's handlers; what it throws is reported, never propagated.
    * @internal
    * @param {Subscription} sub
-   * @param {"onEvent" | "onReset" | "onSubscribed" | "onError"} name
+   * @param {"onEvent" | "onReset" | "onSubscribed" | "onError" | "onPresence" | "onReaders"} name
    * @param {any} arg
    */
   _call(sub, name, arg) {

@@ -5,6 +5,7 @@
 import { announce, byId, failureText, NETWORK_FAILURE, onCtrlEnter, request, showError }
   from "./desk_common.js";
 import { PhotoTray, photosReady, smallest } from "./desk_photos.js";
+import { EDITING_EVENT } from "./desk_presence.js";
 import { buildPreview, PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
 import { localiseTimes } from "./times.js";
 
@@ -344,6 +345,7 @@ export class PostList {
       body.hidden = false;
       if (thumbs) thumbs.classList.remove("is-editing");
       actions.hidden = false;
+      li.dispatchEvent(new CustomEvent(EDITING_EVENT, { bubbles: true, detail: { editing: false } }));
       /** @type {HTMLElement | null} */ (li.querySelector('[data-action="edit"]'))?.focus();
     };
     let waiting = false;
@@ -390,6 +392,7 @@ export class PostList {
     if (thumbs) thumbs.classList.add("is-editing");
     actions.hidden = true;
     (thumbs ?? body).after(form);
+    li.dispatchEvent(new CustomEvent(EDITING_EVENT, { bubbles: true, detail: { editing: true } }));
     textarea.focus();
     updatePreview();
   }

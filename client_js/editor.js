@@ -20,6 +20,7 @@ import { PostFields } from "./desk_fields.js";
 import { setUpPersonPhotos } from "./desk_people.js";
 import { PhotoTray, photosReady } from "./desk_photos.js";
 import { PostList } from "./desk_posts.js";
+import { DeskPresence } from "./desk_presence.js";
 import { PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
 import { PendingFiles } from "./desk_uploads.js";
 import { localiseTimes } from "./times.js";
@@ -314,24 +315,31 @@ function followLive(posts) {
   const slug = posts.list.dataset.stream ?? "";
   const since = Number(posts.list.dataset.seq);
   const liveStatus = byId("live-status");
+  const presence = new DeskPresence(posts.list, {
+    editors: byId("editors-here"), readers: byId("readers-now"), me: Number(posts.list.dataset.me) });
   const client = new BulletinClient({ url: location.origin });
   client.on("status", (/** @type {keyof typeof STATUS_TEXT} */ status) => {
     if (liveStatus) liveStatus.textContent = STATUS_TEXT[status] ?? "";
   });
-  client.subscribe(slug, {
+  const sub = client.subscribe(slug, {
     since: Number.isFinite(since) ? since : null,
     onEvent(event) {
       if (event.post) posts.apply(event.post);
       else if (event.stream_info) showStream(event.stream_info);
+      presence.refresh();
     },
     onReset(snapshot) {
       posts.replace(snapshot.posts);
       if (snapshot.stream) showStream(snapshot.stream);
+      presence.refresh();
     },
+    onPresence: (editors) => presence.show(editors),
+    onReaders: (count) => presence.readers(count),
     onError(failure) {
       if (liveStatus) liveStatus.textContent = `Live updates stopped: ${failure.message}`;
     },
   });
+  presence.attach(sub);
   window.addEventListener("pagehide", () => client.close());
 }
 

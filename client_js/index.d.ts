@@ -105,6 +105,19 @@ export interface PostFilter {
   pinned?: boolean;
 }
 
+/** One editor on a stream, as `presence` frames list them (editors' connections only). */
+export interface PresenceEntry {
+  /** The editor's id. */
+  editor: number;
+  /** Their display name. */
+  name: string;
+  /** The post they are editing or looking at; null for the stream itself. */
+  post: number | null;
+  state: "editing" | "viewing";
+  /** When they started doing this (ISO 8601). */
+  since: string;
+}
+
 export interface SubscribeOptions {
   /** The last seq the page already shows; null/undefined = only new events. */
   since?: number | null;
@@ -121,6 +134,10 @@ export interface SubscribeOptions {
   onSubscribed?: (seq: number) => void;
   /** Error frames for this stream, not-found/forbidden, failed reloads, handler exceptions. */
   onError?: (error: BulletinError) => void;
+  /** Editors only (WebSocket): everyone on the stream, whenever that changes. */
+  onPresence?: (editors: PresenceEntry[]) => void;
+  /** Editors only (WebSocket): open readers of the stream over every server process. */
+  onReaders?: (count: number) => void;
 }
 
 export interface BackoffOptions {
@@ -205,6 +222,11 @@ export class Subscription {
   readonly lastSeq: number | null;
   /** False after unsubscribe() or an error that ended the subscription. */
   readonly active: boolean;
+  /**
+   * Editors only (WebSocket): say what you are doing here (null and "viewing" for the
+   * stream itself); sent again after every reconnect. Readers are refused.
+   */
+  presence(post: number | null, state: "editing" | "viewing"): void;
   /** Stop following; no callback of this subscription runs afterwards. */
   unsubscribe(): void;
 }

@@ -106,6 +106,16 @@ export function filterQuery(filter) {
 export const TAG_RE = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 
 /**
+ * The `presence` frame (editors only): what you are doing on a stream.
+ * @param {string} stream
+ * @param {number | null} post
+ * @param {"editing" | "viewing"} state
+ */
+export function presenceFrame(stream, post, state) {
+  return { type: "presence", stream, post, state };
+}
+
+/**
  * The `unsubscribe` frame.
  * @param {string} stream
  */

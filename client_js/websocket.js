@@ -23,7 +23,7 @@
 
 import {
   BulletinError, FATAL_STREAM_ERRORS, SHUTDOWN_CODES, backoffDelay, closePolicy,
-  parseFrame, subscribeFrame, unsubscribeFrame,
+  parseFrame, presenceFrame, subscribeFrame, unsubscribeFrame,
 } from "./protocol.js";
 
 /**
@@ -364,6 +364,7 @@ export class WebSocketTransport {
       case "unsubscribed": this._unsubscribed(frame.stream); break;
       case "reset": this._reset(frame); break;
       case "error": this._error(frame); break;
+      case "presence": case "readers": this._newsroom(frame); break;
       default: break; // heartbeat, and frame types this version does not know
     }
   }
@@ -392,6 +393,35 @@ export class WebSocketTransport {
     if (this._server.has(sub.stream)) return; // subscribed, subscribing, or unsubscribing first
     if (this._send(subscribeFrame(sub.stream, sub.lastSeq, sub._options.filter))) {
       this._server.set(sub.stream, "subscribing");
+      this.presence(sub);
+    }
+  }
+
+  /**
+   * Send what the editor said with `presence()`, once the stream is asked for here (a
+   * reconnect sends it again after its subscribe).
+   * @param {Subscription} sub
+   */
+  presence(sub) {
+    const state = this._server.get(sub.stream);
+    if (sub._presence && (state === "subscribing" || state === "subscribed")) {
+      this._send(presenceFrame(sub.stream, sub._presence.post, sub._presence.state));
+    }
+  }
+
+  /**
+   * Editors' frames: who is on the stream, how many read it.
+   * @private
+   * @param {any} frame
+   */
+  _newsroom(frame) {
+    const c = this._client;
+    const sub = typeof frame.stream === "string" ? c._subs.get(frame.stream) : undefined;
+    if (!sub || sub._ended) return;
+    if (frame.type === "presence" && Array.isArray(frame.editors)) {
+      c._call(sub, "onPresence", frame.editors);
+    } else if (frame.type === "readers" && Number.isSafeInteger(frame.count)) {
+      c._call(sub, "onReaders", frame.count);
     }
   }
 

@@ -137,6 +137,12 @@ class Settings:
     # Seconds between checks that the tokens and sessions behind open connections are
     # still valid (revocations also reach every process at once through the broker).
     credential_check_seconds: float = 5.0
+    # Seconds between the lists of editors' presence each process sends the others; a
+    # process's list is dropped 3 times that long after it last came (a process that died).
+    presence_seconds: float = 5.0
+    # Seconds between the reader counts each process sends the others (and the live
+    # "readers" frames to editors); dropped, likewise, after 3 times that.
+    reader_count_seconds: float = 2.0
     # Failed sign-ins per minute for one account (whatever the address) before it waits;
     # a browser that signed in to the account before keeps its own allowance.
     account_failures_per_minute: int = 5
@@ -203,7 +209,8 @@ class Settings:
                      "max_fragments", "close_grace_seconds", "max_loads",
                      "max_queued_loads", "max_header_bytes", "header_timeout_seconds",
                      "body_timeout_seconds", "keepalive_seconds",
-                     "credential_check_seconds", "account_failures_per_minute"):
+                     "credential_check_seconds", "account_failures_per_minute",
+                     "presence_seconds", "reader_count_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if self.page_size > self.max_page_size:

@@ -377,3 +377,49 @@ test("FakeTarget sanity: document and window are optional event targets", () => 
   t.dispatch("x");
   assert.equal(n, 1);
 });
+
+test("presence() is sent once the stream is asked for, and again after a reconnect", async () => {
+  const { client, clock, WebSocket, ws } = setup();
+  const { sub } = follow(client, "a");
+  sub.presence(null, "viewing");
+  assert.equal(WebSocket.instances.length, 1);
+  ws().open();
+  assert.deepEqual(ws().frames(), [
+    { type: "subscribe", stream: "a", since: null },
+    { type: "presence", stream: "a", post: null, state: "viewing" },
+  ]);
+  ws().receive({ type: "subscribed", stream: "a", seq: 1 });
+  sub.presence(4, "editing");
+  assert.deepEqual(ws().frames().at(-1), { type: "presence", stream: "a", post: 4, state: "editing" });
+  ws().serverClose(4000, "slow");
+  await clock.advance(60_000);
+  assert.equal(WebSocket.instances.length, 2);
+  ws().open();
+  assert.deepEqual(ws().frames(), [
+    { type: "subscribe", stream: "a", since: 1 },
+    { type: "presence", stream: "a", post: 4, state: "editing" },
+  ]);
+  sub.unsubscribe();
+  const sent = ws().sent.length;
+  sub.presence(null, "viewing");
+  assert.equal(ws().sent.length, sent);
+});
+
+test("presence and readers frames reach onPresence and onReaders of their stream only", () => {
+  const { client, ws } = setup();
+  const seen = { a: [], b: [] };
+  for (const slug of ["a", "b"]) {
+    follow(client, slug, {
+      onPresence: (editors) => seen[slug].push(["presence", editors]),
+      onReaders: (count) => seen[slug].push(["readers", count]),
+    });
+  }
+  ws().open();
+  const ada = { editor: 1, name: "Ada", post: 3, state: "editing", since: "2026-01-01T00:00:00.000Z" };
+  ws().receive({ type: "presence", stream: "a", editors: [ada] });
+  ws().receive({ type: "readers", stream: "a", count: 12 });
+  ws().receive({ type: "readers", stream: "a", count: "12" });
+  ws().receive({ type: "presence", stream: "zzz", editors: [] });
+  assert.deepEqual(seen.a, [["presence", [ada]], ["readers", 12]]);
+  assert.deepEqual(seen.b, []);
+});

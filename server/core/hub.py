@@ -35,7 +35,7 @@ from typing import Any
 
 from . import closecodes, protocol
 from .closecodes import CloseCode
-from .needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from .needs import CancelLoad, Joined, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
 from .prepared import Encoding, Outlet, PreparedEvent
 from .protocol import PUBLIC_STATUSES
 
@@ -188,6 +188,30 @@ class Hub:
         if sub.refused > self.max_refused:
             self._evict(sub, closecodes.TOO_MANY_SUBSCRIPTIONS
                         if code == "too_many_subscriptions" else closecodes.BAD_FRAMES)
+
+    def tell(self, subs: Iterable[Subscriber], message: bytes, *, kind: str) -> list[Need]:
+        """Write one control message (presence, reader counts) to each of ``subs``,
+        encoded once per encoding; not part of any stream's seq."""
+        encoded: dict[Encoding, bytes] = {}
+        for sub in subs:
+            if sub.closed is not None:
+                continue
+            data = encoded.get(sub.encoding)
+            if data is None:
+                data = encoded[sub.encoding] = self._encode(sub.encoding, message, kind)
+            self._write(sub, data)
+        return self._take()
+
+    def follower_counts(self, *, excluding: Iterable[Subscriber] = ()) -> dict[str, int]:
+        """The connections following each stream (live or waiting for their replay),
+        those in ``excluding`` not counted."""
+        counts = {slug: len(channel.waiting) + sum(map(len, channel.live.values()))
+                  for slug, channel in self.channels.items()}
+        for sub in excluding:
+            for slug in sub.streams:
+                if slug in counts:
+                    counts[slug] -= 1
+        return counts
 
     # --- subscriptions -----------------------------------------------------------------
 
@@ -410,6 +434,8 @@ class Hub:
                 channel.live[encoding][sub] = None
             else:
                 channel.filtered.setdefault((encoding, only), {})[sub] = None
+            if sub.drafts:
+                self._needs.append(Joined(slug, sub))
 
     def _reset(self, channel: Channel, sub: Subscriber) -> None:
         assert channel.head is not None
@@ -524,14 +550,16 @@ class Hub:
 
     def _send(self, sub: Subscriber, message: bytes, *, kind: str) -> None:
         """Write a control message in the subscriber's encoding."""
-        if sub.encoding is Encoding.FRAME:
-            data = protocol.ws_frame(message)
-        elif sub.encoding is Encoding.SSE:
-            data = (protocol.SSE_HEARTBEAT if kind == "heartbeat"
+        self._write(sub, self._encode(sub.encoding, message, kind))
+
+    @staticmethod
+    def _encode(encoding: Encoding, message: bytes, kind: str) -> bytes:
+        if encoding is Encoding.FRAME:
+            return protocol.ws_frame(message)
+        if encoding is Encoding.SSE:
+            return (protocol.SSE_HEARTBEAT if kind == "heartbeat"
                     else protocol.sse_event(message, event=kind))
-        else:
-            data = message
-        self._write(sub, data)
+        return message
 
     def _write(self, sub: Subscriber, data: bytes) -> None:
         if sub.closed is not None:

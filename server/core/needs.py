@@ -1,12 +1,14 @@
 """What the hub asks of the layer that drives it, and what that layer answers.
 
 The hub does no I/O: each of its calls returns the ``Need``s it created — database reads,
-broker channels to follow or leave — and the driver (``live/driver.py``) carries them out
-and answers with ``Hub.stream_loaded``, ``Hub.events_loaded`` and their failures.
+broker channels to follow or leave, an editor to tell who else is on a stream — and the
+driver (``live/driver.py``) carries them out and answers with ``Hub.stream_loaded``,
+``Hub.events_loaded`` and their failures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 
@@ -52,7 +54,16 @@ class Unfollow:
     stream: str
 
 
-Need = LoadStream | LoadEvents | CancelLoad | Unfollow
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """An editor's connection (``drafts``) is now live on the stream: tell it who else
+    is there (presence) and how many read it. Never made for readers' connections."""
+
+    stream: str
+    subscriber: Hashable
+
+
+Need = LoadStream | LoadEvents | CancelLoad | Unfollow | Joined
 
 
 @dataclass(frozen=True, slots=True)

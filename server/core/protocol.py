@@ -1,6 +1,6 @@
 """Wire protocol v1: client frames in, server frames out. No I/O.
 
-Client frames are parsed into ``Subscribe`` / ``Unsubscribe`` or refused with a
+Client frames are parsed into ``Subscribe`` / ``Unsubscribe`` / ``Presence`` or refused with a
 ``ProtocolError`` that carries the ``error`` frame's code. Server frames are built as
 JSON bytes, and wrapped once per transport: a ready-to-write WebSocket frame, or a
 Server-Sent Events record. ``restate`` rewrites a past post event to carry the post's
@@ -40,6 +40,8 @@ EVENT_OPS = (
     "stream.ended",
 )
 MAX_SEQ = 2**63 - 1
+# What an editor may say they are doing on a stream (a ``presence`` frame's ``state``).
+PRESENCE_STATES = ("editing", "viewing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,17 @@ class Unsubscribe:
     stream: str
 
 
-ClientFrame = Subscribe | Unsubscribe
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """An editor says what they are doing on ``stream``: viewing it (``post`` None, or the
+    post they look at) or editing ``post``."""
+
+    stream: str
+    post: int | None
+    state: str
+
+
+ClientFrame = Subscribe | Unsubscribe | Presence
 
 
 class ProtocolError(Exception):
@@ -114,16 +126,18 @@ def parse(text: str) -> ClientFrame:
     if not isinstance(data, dict):
         raise ProtocolError("bad_frame", "a frame must be a JSON object")
     kind = data.get("type")
-    if kind not in ("subscribe", "unsubscribe"):
+    if kind not in ("subscribe", "unsubscribe", "presence"):
         raise ProtocolError(
             "unknown_type",
-            f"expected type 'subscribe' or 'unsubscribe', got {_show(kind)}")
+            f"expected type 'subscribe', 'unsubscribe' or 'presence', got {_show(kind)}")
     stream = data.get("stream")
     if not isinstance(stream, str) or not SLUG_RE.match(stream):
         raise ProtocolError("bad_stream", f"'stream' must be a stream slug, got {_show(stream)}")
     if kind == "unsubscribe":
         _no_extra(data, {"type", "stream"}, stream)
         return Unsubscribe(stream)
+    if kind == "presence":
+        return _presence(data, stream)
     _no_extra(data, {"type", "stream", "since", "filter"}, stream)
     since = data.get("since")
     if since is not None and (
@@ -149,6 +163,24 @@ def _filter(raw: Any, stream: str) -> PostFilter:
         raise ProtocolError("bad_filter", f"'filter.pinned' must be true or false, got "
                             f"{_show(pinned)}", stream)
     return PostFilter(tag, pinned)
+
+
+def _presence(data: dict[str, Any], stream: str) -> Presence:
+    _no_extra(data, {"type", "stream", "post", "state"}, stream)
+    state = data.get("state")
+    if state not in PRESENCE_STATES:
+        raise ProtocolError(
+            "bad_presence", f"'state' must be 'editing' or 'viewing', got {_show(state)}", stream)
+    post = data.get("post")
+    if post is not None and (
+        isinstance(post, bool) or not isinstance(post, int) or not 0 < post <= MAX_SEQ
+    ):
+        raise ProtocolError(
+            "bad_presence", f"'post' must be a post id (an integer > 0) or null, got {_show(post)}",
+            stream)
+    if state == "editing" and post is None:
+        raise ProtocolError("bad_presence", "'editing' needs the 'post' being edited", stream)
+    return Presence(stream, post, state)
 
 
 def _no_extra(data: dict[str, Any], allowed: set[str], stream: str) -> None:
@@ -190,6 +222,16 @@ def error(code: str, message: str, stream: str | None = None) -> bytes:
     if stream is not None:
         frame["stream"] = stream
     return _dump(frame)
+
+
+def presence(stream: str, editors: list[dict[str, Any]]) -> bytes:
+    """Who is on ``stream`` (editors only): each editor's id, name, post, state and since."""
+    return _dump({"type": "presence", "stream": stream, "editors": editors})
+
+
+def readers(stream: str, count: int) -> bytes:
+    """How many readers have ``stream`` open, over every process (editors only)."""
+    return _dump({"type": "readers", "stream": stream, "count": count})
 
 
 HEARTBEAT = _dump({"type": "heartbeat"})

@@ -6,8 +6,10 @@ read and the subscription), reads events from the database with retries while th
 database is away, and feeds every broker message to the hub. All hub calls happen on the
 event loop's thread, so the hub needs no locks.
 
-Routes see only the driver: ``connect``, ``subscribe``, ``unsubscribe``, ``disconnect`` for
-connections, and ``publish`` for committed changes. Events committed by this process reach
+Routes see only the driver: ``connect``, ``subscribe``, ``unsubscribe``, ``presence``,
+``disconnect`` for connections, ``publish`` for committed changes, and ``readers`` for a
+stream's reader count; presence and reader counts are its ``Newsroom``'s
+(``live/newsroom.py``). Events committed by this process reach
 its own hub directly, then the broker for the other processes: local readers keep
 receiving while the broker is away, and the broker's copy, arriving later, is dropped by
 the hub's seq check. When the broker says it
@@ -33,11 +35,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from ..core import closecodes
+from ..core import closecodes, protocol
 from ..core.closecodes import CloseCode
 from ..core.hub import Hub, Subscriber
-from ..core.needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from ..core.needs import CancelLoad, Joined, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
 from ..core.prepared import Encoding, Outlet, PreparedEvent
+from ..core.presence import EditorRef
 from ..core.protocol import NO_FILTER, PostFilter
 from ..core.ratelimit import RateLimiter
 from ..settings import Settings
@@ -46,6 +49,8 @@ from ..store.db import Database
 from ..store.models import Event
 from .brokers import Broker
 from .brokers.base import BrokerClosed, BrokerUnavailable, Resync, stream_channel
+from .newsroom import CHANNELS as NEWSROOM_CHANNELS
+from .newsroom import Newsroom
 
 log = logging.getLogger("bulletin.live")
 T = TypeVar("T")
@@ -99,12 +104,14 @@ class HubDriver:
         # Frames from all the WebSocket connections of one client address.
         self.frame_limiter = RateLimiter(rate=settings.address_frames_per_second,
                                          burst=settings.address_frame_burst)
+        self.newsroom = Newsroom(hub=self.hub, broker=broker, settings=settings, run=self.run)
 
     async def start(self) -> None:
         """Start reading the broker, sending heartbeats and checking credentials."""
-        self._channel_ops.put_nowait(("subscribe", CONTROL_CHANNEL, None))
+        for channel in (CONTROL_CHANNEL, *NEWSROOM_CHANNELS):
+            self._channel_ops.put_nowait(("subscribe", channel, None))
         for coro in (self._pump(), self._ticker(), self._channel_worker(),
-                     self._credential_checker()):
+                     self._credential_checker(), self.newsroom.run()):
             self._spawn(coro)
 
     async def credentials_changed(self) -> None:
@@ -135,10 +142,14 @@ class HubDriver:
     # --- what routes call ---------------------------------------------------------------
 
     def connect(self, outlet: Outlet, encoding: Encoding, *, drafts: bool = False,
-                credential: Hashable | None = None) -> Subscriber:
+                credential: Hashable | None = None,
+                editor: EditorRef | None = None) -> Subscriber:
         """A new connection: its bytes go to ``outlet`` in ``encoding``; ``drafts`` lets
-        it follow draft streams; revoking ``credential`` closes it."""
-        return self.hub.connect(outlet, encoding, drafts=drafts, credential=credential)
+        it follow draft streams (an editor's: not counted as a reader); revoking
+        ``credential`` closes it; ``editor`` lets it send and receive presence."""
+        sub = self.hub.connect(outlet, encoding, drafts=drafts, credential=credential)
+        self.newsroom.connected(sub, editor)
+        return sub
 
     def subscribe(self, sub: Subscriber, slug: str, since: int | None,
                   only: PostFilter = NO_FILTER) -> None:
@@ -147,8 +158,17 @@ class HubDriver:
         self.run(self.hub.subscribe(sub, slug, since, only))
 
     def unsubscribe(self, sub: Subscriber, slug: str) -> None:
-        """Stop following a stream."""
+        """Stop following a stream (and end the connection's presence there)."""
         self.run(self.hub.unsubscribe(sub, slug))
+        self.newsroom.left(sub, slug)
+
+    def presence(self, sub: Subscriber, frame: protocol.Presence) -> None:
+        """An editor says what they are doing on a stream (a reader is refused)."""
+        self.newsroom.declare(sub, frame)
+
+    def readers(self, slugs: Iterable[str]) -> dict[str, int]:
+        """Readers of each stream on every process, within ``reader_count_seconds``."""
+        return self.newsroom.readers(slugs)
 
     def refuse(self, sub: Subscriber, code: str, message: str, stream: str | None = None) -> None:
         """Answer a frame the connection should not have sent with an error frame."""
@@ -161,6 +181,7 @@ class HubDriver:
     def disconnect(self, sub: Subscriber) -> None:
         """The connection has gone."""
         self.run(self.hub.disconnect(sub))
+        self.newsroom.gone(sub)
 
     async def publish(self, slug: str, events: Sequence[Event]) -> None:
         """Send committed events to this process's readers and, through the broker, to
@@ -201,6 +222,9 @@ class HubDriver:
                     self.run(self.hub.load_abandoned(need.stream, need.token))
             elif isinstance(need, Unfollow):
                 self._channel_ops.put_nowait(("unsubscribe", stream_channel(need.stream), None))
+            elif isinstance(need, Joined):
+                assert isinstance(need.subscriber, Subscriber)
+                self.newsroom.joined(need.subscriber, need.stream)
 
     def _deliver(self, payloads: Iterable[str]) -> None:
         """Hand events this process committed to its own hub, without the broker."""
@@ -236,6 +260,9 @@ class HubDriver:
                     continue
                 if message.channel == CONTROL_CHANNEL:
                     self._check_now.set()
+                    continue
+                if message.channel in NEWSROOM_CHANNELS:
+                    self.newsroom.received(message)
                     continue
                 try:
                     events.append(PreparedEvent.from_payload(message.payload))

@@ -124,7 +124,12 @@ SCHEMAS: dict[str, Any] = {
         "started_at": _NULLABLE_TIME, "ended_at": _NULLABLE_TIME,
         "links": _object({"self": {"type": "string"}, "posts": {"type": "string"},
                           "events": {"type": "string"}}),
-    }),
+        "readers": {"type": "integer", "minimum": 0, "description": (
+            "Editors only (absent for anonymous callers and in events): open WebSocket and "
+            "SSE readers of the stream, summed over every server process within a few "
+            "seconds; editors' own connections are not counted")},
+    }, required=["slug", "title", "description", "status", "seq", "created_at", "updated_at",
+                 "started_at", "ended_at", "links"]),
     "StreamWithPinned": {"allOf": [_ref("Stream"), _object(
         {"pinned": {"type": "array", "items": _ref("Post"),
                     "description": "Key events, newest first"}})]},

@@ -10,7 +10,15 @@ import pytest
 from bulletin.core import closecodes, protocol
 from bulletin.core.closecodes import CloseCode
 from bulletin.core.hub import Hub, Subscriber
-from bulletin.core.needs import CancelLoad, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
+from bulletin.core.needs import (
+    CancelLoad,
+    Joined,
+    LoadEvents,
+    LoadStream,
+    Need,
+    StreamInfo,
+    Unfollow,
+)
 from bulletin.core.prepared import Encoding, PreparedEvent
 
 
@@ -773,3 +781,47 @@ def test_a_late_card_restates_the_window_without_a_new_revision() -> None:
     assert [(f["seq"], f["op"]) for f in frames] == [(1, "post.created"), (2, "post.embedded")]
     assert [f["post"]["html"] for f in frames] == [data["post"]["html"]] * 2
     assert frames[0]["post"]["revision"] == 1 and frames[0]["post"]["edited_at"] is None
+
+
+# --- editors: presence and reader counts ------------------------------------------------
+
+
+def test_only_an_editor_becoming_live_is_announced() -> None:
+    """An editor's connection that becomes live yields ``Joined`` (presence tells it who
+    is there); a reader's yields nothing more than before."""
+    hub = Hub()
+    editor, _ = connect(hub, drafts=True)
+    reader, _ = connect(hub)
+    needs = hub.subscribe(editor, "s", None)
+    hub.subscribe(reader, "s", None)
+    assert load(hub, needs, seq=3) == [Joined("s", editor)]
+    later, _ = connect(hub)
+    assert hub.subscribe(later, "s", None) == []
+
+
+def test_tell_encodes_once_per_encoding_and_skips_closed_connections() -> None:
+    """A control message goes to the given connections in each one's encoding, the same
+    bytes object to every connection of one encoding."""
+    hub, _, _ = live_hub()
+    (a, out_a), (b, out_b) = connect(hub, encoding=Encoding.FRAME), connect(
+        hub, encoding=Encoding.FRAME)
+    c, out_c = connect(hub)
+    gone, out_gone = connect(hub)
+    hub.close(gone, closecodes.NORMAL)
+    message = protocol.readers("s", 2)
+    hub.tell([a, b, c, gone], message, kind="readers")
+    assert out_a.writes == [protocol.ws_frame(message)]
+    assert out_a.writes[0] is out_b.writes[0]
+    assert out_c.writes == [message]
+    assert out_gone.writes == []
+
+
+def test_follower_counts_leave_out_the_excluded() -> None:
+    """Each followed stream counts its live and waiting connections, less the excluded."""
+    hub, _, _ = live_hub()
+    editor, _ = connect(hub, drafts=True)
+    hub.subscribe(editor, "s", None)
+    waiting, _ = connect(hub)
+    hub.subscribe(waiting, "t", None)
+    assert hub.follower_counts() == {"s": 2, "t": 1}
+    assert hub.follower_counts(excluding=[editor]) == {"s": 1, "t": 1}

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bulletin.core import protocol
-from bulletin.core.protocol import ProtocolError, Subscribe, Unsubscribe
+from bulletin.core.protocol import Presence, ProtocolError, Subscribe, Unsubscribe
 
 
 @pytest.mark.parametrize(("text", "frame"), [
@@ -16,9 +16,14 @@ from bulletin.core.protocol import ProtocolError, Subscribe, Unsubscribe
     ('{"type":"subscribe","stream":"a","since":0}', Subscribe("a", 0)),
     ('{"type":"subscribe","stream":"a","since":42}', Subscribe("a", 42)),
     ('{"type":"unsubscribe","stream":"a"}', Unsubscribe("a")),
+    ('{"type":"presence","stream":"a","post":null,"state":"viewing"}',
+     Presence("a", None, "viewing")),
+    ('{"type":"presence","stream":"a","state":"viewing"}', Presence("a", None, "viewing")),
+    ('{"type":"presence","stream":"a","post":7,"state":"viewing"}', Presence("a", 7, "viewing")),
+    ('{"type":"presence","stream":"a","post":7,"state":"editing"}', Presence("a", 7, "editing")),
 ])
 def test_good_frames_parse(text: str, frame: object) -> None:
-    """Well-formed subscribe and unsubscribe frames parse."""
+    """Well-formed subscribe, unsubscribe and presence frames parse."""
     assert protocol.parse(text) == frame
 
 
@@ -41,6 +46,14 @@ def test_good_frames_parse(text: str, frame: object) -> None:
     ('{"type":"subscribe","stream":"a","since":99999999999999999999}', "bad_since"),
     ('{"type":"subscribe","stream":"a","extra":1}', "bad_frame"),
     ('{"type":"unsubscribe","stream":"a","since":1}', "bad_frame"),
+    ('{"type":"presence","post":1,"state":"editing"}', "bad_stream"),
+    ('{"type":"presence","stream":"a","post":1}', "bad_presence"),
+    ('{"type":"presence","stream":"a","post":1,"state":"typing"}', "bad_presence"),
+    ('{"type":"presence","stream":"a","post":null,"state":"editing"}', "bad_presence"),
+    ('{"type":"presence","stream":"a","post":0,"state":"viewing"}', "bad_presence"),
+    ('{"type":"presence","stream":"a","post":"3","state":"editing"}', "bad_presence"),
+    ('{"type":"presence","stream":"a","post":true,"state":"editing"}', "bad_presence"),
+    ('{"type":"presence","stream":"a","post":1,"state":"editing","name":"x"}', "bad_frame"),
 ])
 def test_bad_frames_are_refused_with_a_code(text: str, code: str) -> None:
     """Each kind of bad frame is refused with its own error code."""
@@ -58,6 +71,10 @@ def test_server_frames_are_compact_json() -> None:
     assert json.loads(protocol.error("x", "y")) == {"type": "error", "code": "x",
                                                     "message": "y"}
     assert json.loads(protocol.HEARTBEAT) == {"type": "heartbeat"}
+    assert json.loads(protocol.presence("a", [])) == {"type": "presence", "stream": "a",
+                                                      "editors": []}
+    assert json.loads(protocol.readers("a", 4)) == {"type": "readers", "stream": "a",
+                                                    "count": 4}
     assert b" " not in protocol.subscribed("a", 3)
 
 

@@ -212,15 +212,20 @@ async def subscribe(ws: ClientConnection, slug: str, since: int | None = None) -
     return seq
 
 
+# Frames outside any stream's seq that editors' connections are sent (presence, counts).
+EDITOR_FRAMES = ("presence", "readers")
+
+
 async def events(ws: ClientConnection, count: int, wait: float = 5) -> list[dict[str, Any]]:
-    """The next ``count`` event frames (heartbeats skipped)."""
+    """The next ``count`` event frames (heartbeats, and editors' presence and reader
+    counts, skipped)."""
     out: list[dict[str, Any]] = []
     while len(out) < count:
         frame = await recv(ws, wait)
         if frame["type"] == "event":
             out.append(frame)
         else:
-            assert frame["type"] == "heartbeat", frame
+            assert frame["type"] in ("heartbeat", *EDITOR_FRAMES), frame
     return out
 
 

@@ -57,8 +57,11 @@ async def list_streams(request: Request) -> Response:
             limit=limit)
     cursor = None if next_cursor is None else str(next_cursor)
     query = f"status={status}&" if status else ""
+    summaries = [stream_summary(s) for s in streams]
+    if editor is not None:
+        _with_readers(request, summaries)
     return json_response({
-        "streams": [stream_summary(s) for s in streams],
+        "streams": summaries,
         "next_cursor": cursor,
         "links": {"next": None if cursor is None else
                   f"/api/streams?{query}before={cursor}&limit={limit}"},
@@ -101,7 +104,17 @@ async def get_stream(request: Request) -> Response:
     async with services(request).db.read() as session:
         stream = await eventlog.get_stream(session, slug=slug, include_drafts=editor is not None)
         pinned = await eventlog.pinned_posts(session, stream=stream)
-    return json_response(stream_summary(stream) | {"pinned": [p.to_json() for p in pinned]})
+    summary = stream_summary(stream)
+    if editor is not None:
+        _with_readers(request, [summary])
+    return json_response(summary | {"pinned": [p.to_json() for p in pinned]})
+
+
+def _with_readers(request: Request, summaries: list[dict[str, Any]]) -> None:
+    """Add ``readers`` (open WebSocket and SSE readers, every process) for editors."""
+    counts = services(request).live.readers(s["slug"] for s in summaries)
+    for summary in summaries:
+        summary["readers"] = counts[summary["slug"]]
 
 
 async def update_stream(request: Request) -> Response:

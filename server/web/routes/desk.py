@@ -200,6 +200,7 @@ async def _streams(request: Request, desk: Desk, *, status: int, values: dict[st
                                                   limit=STREAMS_SHOWN)
     return render(request, desk.signed_in, "editor/streams.html", {
         "section": "streams", "streams": streams, "values": values, "error": error,
+        "readers": services(request).live.readers(s.slug for s in streams),
         "idempotency_key": values.get("idempotency_key") or new_key(),
     }, status=status)
 
@@ -259,6 +260,7 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
                     **field_values(compose)},
         "people": directory,
         "error": error, "max_chars": svc.settings.max_post_chars,
+        "readers": svc.live.readers((stream.slug,))[stream.slug],
     }, status=status)
 
 

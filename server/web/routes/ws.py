@@ -22,6 +22,7 @@ from ...core.closecodes import CloseCode
 from ...core.errors import ApiError
 from ...core.hub import Subscriber
 from ...core.prepared import Encoding
+from ...core.presence import EditorRef
 from ...core.ratelimit import TokenBucket
 from ...live.driver import HubDriver, QueueOutlet
 from ...live.uvicorn_ws import EXTENSION, RawSocket
@@ -45,7 +46,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    """Serve one connection: subscribe/unsubscribe frames in, events out."""
+    """Serve one connection: subscribe/unsubscribe/presence frames in, events out."""
     svc = services(websocket)
     live: HubDriver = svc.live
     await websocket.accept()
@@ -62,8 +63,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
     raw = websocket.scope.get("extensions", {}).get(EXTENSION)
     drafts = editor is not None
+    who = None
+    if editor is not None:
+        assert editor.id is not None
+        who = EditorRef(editor.id, editor.display_name)
     if isinstance(raw, RawSocket):
-        sub = live.connect(raw, Encoding.FRAME, drafts=drafts, credential=credential(websocket))
+        sub = live.connect(raw, Encoding.FRAME, drafts=drafts, credential=credential(websocket),
+                           editor=who)
         try:
             await _read_frames(websocket, live, sub, svc.settings)
         finally:
@@ -72,7 +78,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
     # Any other ASGI server: a queue per connection, drained by awaiting send().
     outlet = QueueOutlet()
-    sub = live.connect(outlet, Encoding.MESSAGE, drafts=drafts, credential=credential(websocket))
+    sub = live.connect(outlet, Encoding.MESSAGE, drafts=drafts, credential=credential(websocket),
+                       editor=who)
     reader = asyncio.create_task(_read_frames(websocket, live, sub, svc.settings))
     writer = asyncio.create_task(_drain(websocket, outlet))
     try:
@@ -121,6 +128,8 @@ async def _serve_frames(websocket: WebSocket, live: HubDriver, sub: Subscriber,
             continue
         if isinstance(frame, protocol.Subscribe):
             live.subscribe(sub, frame.stream, frame.since, frame.filter)
+        elif isinstance(frame, protocol.Presence):
+            live.presence(sub, frame)
         else:
             live.unsubscribe(sub, frame.stream)
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from bulletin.store.db import Database
 
 TABLES = ("editors", "api_tokens", "streams", "posts", "post_revisions", "events",
-          "idempotency_keys", "people")
+          "idempotency_keys", "people", "drafts")
 
 
 async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:

@@ -1,4 +1,5 @@
-"""SQLModel tables: streams, posts, revisions, the event log, editors, tokens, sessions."""
+"""SQLModel tables: streams, posts, revisions, the event log, editors, tokens, sessions,
+media, people and editors' drafts."""
 
 from __future__ import annotations
 
@@ -274,3 +275,34 @@ class Media(SQLModel, table=True):
     taken_down_at: datetime | None = _ts(nullable=True)
     taken_down_by_id: int | None = Field(default=None, foreign_key="editors.id")
 
+
+
+class PostDraft(SQLModel, table=True):
+    """An editor's unsent post in one story, as the desk last saved it: one per (editor,
+    stream), seen by that editor only, so that another device of theirs finds it.
+
+    ``media`` holds the photos' references (``{"id", "alt", "caption", "credit"}``), never
+    their files; ``uploading`` the names of photos that were still uploading on the device
+    that saved it (they exist only there). ``version`` counts the saves: a save that names
+    an older one is refused (``store/drafts.py``)."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (sa.UniqueConstraint("editor_id", "stream_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    editor_id: int = Field(foreign_key="editors.id")
+    stream_id: int = Field(foreign_key="streams.id", index=True)
+    body: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    pinned: bool = Field(default=False)
+    headline: str = Field(default="", max_length=120)
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+    contributors: list[int] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+    media: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+    uploading: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False))
+    # The Idempotency-Key the desk posts this draft with: publishing it deletes the draft.
+    key: str = Field(max_length=200)
+    version: int = Field(default=1)
+    updated_at: datetime = _ts()

@@ -33,6 +33,7 @@ from .routes import (
     api,
     desk,
     directory,
+    drafts,
     health,
     media,
     pages,
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.dispose()
 
     app = BulletinApp(
-        routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
+        routes=[*health.routes(), *api.routes(), *drafts.routes(), *ws.routes(), *openapi.routes(),
                 *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
                 *photos.routes(), *directory.routes(), *desk.catch_all(), *tokens.routes(),
                 *media.routes(), *people.routes()],

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from ..core.protocol import EVENT_OPS
 from .validation import (
+    DraftSave,
     PersonCreate,
     PersonPatch,
     PostCreate,
@@ -240,8 +241,28 @@ SCHEMAS: dict[str, Any] = {
         "stream": {"type": "string", "description": "The slug of the story it is for: it is "
                                                     "then listed with the story's photos"},
     }, ["file"]),
+    "Draft": _object({
+        "stream": {"type": "string"},
+        "body": {"type": "string"}, "pinned": {"type": "boolean"},
+        "headline": {"type": "string", "description": "\"\" for none"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "contributors": {"type": "array", "items": {"type": "integer"},
+                         "description": "Person ids"},
+        "media": {"type": "array", "items": _ref("PostPhoto"),
+                  "description": "The photos already uploaded, with their files' URLs (one "
+                                 "taken down since is left out); alt may still be \"\""},
+        "uploading": {"type": "array", "items": {"type": "string"},
+                      "description": "Names of photos that were still uploading on the "
+                                     "device that saved the draft: only that device has "
+                                     "them"},
+        "key": {"type": "string", "description": "The Idempotency-Key to post it with"},
+        "version": {"type": "integer", "minimum": 1,
+                    "description": "Counts the saves: send it back as `base`"},
+        "updated_at": _TIME,
+    }),
 }
-for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, PersonPatch):
+for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, PersonPatch,
+               DraftSave):
     _schema = _model.model_json_schema(ref_template="#/components/schemas/{model}")
     # Models used inside the bodies (MediaItem) become components of their own.
     SCHEMAS.update(_schema.pop("$defs", {}))
@@ -253,6 +274,7 @@ _ERRORS = {
     "403": "The editor account is disabled",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
     "409": "The state forbids it (slug taken, stream ended, invalid status change)",
+    "412": "A precondition failed: the thing changed since the version the request names",
     "413": "Body over the size limit",
     "415": "Body is not application/json",
     "422": "Valid JSON of the wrong shape; details lists each field",
@@ -268,6 +290,12 @@ def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
     for status in errors:
         out[status] = {"description": _ERRORS[status],
                        "content": {JSON: {"schema": _ref("Error")}}}
+    return out
+
+
+def _no_content(description: str, *errors: str) -> dict[str, Any]:
+    out = _responses("204 -", "Error", *errors)
+    out["204"] = {"description": description}
     return out
 
 
@@ -380,6 +408,30 @@ def document() -> dict[str, Any]:
                      "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
                      "responses": _responses("201 Created", "PostWithSeq",
                                              *_WRITE_ERRORS, "404", "409")},
+        },
+        "/api/streams/{slug}/draft": {
+            "parameters": [_SLUG],
+            "get": {"summary": "The caller's own unsent draft of a post in this stream "
+                               "(another editor's is never shown: 404)",
+                    "operationId": "getDraft", "security": _AUTH,
+                    "responses": _responses("200 The draft", "Draft", "401", "403", "404")},
+            "put": {"summary": "Save the caller's draft as its next version",
+                    "operationId": "saveDraft", "security": _AUTH,
+                    "description": "Send `base`: the `version` the draft was made from, or "
+                                   "null when it was made with no draft on the server. A "
+                                   "save from an older version (another device saved "
+                                   "since, or deleted it) is a 412 `draft_changed` with the "
+                                   "stored draft (or null) in `details.draft`, and changes "
+                                   "nothing. Without `base`, the save overwrites whatever is "
+                                   "stored. A draft whose `key` already made a post is a "
+                                   "409 `draft_posted`. See docs/api.md.",
+                    "requestBody": _body("DraftSave"),
+                    "responses": _responses("200 Saved", "Draft", *_WRITE_ERRORS, "404",
+                                            "409", "412")},
+            "delete": {"summary": "Throw the caller's draft away (204 whether or not there "
+                                  "was one)", "operationId": "deleteDraft", "security": _AUTH,
+                       "responses": _no_content("No draft any more", "401", "403", "404",
+                                                "429", "503")},
         },
         "/api/streams/{slug}/events": {
             "parameters": [_SLUG],

@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from starlette.requests import Request
@@ -29,6 +30,7 @@ from ..core.protocol import (
 from ..store.media.records import Attachment
 from ..store.models import MAX_ID
 from ..store.people import MAX_CONTRIBUTORS
+from .idempotency import IDEMPOTENCY_KEY_RE
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -315,3 +317,55 @@ def cursor_param(raw: str | None) -> int | None:
 def _too_large(max_bytes: int) -> ApiError:
     return ApiError(413, "body_too_large", f"the body is over the {max_bytes}-byte limit",
                     {"max_bytes": max_bytes})
+
+
+# --- drafts ------------------------------------------------------------------------------
+
+DraftAlt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000),
+                     AfterValidator(_storable)]
+UploadName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_storable)]
+
+
+class DraftPhoto(_Body):
+    """A photo of a draft: as a post's (``MediaItem``), but its alt text may still be
+    missing."""
+
+    id: int = Field(ge=1, le=MAX_ID, description="From POST /api/media")
+    alt: DraftAlt = ""
+    caption: Caption = ""
+    credit: Credit = ""
+
+    def attachment(self) -> Attachment:
+        """The store's view of this item."""
+        return Attachment(self.id, self.alt, self.caption, self.credit)
+
+
+class DraftSave(_Body):
+    """``PUT /api/streams/{slug}/draft``: the whole draft, as it is now."""
+
+    body: Text = Field(default="", description="The Markdown typed so far")
+    pinned: bool = False
+    headline: Headline = Field(default="", description=HEADLINE_HELP)
+    tags: Tags = Field(default_factory=list, description=TAGS_HELP)
+    contributors: Contributors = Field(default_factory=list, description=CONTRIBUTORS_HELP)
+    media: list[DraftPhoto] = Field(default_factory=list, max_length=MAX_POST_MEDIA,
+                                    description="The photos already uploaded, in order")
+    uploading: list[UploadName] = Field(
+        default_factory=list, max_length=MAX_POST_MEDIA,
+        description="The file names of photos still uploading on this device: they exist "
+                    "only there, and other devices say so")
+    key: str = Field(pattern=IDEMPOTENCY_KEY_RE.pattern,
+                     description="The Idempotency-Key the draft will be posted with: "
+                                 "publishing a post with it deletes the draft")
+    base: int | None = Field(default=None, ge=1, le=MAX_ID,
+                             description="The version this save was made from (null: "
+                                         "from no draft on the server). Left out: the "
+                                         "save overwrites whatever is stored")
+
+    @model_validator(mode="after")
+    def _photo_count(self) -> DraftSave:
+        if len(self.media) + len(self.uploading) > MAX_POST_MEDIA:
+            raise PydanticCustomError(
+                "too_many_photos", "a draft has at most {max} photos, uploading ones "
+                "included", {"max": MAX_POST_MEDIA})
+        return self

@@ -220,3 +220,41 @@ async def test_0008_keeps_posts_and_gives_them_no_headline_tags_or_bylines(
         ("Old text", "", [], [])
     assert (revision[0], revision[1]) == ("Older", "")
     assert people == 0
+
+
+async def test_0011_adds_drafts_and_downgrading_removes_only_them(database_url: str) -> None:
+    """0011 upgrades from 0008 with a drafts table; downgrading to 0008 drops it and keeps
+    the streams, and upgrading again gives an empty one."""
+    config = migrate.alembic_config(database_url)
+    engine = create_async_engine(database_url)
+    now = models.utcnow().replace(tzinfo=None)
+
+    async def tables() -> set[str]:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO streams (id, slug, title, description, status, seq, created_at,"
+                " updated_at) VALUES (1, 's', 'S', '', 'live', 0, :t, :t)"), {"t": now})
+            await conn.execute(sa.text(
+                "INSERT INTO editors (id, username, display_name, role, disabled, created_at)"
+                " VALUES (1, 'ada', 'Ada', 'editor', :f, :t)"), {"t": now, "f": False})
+            await conn.execute(sa.text(
+                "INSERT INTO drafts (editor_id, stream_id, body, pinned, headline, tags,"
+                " contributors, media, uploading, key, version, updated_at) VALUES"
+                " (1, 1, 'Half a post', :f, '', '[]', '[]', '[]', '[]', 'k', 1, :t)"),
+                {"t": now, "f": False})
+        await asyncio.to_thread(command.downgrade, config, "0008")
+        assert "drafts" not in await tables()
+        async with engine.connect() as conn:
+            slugs = (await conn.execute(sa.text("SELECT slug FROM streams"))).scalars().all()
+        assert slugs == ["s"]
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        async with engine.connect() as conn:
+            count = (await conn.execute(sa.text("SELECT count(*) FROM drafts"))).scalar_one()
+        assert count == 0
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        await engine.dispose()

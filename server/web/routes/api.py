@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...core.errors import ApiError
 from ...core.protocol import STREAM_STATUSES
-from ...store import eventlog
+from ...store import drafts, eventlog
 from ...store.models import Event, Stream
 from ...store.payloads import encode, iso, stream_json
 from .. import eventstream
@@ -190,10 +190,13 @@ async def create_post(request: Request) -> Response:
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
             media=attachments(data.media), media_url=svc.media.url, cards=book,
             headline=data.headline, tags=data.tags, contributors=data.contributors)
+        # The desk posts a draft with the draft's key: published, the draft is done.
+        await drafts.discard_posted(session, author=editor,
+                                    stream_id=view.post.stream_id, key=key)
         return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
-    outcome = await run_once(request, editor, raw, create,
-                             key=request.headers.get("idempotency-key"))
+    key = request.headers.get("idempotency-key")
+    outcome = await run_once(request, editor, raw, create, key=key)
     if not outcome.replayed:
         embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
     return outcome.response()

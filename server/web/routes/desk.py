@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from ...core import content
 from ...core.errors import ApiError
-from ...store import accounts, eventlog, people, sessions
+from ...store import accounts, drafts, eventlog, people, sessions
 from ...store.models import Event
 from ..callers import caller, limit_writes, signed_in
 from ..deskforms import (
@@ -360,6 +360,9 @@ async def create_post(request: Request, desk: Desk) -> Response:
                 session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
                 cards=book, headline=data.headline, tags=data.tags,
                 contributors=data.contributors)
+            await drafts.discard_posted(session, author=editor,
+                                        stream_id=view.post.stream_id,
+                                        key=compose["idempotency_key"] or None)
             return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
 
         outcome = await run_once(request, editor, raw, create,

@@ -16,6 +16,7 @@ import { BulletinClient } from "./client.js";
 import { isStoredPhoto } from "./desk_attachment.js";
 import { byId, failureText, NETWORK_FAILURE, newKey, onCtrlEnter, request, showError }
   from "./desk_common.js";
+import { ServerDraft } from "./desk_drafts.js";
 import { PostFields } from "./desk_fields.js";
 import { setUpPersonPhotos } from "./desk_people.js";
 import { PhotoTray, photosReady } from "./desk_photos.js";
@@ -140,15 +141,35 @@ function setUpCompose(form, posts) {
   const saved = drafts.load();
   let key = saved?.key || keyField.value || newKey();
   let restoring = true;
+  /** @returns {Draft | null} the draft in the form, null when it is empty */
+  const current = () => (textarea.value || tray.count() || fields.filled()
+    ? { body: textarea.value, pinned: pinned.checked, key, photos: tray.stored(),
+        fields: fields.values() } : null);
   const save = () => {
     if (restoring) return;
-    if (textarea.value || tray.count() || fields.filled()) {
-      drafts.save({ body: textarea.value, pinned: pinned.checked, key, photos: tray.stored(),
-        fields: fields.values() });
-    } else {
-      drafts.clear();
-    }
+    const draft = current();
+    if (draft) drafts.save(draft);
+    else drafts.clear();
+    server.changed(draft);
   };
+  // The draft on the server too, for the editor's other devices (desk_drafts.js).
+  const server = new ServerDraft(slug, status, {
+    apply(draft) {
+      restoring = true;
+      textarea.value = draft?.body ?? "";
+      pinned.checked = draft?.pinned ?? false;
+      fields.set(draft?.fields ?? {});
+      tray.clear();
+      tray.restore(draft?.photos ?? []);
+      key = draft?.key || newKey();
+      keyField.value = key;
+      restoring = false;
+      save();
+      schedulePreview();
+      photosChanged();
+    },
+    rekey() { key = newKey(); keyField.value = key; save(); },
+  });
   const savedPhotos = saved?.photos ?? [];
   if (saved && (saved.body || savedPhotos.length) && !textarea.value) {
     textarea.value = saved.body;
@@ -161,6 +182,7 @@ function setUpCompose(form, posts) {
   }
   restoring = false;
   keyField.value = key;
+  server.start(current(), Boolean(form.dataset.serverDraft));
 
   let busy = false;
   let waiting = false;
@@ -245,6 +267,7 @@ function setUpCompose(form, posts) {
         tray.lock(false);
         tray.clear();
         drafts.clear();
+        server.posted();
         previewBox.hidden = true;
         preview.replaceChildren();
         previewPhotos.replaceChildren();

@@ -247,6 +247,11 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         views, next_cursor = await eventlog.list_posts(session, stream=stream, before=cursor,
                                                     limit=POSTS_SHOWN)
         directory = await people.list_people(session)
+        assert stream.id is not None and desk.editor.id is not None
+        # The version of the editor's draft on the server, so that the desk's script
+        # asks for it only when there is one.
+        server_draft = await drafts.get_draft(session, editor_id=desk.editor.id,
+                                              stream_id=stream.id)
     base = origin(request)
     snippet = (f'<iframe src="{base}/embed/{stream.slug}" '
                f'title="{html.escape(stream.title, quote=True)}: live updates" width="100%" '
@@ -259,6 +264,7 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
                     "key": compose.get("idempotency_key") or new_key(),
                     **field_values(compose)},
         "people": directory,
+        "server_draft": server_draft.version if server_draft else None,
         "error": error, "max_chars": svc.settings.max_post_chars,
         "readers": svc.live.readers((stream.slug,))[stream.slug],
     }, status=status)

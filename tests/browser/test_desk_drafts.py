@@ -114,6 +114,10 @@ async def test_a_newer_draft_from_the_other_device_is_kept_until_the_editor_choo
                                          timeout=WAIT_MS)
     await expect(laptop.get_by_label("Text", exact=True)).to_have_value("Goal by Silva")
     assert (await server_draft(api, "match", "Goal! 1-0, Silva")) is not None
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before I/O)
+        await notice.scroll_into_view_if_needed()
+        await laptop.screenshot(path=str(Path(SHOTS) / "desk-draft-conflict.png"))
     await laptop.get_by_role("button", name="Use the newer draft").click()
     await expect(laptop.get_by_label("Text", exact=True)).to_have_value("Goal! 1-0, Silva")
     await expect(notice).to_be_hidden()

@@ -248,3 +248,22 @@ async def test_the_desk_form_post_with_the_drafts_key_deletes_it(
         "csrf_token": desk.csrf})
     assert form.status_code == 303, form.text
     assert (await desk.get(URL)).status_code == 404
+
+
+async def test_the_draft_matches_its_documented_schema(editor_client: httpx.AsyncClient) -> None:
+    """A saved draft with a photo validates against the OpenAPI document's Draft, and the
+    412's details against Draft too."""
+    import jsonschema
+
+    await new_stream(editor_client)
+    media = (await upload(editor_client, field_photo(640, 480))).json()
+    saved = (await editor_client.put(URL, json=draft(
+        media=[{"id": media["id"], "alt": ""}], uploading=["b.jpg"]))).json()
+    stale = (await editor_client.put(URL, json=draft(base=None))).json()
+    schemas = (await editor_client.get("/api/openapi.json")).json()["components"]["schemas"]
+    root = {"components": {"schemas": schemas}, "$ref": "#/components/schemas/Draft"}
+    jsonschema.validate(saved, root)
+    jsonschema.validate(stale["error"]["details"]["draft"], root)
+    jsonschema.validate({"body": "x", "key": "k", "base": None, "media": [{"id": 1}]},
+                        {"components": {"schemas": schemas},
+                         "$ref": "#/components/schemas/DraftSave"})

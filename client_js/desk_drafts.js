@@ -90,6 +90,8 @@ export class ServerDraft {
     this.synced = this.loadSynced();
     /** @type {Draft | null | undefined} the draft to save; undefined: nothing to save */
     this.pending = undefined;
+    /** @type {Draft | null} the draft in the form, as last told */
+    this.latest = null;
     this.ready = false;
     this.sending = false;
     this.timer = 0;
@@ -136,6 +138,7 @@ export class ServerDraft {
    *   there is none, asking would only be answered 404)
    */
   async start(local, exists) {
+    this.latest = local;
     let copy = null;
     while (exists) {
       try {
@@ -149,7 +152,8 @@ export class ServerDraft {
       await new Promise((resolve) => setTimeout(resolve, this.backoff()));
     }
     this.failures = 0;
-    const mine = this.pending === undefined ? content(local) : content(this.pending);
+    local = this.latest;
+    const mine = content(local);
     const clean = mine === this.synced.saved;
     if (copy === null) {
       if (mine !== "null" && clean && this.synced.version !== null) {
@@ -159,7 +163,7 @@ export class ServerDraft {
         this.status.textContent = "Your draft was posted or deleted on another device.";
       } else {
         this.setSynced(null, "null");
-        if (mine !== "null") this.pending = this.pending ?? local;
+        if (mine !== "null") this.pending = local;
       }
     } else {
       const theirs = content(fromServer(copy));
@@ -168,9 +172,8 @@ export class ServerDraft {
       } else if (mine === "null" || (clean && this.synced.version !== copy.version)) {
         this.restore(copy, "Your draft from another device was restored.");
       } else if (this.synced.version === copy.version) {
-        this.pending = this.pending ?? local;
+        this.pending = local;
       } else {
-        this.pending = this.pending ?? local;
         this.showConflict(copy);
       }
     }
@@ -198,6 +201,7 @@ export class ServerDraft {
    * @param {Draft | null} draft
    */
   changed(draft) {
+    this.latest = draft;
     const now = content(draft);
     if (now === this.refused) return;
     this.refused = "";
@@ -269,11 +273,9 @@ export class ServerDraft {
       } else if (response.status === 412 && code === "draft_changed") {
         /** @type {ServerCopy | null} */
         const copy = data.error.details?.draft ?? null;
-        this.pending = this.pending ?? draft;
         if (copy && content(fromServer(copy)) === sent) {
           // The other device saved just what this one has.
           this.setSynced(copy.version, sent);
-          this.pending = this.pending === draft ? undefined : this.pending;
         } else {
           this.showConflict(copy);
         }
@@ -352,6 +354,7 @@ export class ServerDraft {
       this.hideConflict();
       // Saved over the newer copy, now that the editor has seen it.
       this.setSynced(copy ? copy.version : null, copy ? "" : "null");
+      this.pending = this.latest;
       this.status.textContent = "";
       this.schedule(0);
     });

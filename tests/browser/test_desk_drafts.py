@@ -27,9 +27,10 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 
 
 async def server_draft(api: Api, slug: str, body: str | None) -> dict[str, Any] | None:
-    """Wait until the server's draft has ``body`` (None: until there is no draft)."""
+    """Wait until the server's draft has ``body`` (None: until there is no draft); 20 s at
+    most (two quiet retries take 7 s)."""
     found: dict[str, Any] | None = None
-    for _ in range(100):
+    for _ in range(200):
         r = await api.client.get(f"/api/streams/{slug}/draft")
         found = r.json() if r.status_code == 200 else None
         if (found is None and body is None) or (found is not None and found["body"] == body):
@@ -171,3 +172,32 @@ async def test_a_restored_draft_shows_its_photos_and_names_those_left_on_the_oth
     # Opening the pages saved nothing over the draft: it is the same version.
     after = (await api.client.get("/api/streams/march/draft")).json()
     assert after["version"] == 1 and after["uploading"] == ["IMG_0042.HEIC"]
+
+
+async def test_a_failed_save_is_retried_quietly_and_loses_nothing(
+        server: LiveServer, api: Api, new_page: Callable[..., Any],
+        console: ConsoleErrors) -> None:
+    """While the server cannot be reached the desk says nothing alarming and keeps the
+    text (a reload brings it back from this browser); once it can, the draft reaches the
+    server without the editor doing anything."""
+    console.allowed.append("Failed to load resource")  # the saves cut off on purpose
+    await api.stream("match")
+    page = await open_stream(new_page, server, "match", **DESKTOP)
+    failed: list[str] = []
+
+    async def cut(route: Any) -> None:
+        if route.request.method == "PUT" and len(failed) < 2:
+            failed.append(route.request.method)
+            await route.abort("internetdisconnected")
+        else:
+            await route.continue_()
+
+    await page.route("**/api/streams/match/draft", cut)
+    await page.get_by_label("Text", exact=True).fill("Penalty to the visitors")
+    await server_draft(api, "match", "Penalty to the visitors")
+    assert len(failed) == 2
+    await expect(page.locator("#compose-error")).to_be_hidden()
+    await expect(page.locator(".draft-sync")).to_be_hidden()
+    await expect(page.locator("#compose-status")).to_have_text("")
+    await page.reload()
+    await expect(page.get_by_label("Text", exact=True)).to_have_value("Penalty to the visitors")

@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -267,3 +268,20 @@ async def test_the_draft_matches_its_documented_schema(editor_client: httpx.Asyn
     jsonschema.validate({"body": "x", "key": "k", "base": None, "media": [{"id": 1}]},
                         {"components": {"schemas": schemas},
                          "$ref": "#/components/schemas/DraftSave"})
+
+
+async def test_two_first_saves_at_once_make_one_draft(editor_client: httpx.AsyncClient) -> None:
+    """Two devices saving a first draft at the same moment: one is saved as version 1,
+    the other is a 412 with it (never a 500, never two drafts); ten overwrites at once
+    count up to version 11."""
+    await new_stream(editor_client)
+    answers = await asyncio.gather(
+        editor_client.put(URL, json=draft("From the laptop", base=None)),
+        editor_client.put(URL, json=draft("From the phone", base=None)))
+    assert sorted(a.status_code for a in answers) == [200, 412]
+    saved = next(a for a in answers if a.status_code == 200).json()
+    refused = next(a for a in answers if a.status_code == 412).json()
+    assert saved["version"] == 1
+    assert refused["error"]["details"]["draft"]["body"] == saved["body"]
+    await asyncio.gather(*[editor_client.put(URL, json=draft(f"v{i}")) for i in range(10)])
+    assert (await editor_client.get(URL)).json()["version"] == 11

@@ -285,3 +285,15 @@ async def test_two_first_saves_at_once_make_one_draft(editor_client: httpx.Async
     assert refused["error"]["details"]["draft"]["body"] == saved["body"]
     await asyncio.gather(*[editor_client.put(URL, json=draft(f"v{i}")) for i in range(10)])
     assert (await editor_client.get(URL)).json()["version"] == 11
+
+
+async def test_another_sites_page_cannot_read_the_draft_through_the_cookie(
+        desk: Any, editor_client: httpx.AsyncClient) -> None:
+    """With the desk's cookie but another site's Origin, the draft is a 401, as if signed
+    out: no other page can read an editor's draft through their browser."""
+    await new_stream(editor_client)
+    await editor_client.put(URL, json=draft("Embargoed until 22:00"))
+    assert (await desk.get(URL)).json()["body"] == "Embargoed until 22:00"
+    other = await desk.get(URL, headers={"Origin": "https://elsewhere.example"})
+    assert other.status_code == 401
+    assert "Embargoed" not in other.text

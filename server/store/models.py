@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from ..core.protocol import EVENT_OPS, STREAM_STATUSES
+from ..core.protocol import EVENT_OPS, POST_STATUSES, STREAM_STATUSES
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -53,7 +53,8 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-EDITOR_ROLES = ("admin", "editor")
+# A contributor's posts wait for an editor's approval (docs/api.md#posts-that-wait).
+EDITOR_ROLES = ("admin", "editor", "contributor")
 # Ids are 32-bit integers in the database; a larger one cannot exist.
 MAX_ID = 2**31 - 1
 
@@ -113,10 +114,20 @@ class Stream(SQLModel, table=True):
 
 
 class Post(SQLModel, table=True):
-    """One update in a stream. Deleting sets ``deleted_at``; the row stays."""
+    """One update in a stream. Deleting sets ``deleted_at``; the row stays.
+
+    Only a ``published`` post is seen by readers or has events; ``created_at`` is when it
+    was published (readers see the time it went out), ``publish_at`` when a scheduled
+    one goes out, ``note`` what an editor said when sending a contributor's post back.
+    """
 
     __tablename__ = "posts"
-    __table_args__ = (sa.Index("ix_posts_stream_id_id", "stream_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_posts_stream_id_id", "stream_id", "id"),
+        # The scheduler's question, asked every half second by every process.
+        sa.Index("ix_posts_status_publish_at", "status", "publish_at"),
+        sa.CheckConstraint(_one_of("status", POST_STATUSES), name="status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     stream_id: int = Field(foreign_key="streams.id")
@@ -144,6 +155,9 @@ class Post(SQLModel, table=True):
     edited_at: datetime | None = _ts(nullable=True)
     edited_by_id: int | None = Field(default=None, foreign_key="editors.id")
     deleted_at: datetime | None = _ts(nullable=True)
+    status: str = Field(default="published", max_length=16)
+    publish_at: datetime | None = _ts(nullable=True)
+    note: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
 
 
 class PostRevision(SQLModel, table=True):

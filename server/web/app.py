@@ -42,6 +42,7 @@ from .routes import (
     tokens,
     ws,
 )
+from .scheduler import Scheduler
 from .services import Services
 from .templating import Pages
 
@@ -82,10 +83,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.close_connections = live.close_all
         # Cards a stopped process left pending are made again, in the background.
         cards.background(resume(app.state.services))
+        # Scheduled posts go out from every process (whichever asks first publishes).
+        scheduler = Scheduler(app.state.services)
+        scheduler.start()
         try:
             yield
         finally:
             app.state.close_connections = None
+            await scheduler.stop()
             # Late cards publish through the hub driver: stop them first.
             await cards.close()
             await imaging.close()

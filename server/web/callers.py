@@ -133,6 +133,18 @@ def same_origin(request: HTTPConnection) -> bool:
     return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
 
 
+def is_contributor(editor: Editor) -> bool:
+    """Whether the editor's posts wait for an editor's approval (the contributor role)."""
+    return editor.role == "contributor"
+
+
+def not_for_contributors(editor: Editor, action: str) -> None:
+    """403 ``contributor_not_allowed`` when a contributor tries what only editors may."""
+    if is_contributor(editor):
+        raise ApiError(403, "contributor_not_allowed",
+                       f"contributors cannot {action}; an editor or admin can")
+
+
 async def writer(request: Request) -> Editor:
     """The editor making a write, within their rate limit."""
     editor = await caller(request, required=True)

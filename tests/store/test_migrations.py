@@ -220,3 +220,54 @@ async def test_0008_keeps_posts_and_gives_them_no_headline_tags_or_bylines(
         ("Old text", "", [], [])
     assert (revision[0], revision[1]) == ("Older", "")
     assert people == 0
+
+
+async def test_0010_makes_every_post_published_and_refuses_to_drop_waiting_ones(
+    database_url: str,
+) -> None:
+    """A database with posts at 0008 upgrades with each post published (no time, no note)
+    and takes contributors; the downgrade refuses while a post waits or a contributor
+    exists, with a message saying so, and then works once neither does."""
+    config = migrate.alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0008")
+    engine = create_async_engine(database_url)
+    now = {"t": models.utcnow().replace(tzinfo=None), "f": False}
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO streams (id, slug, title, description, status, seq, created_at,"
+                " updated_at) VALUES (1, 's', 'S', '', 'live', 1, :t, :t)"), now)
+            await conn.execute(sa.text(
+                "INSERT INTO posts (id, stream_id, body, html, embeds, media, pinned, revision,"
+                " created_at, headline, tags, contributors) VALUES (7, 1, 'Old text',"
+                " '<p>Old text</p>', '[]', '[]', :f, 1, :t, '', '[]', '[]')"), now)
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        async with engine.begin() as conn:
+            post = (await conn.execute(sa.text(
+                "SELECT body, status, publish_at, note FROM posts WHERE id = 7"))).one()
+            await conn.execute(sa.text(
+                "INSERT INTO editors (id, username, display_name, role, disabled, created_at)"
+                " VALUES (5, 'carol', 'Carol', 'contributor', :f, :t)"), now)
+            await conn.execute(sa.text(
+                "INSERT INTO posts (id, stream_id, author_id, body, html, embeds, media,"
+                " pinned, revision, created_at, headline, tags, contributors, status, note)"
+                " VALUES (8, 1, 5, 'Waiting', '<p>Waiting</p>', '[]', '[]', :f, 1, :t, '',"
+                " '[]', '[]', 'submitted', '')"), now)
+        with pytest.raises(RuntimeError, match="1 posts are not published"):
+            await asyncio.to_thread(command.downgrade, config, "0008")
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE posts SET deleted_at = :t WHERE id = 8"), now)
+        with pytest.raises(RuntimeError, match="1 editor accounts are contributors"):
+            await asyncio.to_thread(command.downgrade, config, "0008")
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE editors SET role = 'editor' WHERE id = 5"))
+        await asyncio.to_thread(command.downgrade, config, "0008")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in sa.inspect(c).get_columns("posts")})
+            kept = (await conn.execute(sa.text("SELECT count(*) FROM posts"))).scalar_one()
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        await engine.dispose()
+    assert tuple(post) == ("Old text", "published", None, "")
+    assert "status" not in columns and kept == 2

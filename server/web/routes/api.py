@@ -10,12 +10,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...core.errors import ApiError
-from ...core.protocol import STREAM_STATUSES
-from ...store import eventlog
-from ...store.models import Event, Stream
+from ...core.protocol import POST_STATUSES, STREAM_STATUSES
+from ...store import eventlog, publishing
+from ...store.models import Editor, Event, Stream, utcnow
 from ...store.payloads import encode, iso, stream_json
 from .. import eventstream
-from ..callers import caller, writer
+from ..callers import caller, is_contributor, not_for_contributors, writer
 from ..idempotency import Created, run_once
 from ..latecards import embed_later
 from ..responses import json_response
@@ -23,6 +23,7 @@ from ..services import services
 from ..validation import (
     PostCreate,
     PostPatch,
+    SendBack,
     StreamCreate,
     StreamPatch,
     attachments,
@@ -30,6 +31,7 @@ from ..validation import (
     checked_post_id,
     checked_slug,
     cursor_param,
+    future_time,
     int_param,
     parse_body,
     post_filter,
@@ -82,6 +84,7 @@ def stream_summary(stream: Stream) -> dict[str, Any]:
 async def create_stream(request: Request) -> Response:
     """POST /api/streams."""
     editor = await writer(request)
+    not_for_contributors(editor, "start streams")
     svc = services(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, StreamCreate)
@@ -119,7 +122,7 @@ def _with_readers(request: Request, summaries: list[dict[str, Any]]) -> None:
 
 async def update_stream(request: Request) -> Response:
     """PATCH /api/streams/{slug}."""
-    await writer(request)
+    not_for_contributors(await writer(request), "change streams")
     svc = services(request)
     slug = _slug(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
@@ -145,7 +148,7 @@ def _slug(request: Request) -> str:
 
 
 async def list_posts(request: Request) -> Response:
-    """GET /api/streams/{slug}/posts?before=<cursor>&limit=N&tag=X&pinned=true."""
+    """GET /api/streams/{slug}/posts?before=<cursor>&limit=N&tag=X&pinned=true&status=S."""
     editor = await caller(request, required=False)
     settings = services(request).settings
     slug = _slug(request)
@@ -153,17 +156,21 @@ async def list_posts(request: Request) -> Response:
                       maximum=settings.max_page_size)
     before = _cursor(request)
     only = post_filter(request)
+    status = _status_param(request, editor)
     async with services(request).db.read() as session:
         stream = await eventlog.get_stream(session, slug=slug, include_drafts=editor is not None)
         views, next_cursor = await eventlog.list_posts(
             session, stream=stream, before=before, limit=limit or settings.page_size,
-            only=only)
+            only=only, status=status,
+            author_id=editor.id if editor is not None and is_contributor(editor) else None)
     cursor = None if next_cursor is None else str(next_cursor)
     query = "".join(f"{k}={v}&" for k, v in only.query())
+    if status != "published":
+        query += f"status={status}&"
     return json_response({
         "stream": slug,
         "seq": stream.seq,
-        "posts": [v.to_json() for v in views],
+        "posts": [_shown(v) for v in views],
         "next_cursor": cursor,
         "links": {"next": None if cursor is None else
                   f"/api/streams/{slug}/posts?{query}before={cursor}&limit={limit}"},
@@ -174,6 +181,40 @@ def _cursor(request: Request) -> int | None:
     return cursor_param(request.query_params.get("before"))
 
 
+def _status_param(request: Request, editor: Editor | None) -> str:
+    """``?status=``: published (the default); the posts that wait are for editors (a
+    contributor sees their own)."""
+    status = request.query_params.get("status") or "published"
+    if status not in POST_STATUSES:
+        raise ApiError(400, "invalid_parameter",
+                       f"status must be one of {', '.join(POST_STATUSES)}",
+                       {"parameter": "status"})
+    if status != "published" and editor is None:
+        raise ApiError(401, "authentication_required",
+                       "posts that are not published are for editors: send an API token",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return status
+
+
+def _shown(view: eventlog.PostView) -> dict[str, Any]:
+    """A post as a read shows it: readers' JSON, with its status while it waits."""
+    return view.to_desk_json() if view.waiting else view.to_json()
+
+
+def _waiting_for(editor: Editor | None) -> bool | int:
+    """Which posts that wait ``editor`` may read: every one, their own, or none."""
+    if editor is None:
+        return False
+    assert editor.id is not None
+    return editor.id if is_contributor(editor) else True
+
+
+def _answer(view: eventlog.PostView, events: list[Event]) -> dict[str, Any]:
+    """A write's answer: the post with its status, and the seq of its last event (None:
+    no event, as for a post that waits)."""
+    return view.to_desk_json() | {"seq": events[-1].seq if events else None}
+
+
 async def create_post(request: Request) -> Response:
     """POST /api/streams/{slug}/posts."""
     editor = await writer(request)
@@ -182,6 +223,16 @@ async def create_post(request: Request) -> Response:
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, PostCreate)
     check_post_length(data.body, svc.settings.max_post_chars)
+    status = "published"
+    if is_contributor(editor):
+        if data.pinned:
+            not_for_contributors(editor, "pin posts")
+        if data.publish_at is not None:
+            not_for_contributors(editor, "schedule posts")
+        status = "submitted"
+    elif data.publish_at is not None:
+        future_time(data.publish_at, utcnow())
+        status = "scheduled"
     # Cards wait about 2 s at most; the rest reach the post as post.embedded later.
     book = await svc.cards.gather(data.body)
 
@@ -189,8 +240,9 @@ async def create_post(request: Request) -> Response:
         view, events = await eventlog.create_post(
             session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
             media=attachments(data.media), media_url=svc.media.url, cards=book,
-            headline=data.headline, tags=data.tags, contributors=data.contributors)
-        return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
+            headline=data.headline, tags=data.tags, contributors=data.contributors,
+            status=status, publish_at=data.publish_at)
+        return 201, _answer(view, events), slug, events
 
     outcome = await run_once(request, editor, raw, create,
                              key=request.headers.get("idempotency-key"))
@@ -204,8 +256,9 @@ async def get_post(request: Request) -> Response:
     editor = await caller(request, required=False)
     async with services(request).db.read() as session:
         view = await eventlog.get_post(session, post_id=_post_id(request),
-                                    include_drafts=editor is not None)
-    return json_response(view.to_json())
+                                       include_drafts=editor is not None,
+                                       waiting=_waiting_for(editor))
+    return json_response(_shown(view))
 
 
 async def update_post(request: Request) -> Response:
@@ -215,7 +268,17 @@ async def update_post(request: Request) -> Response:
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes), PostPatch)
     if data.changes_nothing():
         raise ApiError(422, "validation_error", "send at least one of body, headline, tags, "
-                       "contributors, media, pinned")
+                       "contributors, media, pinned, publish_at")
+    contributor = is_contributor(editor)
+    if data.pinned is not None and contributor:
+        not_for_contributors(editor, "pin posts")
+    if "publish_at" in data.model_fields_set:
+        not_for_contributors(editor, "schedule posts")
+        if data.publish_at is None:
+            raise ApiError(422, "validation_error", "publish_at: give the new time; to "
+                           "publish a scheduled post now, POST /api/posts/{id}/approve",
+                           {"field": "publish_at"})
+        future_time(data.publish_at, utcnow())
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
@@ -225,9 +288,9 @@ async def update_post(request: Request) -> Response:
         view, events = await eventlog.edit_post(
             session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
             media=attachments(data.media), media_url=svc.media.url, cards=book,
-            headline=data.headline, tags=data.tags, contributors=data.contributors)
-        return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
-            events
+            headline=data.headline, tags=data.tags, contributors=data.contributors,
+            publish_at=data.publish_at, contributor=contributor)
+        return _answer(view, events), view.stream_slug, events
 
     result = await commit(svc, change)
     if book is not None and data.body is not None:
@@ -242,21 +305,54 @@ async def delete_post(request: Request) -> Response:
     post_id = _post_id(request)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor)
-        return view.to_json() | {"seq": events[-1].seq}, view.stream_slug, events
+        view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor,
+                                                  contributor=is_contributor(editor))
+        return _answer(view, events), view.stream_slug, events
+
+    return json_response(await commit(svc, change))
+
+
+async def approve_post(request: Request) -> Response:
+    """POST /api/posts/{id}/approve: publish a post that waits, now (editors only)."""
+    editor = await writer(request)
+    not_for_contributors(editor, "approve or publish posts")
+    post_id = _post_id(request)
+
+    async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
+        view, events = await publishing.approve(session, post_id=post_id, editor=editor)
+        return _answer(view, events), view.stream_slug, events
+
+    return json_response(await commit(services(request), change))
+
+
+async def send_back_post(request: Request) -> Response:
+    """POST /api/posts/{id}/send-back {"note"}: return a submitted post to its
+    contributor (editors only)."""
+    editor = await writer(request)
+    not_for_contributors(editor, "send posts back")
+    svc = services(request)
+    data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
+                      SendBack)
+    post_id = _post_id(request)
+
+    async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
+        view = await publishing.send_back(session, post_id=post_id, editor=editor,
+                                          note=data.note)
+        return _answer(view, []), view.stream_slug, []
 
     return json_response(await commit(svc, change))
 
 
 async def post_revisions(request: Request) -> Response:
     """GET /api/posts/{id}/revisions: a post's earlier texts (editors only)."""
-    await caller(request, required=True)
+    editor = await caller(request, required=True)
     post_id = _post_id(request)
     async with services(request).db.read() as session:
-        view = await eventlog.get_post(session, post_id=post_id, include_drafts=True)
+        view = await eventlog.get_post(session, post_id=post_id, include_drafts=True,
+                                       waiting=_waiting_for(editor))
         revisions = await eventlog.post_revisions(session, post_id=post_id)
     return json_response({
-        "post": view.to_json(),
+        "post": _shown(view),
         "revisions": [
             {"revision": r.revision, "headline": r.headline or None, "tags": r.tags,
              "contributors": r.contributors, "body": r.body, "html": r.html,
@@ -335,4 +431,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/posts/{id:int}", update_post, methods=["PATCH"]),
         Route("/api/posts/{id:int}", delete_post, methods=["DELETE"]),
         Route("/api/posts/{id:int}/revisions", post_revisions, methods=["GET"]),
+        Route("/api/posts/{id:int}/approve", approve_post, methods=["POST"]),
+        Route("/api/posts/{id:int}/send-back", send_back_post, methods=["POST"]),
     ]

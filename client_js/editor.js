@@ -21,6 +21,7 @@ import { setUpPersonPhotos } from "./desk_people.js";
 import { PhotoTray, photosReady } from "./desk_photos.js";
 import { PostList } from "./desk_posts.js";
 import { DeskPresence } from "./desk_presence.js";
+import { DeskQueue } from "./desk_queue.js";
 import { PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
 import { PendingFiles } from "./desk_uploads.js";
 import { localiseTimes } from "./times.js";
@@ -76,8 +77,9 @@ class DraftStore {
  * The compose form: preview, draft, photos, posting with a stable idempotency key.
  * @param {HTMLFormElement} form
  * @param {PostList | null} posts
+ * @param {DeskQueue} queue
  */
-function setUpCompose(form, posts) {
+function setUpCompose(form, posts, queue) {
   const slug = form.dataset.stream ?? "";
   const textarea = /** @type {HTMLTextAreaElement} */ (byId("compose-body"));
   const pinned = /** @type {HTMLInputElement} */ (byId("compose-pinned"));
@@ -233,10 +235,12 @@ function setUpCompose(form, posts) {
     fields.lock(true);
     try {
       const result = await request("POST", `/api/streams/${encodeURIComponent(slug)}/posts`,
-        { body: sent, pinned: pinned.checked, media: tray.refs(), ...fields.values() },
+        { body: sent, pinned: pinned.checked, media: tray.refs(), ...fields.values(),
+          ...queue.fields() },
         { "Idempotency-Key": key });
       if (result.ok) {
-        posts?.apply(result.data);
+        const waits = queue.accepted(result.data);
+        if (!waits) posts?.apply(result.data);
         textarea.value = "";
         pinned.checked = false;
         fields.clear();
@@ -250,7 +254,7 @@ function setUpCompose(form, posts) {
         previewPhotos.replaceChildren();
         delete previewPhotos.dataset.shown;
         showNotices(previewNotices, []);
-        status.textContent = "Posted.";
+        status.textContent = waits ?? "Posted.";
       } else if (result.data?.error?.code === "idempotency_key_reused") {
         // An earlier try of this draft was published before the text was changed.
         key = newKey();
@@ -310,8 +314,9 @@ const STATUS_TEXT = {
 /**
  * Follow the stream, so that other editors' posts and changes appear without a reload.
  * @param {PostList} posts
+ * @param {DeskQueue} queue
  */
-function followLive(posts) {
+function followLive(posts, queue) {
   const slug = posts.list.dataset.stream ?? "";
   const since = Number(posts.list.dataset.seq);
   const liveStatus = byId("live-status");
@@ -324,7 +329,7 @@ function followLive(posts) {
   const sub = client.subscribe(slug, {
     since: Number.isFinite(since) ? since : null,
     onEvent(event) {
-      if (event.post) posts.apply(event.post);
+      if (event.post) { posts.apply(event.post); queue.seen(event.post); }
       else if (event.stream_info) showStream(event.stream_info);
       presence.refresh();
     },
@@ -404,11 +409,12 @@ function main() {
   const posts = list instanceof HTMLOListElement && template instanceof HTMLTemplateElement
     ? new PostList(list, template) : null;
   const compose = byId("compose");
-  if (compose instanceof HTMLFormElement) setUpCompose(compose, posts);
+  const queue = new DeskQueue(document);
+  if (compose instanceof HTMLFormElement) setUpCompose(compose, posts, queue);
   if (posts || compose) guardAgainstStrayDrops();
   if (posts) {
     byId("posts-heading")?.setAttribute("tabindex", "-1");
-    followLive(posts);
+    followLive(posts, queue);
   }
 }
 

@@ -38,6 +38,7 @@ from .routes import (
     pages,
     people,
     photos,
+    queue,
     static,
     tokens,
     ws,
@@ -101,8 +102,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *ws.routes(), *openapi.routes(),
                 *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
-                *photos.routes(), *directory.routes(), *desk.catch_all(), *tokens.routes(),
-                *media.routes(), *people.routes()],
+                *photos.routes(), *directory.routes(), *queue.routes(), *desk.catch_all(),
+                *tokens.routes(), *media.routes(), *people.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

@@ -22,8 +22,8 @@ from starlette.routing import BaseRoute
 from ...core import content
 from ...core.errors import ApiError
 from ...store import accounts, eventlog, people, sessions
-from ...store.models import Event
-from ..callers import caller, limit_writes, signed_in
+from ...store.models import Editor, Event, utcnow
+from ..callers import caller, is_contributor, limit_writes, not_for_contributors, signed_in
 from ..deskforms import (
     Desk,
     client_address,
@@ -34,6 +34,7 @@ from ..deskforms import (
     new_key,
     page,
     post_fields,
+    publish_time,
     read_form,
     redirect,
     render,
@@ -54,6 +55,7 @@ from ..validation import (
     check_post_length,
     checked_post_id,
     checked_slug,
+    future_time,
     parse_body,
     read_body,
     validated,
@@ -61,6 +63,8 @@ from ..validation import (
 from ..writes import commit
 
 POSTS_SHOWN = 50
+# Posts that wait, listed above the published ones: enough for a night's queue.
+WAITING_SHOWN = 100
 # Set on signing in: this browser has signed in to this account before, so its failed
 # sign-ins spend from a budget of their own (see login). Browsers keep a cookie for at
 # most 400 days.
@@ -208,6 +212,7 @@ async def _streams(request: Request, desk: Desk, *, status: int, values: dict[st
 @desk_endpoint()
 async def create_stream(request: Request, desk: Desk) -> Response:
     """POST /editor/streams: start a stream, then go to its page."""
+    not_for_contributors(desk.editor, "start streams")
     values = {k: desk.form.get(k, "").strip() for k in ("slug", "title", "description")}
     values["status"] = "live" if desk.form.get("status") == "live" else "draft"
     values["idempotency_key"] = desk.form.get("idempotency_key", "")
@@ -247,6 +252,7 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         views, next_cursor = await eventlog.list_posts(session, stream=stream, before=cursor,
                                                     limit=POSTS_SHOWN)
         directory = await people.list_people(session)
+        waiting = await _waiting(session, stream, desk.editor)
     base = origin(request)
     snippet = (f'<iframe src="{base}/embed/{stream.slug}" '
                f'title="{html.escape(stream.title, quote=True)}: live updates" width="100%" '
@@ -257,11 +263,32 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         "snippet": snippet, "reader_url": f"/live/{stream.slug}",
         "compose": {"body": compose.get("body", ""), "pinned": compose.get("pinned") == "1",
                     "key": compose.get("idempotency_key") or new_key(),
+                    "publish_at_local": compose.get("publish_at_local", ""),
                     **field_values(compose)},
-        "people": directory,
+        "people": directory, "contributor": is_contributor(desk.editor), **waiting,
         "error": error, "max_chars": svc.settings.max_post_chars,
         "readers": svc.live.readers((stream.slug,))[stream.slug],
     }, status=status)
+
+
+async def _waiting(session: AsyncSession, stream: Any, editor: Editor) -> dict[str, Any]:
+    """The stream's posts that wait, as the stream page lists them: those awaiting
+    approval (a contributor's own only) and, for editors, the scheduled ones by time."""
+    mine = editor.id if is_contributor(editor) else None
+    awaiting = []
+    for status in ("submitted", "returned"):
+        views, _next = await eventlog.list_posts(session, stream=stream, before=None,
+                                                 limit=WAITING_SHOWN, status=status,
+                                                 author_id=mine)
+        awaiting.extend(views)
+    upcoming: list[eventlog.PostView] = []
+    if mine is None:
+        upcoming, _next = await eventlog.list_posts(
+            session, stream=stream, before=None, limit=WAITING_SHOWN, status="scheduled")
+    awaiting.sort(key=lambda v: v.post.id or 0)
+    upcoming.sort(key=lambda v: (v.post.publish_at or v.post.created_at, v.post.id or 0))
+    return {"awaiting": [post_context(v) for v in awaiting],
+            "upcoming": [post_context(v) for v in upcoming]}
 
 
 # The post template editor.js clones for posts that arrive live; it fills in the rest.
@@ -279,7 +306,11 @@ def post_context(view: eventlog.PostView) -> dict[str, Any]:
             "edited": post.edited_at is not None, "media": list(post.media),
             "headline": post.headline, "tags": list(post.tags),
             "contributors": [p.id for p in view.contributors],
-            "bylines": ", ".join(p.name for p in view.contributors)}
+            "bylines": ", ".join(p.name for p in view.contributors),
+            "status": post.status, "note": post.note,
+            "publish_iso": isotime(post.publish_at), "publish_text": clock(post.publish_at),
+            "publish_local": post.publish_at.strftime("%Y-%m-%dT%H:%M")
+            if post.publish_at else ""}
 
 
 def _slug(slug: str) -> str:
@@ -289,6 +320,7 @@ def _slug(slug: str) -> str:
 @desk_endpoint()
 async def stream_details(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/details: change the title and description."""
+    not_for_contributors(desk.editor, "change streams")
     slug = _slug(request.path_params["slug"])
     try:
         data, _raw = validated({"title": desk.form.get("title", ""),
@@ -313,6 +345,7 @@ async def end_stream_page(request: Request, desk: Desk) -> Response:
 async def stream_status(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/status: go live, end (once asked: ``confirm``), or
     reopen."""
+    not_for_contributors(desk.editor, "change streams")
     slug = _slug(request.path_params["slug"])
     status = desk.form.get("status", "")
     if status not in ("live", "ended"):
@@ -345,22 +378,34 @@ async def create_post(request: Request, desk: Desk) -> Response:
     body = desk.form.get("body", "").replace("\r\n", "\n")
     compose = {"body": body, "pinned": "1" if desk.form.get("pinned") else "",
                "idempotency_key": desk.form.get("idempotency_key", ""),
-               **{k: desk.form.get(k, "") for k in ("headline", "tags", "contributors")}}
+               **{k: desk.form.get(k, "") for k in ("headline", "tags", "contributors",
+                                                    "publish_at_local")}}
+    editor = desk.editor
+    when = publish_time(desk.form)
     try:
         limit_writes(request, desk.editor)
         data, raw = validated({"body": body, "pinned": bool(compose["pinned"]),
-                               **post_fields(desk.form)}, PostCreate)
+                               **post_fields(desk.form),
+                               **({"publish_at": when} if when else {})}, PostCreate)
         svc = services(request)
         check_post_length(data.body, svc.settings.max_post_chars)
-        editor = desk.editor
+        status = "published"
+        if is_contributor(editor):
+            if data.pinned or data.publish_at is not None:
+                not_for_contributors(editor, "pin or schedule posts")
+            status = "submitted"
+        elif data.publish_at is not None:
+            future_time(data.publish_at, utcnow())
+            status = "scheduled"
         book = await svc.cards.gather(data.body)
 
         async def create(session: AsyncSession) -> Created:
             view, events = await eventlog.create_post(
                 session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
                 cards=book, headline=data.headline, tags=data.tags,
-                contributors=data.contributors)
-            return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
+                contributors=data.contributors, status=status, publish_at=data.publish_at)
+            return 201, view.to_desk_json() | {"seq": events[-1].seq if events else None}, \
+                slug, events
 
         outcome = await run_once(request, editor, raw, create,
                                  key=compose["idempotency_key"] or None)
@@ -373,14 +418,22 @@ async def create_post(request: Request, desk: Desk) -> Response:
         return await _stream(request, desk, slug, status=exc.status, compose=compose,
                              error="Write something to post." if empty else friendly(exc))
     post_id = outcome.body["id"]
-    return redirect(request, f"/editor/streams/{slug}#post-{post_id}",
-                    "That post was already published." if outcome.replayed else "Posted.")
+    said = {"submitted": "Sent to the desk for approval.",
+            "scheduled": "Scheduled."}.get(outcome.body.get("status", ""), "Posted.")
+    if outcome.replayed:
+        said = "That post was already published." if said == "Posted." else \
+            "That post was already sent."
+    place = "queue" if outcome.body.get("status", "published") != "published" else \
+        f"post-{post_id}"
+    return redirect(request, f"/editor/streams/{slug}#{place}", said)
 
 
-async def _post(request: Request) -> Any:
+async def _post(request: Request, editor: Editor | None = None) -> Any:
     post_id = checked_post_id(request.path_params["id"])
     async with services(request).db.read() as session:
-        return await eventlog.get_post(session, post_id=post_id, include_drafts=True)
+        return await eventlog.get_post(
+            session, post_id=post_id, include_drafts=True,
+            waiting=True if editor is None or not is_contributor(editor) else editor.id or 0)
 
 
 async def _edit_page(request: Request, desk: Desk, view: eventlog.PostView, *, body: str,
@@ -396,7 +449,7 @@ async def _edit_page(request: Request, desk: Desk, view: eventlog.PostView, *, b
 @desk_endpoint()
 async def edit_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/edit: the edit form (the no-JavaScript path)."""
-    view = await _post(request)
+    view = await _post(request, desk.editor)
     post = view.post
     return await _edit_page(request, desk, view, body=post.body, error=None, fields={
         "headline": post.headline, "tags": ", ".join(post.tags),
@@ -406,7 +459,7 @@ async def edit_post_page(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines."""
-    view = await _post(request)
+    view = await _post(request, desk.editor)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
         data, _raw = validated({"body": body, **post_fields(desk.form)}, PostPatch)
@@ -414,7 +467,8 @@ async def edit_post(request: Request, desk: Desk) -> Response:
         check_post_length(data.body, services(request).settings.max_post_chars)
         await _change_post(request, desk, view.post.id, body=data.body,
                            headline=data.headline, tags=data.tags,
-                           contributors=data.contributors)
+                           contributors=data.contributors,
+                           contributor=is_contributor(desk.editor))
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -428,29 +482,33 @@ async def edit_post(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def delete_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
-    view = await _post(request)
+    view = await _post(request, desk.editor)
     return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
 
 
 @desk_endpoint()
 async def delete_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/delete: delete; readers see it go."""
-    view = await _post(request)
+    view = await _post(request, desk.editor)
     limit_writes(request, desk.editor)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _view, events = await eventlog.delete_post(session, post_id=view.post.id,
-                                                   editor=desk.editor)
+                                                   editor=desk.editor,
+                                                   contributor=is_contributor(desk.editor))
         return None, view.stream_slug, events
 
     await commit(services(request), change)
-    return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
+    return redirect(request, f"/editor/streams/{view.stream_slug}",
+                    "Cancelled: it will not be published." if view.post.status == "scheduled"
+                    else "Post deleted.")
 
 
 @desk_endpoint()
 async def pin_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/pin: make a post a key event (pinned=1) or not (0)."""
-    view = await _post(request)
+    not_for_contributors(desk.editor, "pin posts")
+    view = await _post(request, desk.editor)
     pinned = desk.form.get("pinned") == "1"
     await _change_post(request, desk, view.post.id, pinned=pinned)
     return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",

@@ -9,12 +9,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
-from ..core.protocol import EVENT_OPS
+from ..core.protocol import EVENT_OPS, POST_STATUSES
+from ..store.models import EDITOR_ROLES
 from .validation import (
     PersonCreate,
     PersonPatch,
     PostCreate,
     PostPatch,
+    SendBack,
     StreamCreate,
     StreamPatch,
 )
@@ -112,9 +114,22 @@ SCHEMAS: dict[str, Any] = {
         "created_at": _TIME, "edited_at": _NULLABLE_TIME, "deleted_at": _NULLABLE_TIME,
         "deleted": {"type": "boolean"},
     }),
-    "PostWithSeq": {"allOf": [_ref("Post"), _object(
+    "PostStatus": _object({
+        "status": {"type": "string", "enum": list(POST_STATUSES), "description": (
+            "published: readers see it. submitted: a contributor's, awaiting an editor's "
+            "approval; returned: sent back to its contributor with a note; scheduled: goes "
+            "out at publish_at. Only published posts reach readers, events and pages")},
+        "publish_at": {**_NULLABLE_TIME,
+                       "description": "When a scheduled post goes out; null otherwise"},
+        "note": {"type": ["string", "null"],
+                 "description": "What the editor who sent it back asked for; null for none"},
+    }),
+    "WaitingPost": {"allOf": [_ref("Post"), _ref("PostStatus")],
+                    "description": "A post that is not published: only editors see it"},
+    "PostWithSeq": {"allOf": [_ref("Post"), _ref("PostStatus"), _object(
         {"seq": {"type": ["integer", "null"],
-                 "description": "Seq of the last event this write made; null if none"}})]},
+                 "description": "Seq of the last event this write made; null if none (a "
+                                "post that waits has no events)"}})]},
     "Stream": _object({
         "slug": {"type": "string"}, "title": {"type": "string"},
         "description": {"type": "string"},
@@ -144,7 +159,8 @@ SCHEMAS: dict[str, Any] = {
         "links": {"type": "object", "additionalProperties": {"type": "string"}}}),
     "PostPage": _object({
         "stream": {"type": "string"}, "seq": {"type": "integer"},
-        "posts": {"type": "array", "items": _ref("Post")},
+        "posts": {"type": "array", "items": {"anyOf": [_ref("Post"), _ref("WaitingPost")]},
+                  "description": "With ?status= other than published, WaitingPosts"},
         "next_cursor": {"type": ["string", "null"],
                         "description": "Pass as `before` for the next page; null at the end"},
         "links": _object({"next": {"type": ["string", "null"]}}),
@@ -182,7 +198,7 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Me": _object({"id": {"type": "integer"}, "username": {"type": "string"},
                    "display_name": {"type": "string"},
-                   "role": {"type": "string", "enum": ["admin", "editor"]}}),
+                   "role": {"type": "string", "enum": list(EDITOR_ROLES)}}),
     "Health": _object({"status": {"type": "string"}}, ["status"]),
     "Token": _object({
         "id": {"type": "integer"},
@@ -241,7 +257,8 @@ SCHEMAS: dict[str, Any] = {
                                                     "then listed with the story's photos"},
     }, ["file"]),
 }
-for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, PersonPatch):
+for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, SendBack, PersonCreate,
+               PersonPatch):
     _schema = _model.model_json_schema(ref_template="#/components/schemas/{model}")
     # Models used inside the bodies (MediaItem) become components of their own.
     SCHEMAS.update(_schema.pop("$defs", {}))
@@ -250,9 +267,11 @@ for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, P
 _ERRORS = {
     "400": "Malformed request (bad JSON, bad parameter)",
     "401": "Missing, malformed or unknown API token",
-    "403": "The editor account is disabled",
+    "403": "The editor account is disabled, or a contributor tried what only editors may "
+           "(contributor_not_allowed, not_your_post, already_published)",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
-    "409": "The state forbids it (slug taken, stream ended, invalid status change)",
+    "409": "The state forbids it (slug taken, stream ended, invalid status change, post "
+           "already published, not scheduled)",
     "413": "Body over the size limit",
     "415": "Body is not application/json",
     "422": "Valid JSON of the wrong shape; details lists each field",
@@ -373,9 +392,18 @@ def document() -> dict[str, Any]:
                          "description": "Only posts with this tag"},
                         {"name": "pinned", "in": "query",
                          "schema": {"type": "boolean", "default": False},
-                         "description": "true: only key events"}],
+                         "description": "true: only key events"},
+                        {"name": "status", "in": "query",
+                         "schema": {"type": "string", "enum": list(POST_STATUSES),
+                                    "default": "published"},
+                         "description": "Editors only for any other than published (401 "
+                                        "otherwise): the posts that wait; a contributor "
+                                        "gets their own"}],
                     "responses": _responses("200 A page", "PostPage", "400", "401", "404")},
-            "post": {"summary": "Publish a post (201; 409 if the stream has ended)",
+            "post": {"summary": "Publish a post (201; 409 if the stream has ended). A "
+                                "contributor's is submitted for approval, one with "
+                                "publish_at scheduled: neither has an event until it is "
+                                "published",
                      "operationId": "createPost", "security": _AUTH,
                      "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
                      "responses": _responses("201 Created", "PostWithSeq",
@@ -417,7 +445,8 @@ def document() -> dict[str, Any]:
         },
         "/api/posts/{id}": {
             "parameters": [_ID],
-            "get": {"summary": "One post", "operationId": "getPost",
+            "get": {"summary": "One post (one that waits: editors only, a contributor their "
+                               "own; 404 to others)", "operationId": "getPost",
                     "security": _OPTIONAL_AUTH,
                     "responses": _responses("200 The post", "Post", "401", "404")},
             "patch": {"summary": "Edit a post's text, headline, tags, bylines or photos (a new "
@@ -426,10 +455,29 @@ def document() -> dict[str, Any]:
                       "requestBody": _body("PostPatch"),
                       "responses": _responses("200 Updated", "PostWithSeq",
                                               *_WRITE_ERRORS, "404")},
-            "delete": {"summary": "Delete a post (readers see a post.deleted event)",
+            "delete": {"summary": "Delete a post (readers see a post.deleted event); a "
+                                  "post that waits (withdrawn, cancelled) goes with none",
                        "operationId": "deletePost", "security": _AUTH,
                        "responses": _responses("200 Deleted", "PostWithSeq",
                                                "401", "403", "404", "429", "503")},
+        },
+        "/api/posts/{id}/approve": {
+            "parameters": [_ID],
+            "post": {"summary": "Publish a post that waits, now (editors and admins): a "
+                                "contributor's (approval) or a scheduled one (publish now). "
+                                "One post.created with the next seq; its created_at is now",
+                     "operationId": "approvePost", "security": _AUTH,
+                     "responses": _responses("200 Published", "PostWithSeq",
+                                             "401", "403", "404", "409", "429", "503")},
+        },
+        "/api/posts/{id}/send-back": {
+            "parameters": [_ID],
+            "post": {"summary": "Return a submitted post to its contributor with a note "
+                                "(editors and admins; no event). Their next edit submits it "
+                                "again", "operationId": "sendBackPost", "security": _AUTH,
+                     "requestBody": _body("SendBack"),
+                     "responses": _responses("200 Returned", "PostWithSeq",
+                                             *_WRITE_ERRORS, "404", "409")},
         },
         "/api/people": {
             "get": {"summary": "The people directory, by name (editors)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from openapi_spec_validator import validate
@@ -57,9 +58,15 @@ async def test_documented_examples_match_real_responses(
     stream = (await editor_client.get("/api/streams/s")).json()
     assert stream["readers"] == 0  # editors' own field, documented in Stream
     page = (await editor_client.get("/api/streams/s/events")).json()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = (await editor_client.post("/api/streams/s/posts",
+                                          json={"body": "later", "publish_at": later})).json()
+    upcoming = (await editor_client.get("/api/streams/s/posts?status=scheduled")).json()
+    assert upcoming["posts"][0]["status"] == "scheduled"
     root = {"components": {"schemas": schemas}}
     for name, value in [("PostWithSeq", post), ("StreamWithPinned", stream),
-                        ("EventPage", page)]:
+                        ("EventPage", page), ("PostWithSeq", scheduled),
+                        ("PostPage", upcoming)]:
         jsonschema.validate(value, {**root, "$ref": f"#/components/schemas/{name}"})
 
 

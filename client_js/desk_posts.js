@@ -6,6 +6,7 @@ import { announce, byId, failureText, NETWORK_FAILURE, onCtrlEnter, request, sho
   from "./desk_common.js";
 import { PhotoTray, photosReady, smallest } from "./desk_photos.js";
 import { EDITING_EVENT } from "./desk_presence.js";
+import { placeFor } from "./desk_queue.js";
 import { buildPreview, PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
 import { localiseTimes } from "./times.js";
 
@@ -55,9 +56,7 @@ export class PostList {
     if (!li) {
       if (!this.live) return;
       li = this.build(post.id);
-      const after = Array.from(this.list.children).find(
-        (other) => Number(/** @type {HTMLElement} */ (other).dataset.id) < post.id);
-      this.list.insertBefore(li, after ?? null);
+      this.list.insertBefore(li, placeFor(this.list, post));
     }
     this.fill(li, post);
     this.updateEmpty();

@@ -37,7 +37,8 @@ async def test_a_contributors_post_approved_on_the_desk_reaches_an_open_reader_p
         server: LiveServer, api: Api, editor: EditorLogin, database_url: str,
         new_page: Callable[..., Any], tmp_path: Path) -> None:
     """Carol submits; the reader sees nothing; Alice approves it on the desk and the
-    reader's open page shows it live, while Carol's list empties without a reload."""
+    reader's open page shows it live, above a post published while it waited (on the
+    desks too), while Carol's list empties without a reload."""
     db = Database(database_url)
     try:
         await make_contributor(db, "carol")
@@ -81,15 +82,21 @@ async def test_a_contributors_post_approved_on_the_desk_reaches_an_open_reader_p
     await phone.locator("#queue").screenshot(path=str(shots / "desk-queue-phone.png"))
     await carol.locator("#queue").screenshot(path=str(shots / "desk-mine-desktop.png"))
     assert await reader.locator("#feed > article").count() == 0
+    meanwhile = await api.post("night", "Published while it waited")
+    await expect(alice.locator(f"#post-{meanwhile['id']}")).to_be_visible(timeout=WAIT_MS)
+    await expect(reader.locator("#feed > article")).to_have_count(1, timeout=WAIT_MS)
 
     await awaiting.get_by_role("button", name="Approve and publish").click()
     article = reader.locator("#feed > article").first
     await expect(article.locator(".post-body strong")).to_have_text("north gate",
                                                                    timeout=WAIT_MS)
-    await expect(reader.locator("#feed > article")).to_have_count(1)
+    await expect(reader.locator("#feed > article")).to_have_count(2)
+    # Newest first by the time it went out, on the desk as on the reader's page.
+    await expect(alice.locator("#posts > li").first).to_contain_text("north gate")
     await expect(alice.locator("#queue .queue-item[data-status='submitted']")).to_have_count(0)
     await expect(carol.locator("#queue .queue-item")).to_have_count(0, timeout=WAIT_MS)
-    await expect(carol.locator("#posts > li")).to_have_count(1, timeout=WAIT_MS)
+    await expect(carol.locator("#posts > li")).to_have_count(2, timeout=WAIT_MS)
+    await expect(carol.locator("#posts > li").first).to_contain_text("north gate")
 
 
 async def test_schedule_sends_the_editors_local_time_as_utc(

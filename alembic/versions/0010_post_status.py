@@ -6,7 +6,8 @@ Revises: 0008
 Create Date: 2026-12-04
 
 Every existing post is ``published``: it was seen by readers and has its events. The
-editors' role check gains ``contributor``. The downgrade refuses while any post still
+editors' role check gains ``contributor``. Posts are listed by the time they went out
+(``created_at``), with an index for it. The downgrade refuses while any post still
 waits (a database from before cannot tell it from a published one, so readers would see
 it without its event) or any contributor account exists.
 """
@@ -51,6 +52,9 @@ def upgrade() -> None:
                                          _one_of("status", STATUSES))
         batch_op.create_index(batch_op.f("ix_posts_status_publish_at"),
                               ["status", "publish_at"], unique=False)
+        # Lists sort by the time a post went out, which is no longer the order of ids.
+        batch_op.create_index(batch_op.f("ix_posts_stream_id_created_at_id"),
+                              ["stream_id", "created_at", "id"], unique=False)
     _roles(ROLES_AFTER)
 
 
@@ -70,6 +74,7 @@ def downgrade() -> None:
                            "from before the role cannot hold them. Change their role first")
     _roles(ROLES_BEFORE)
     with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_posts_stream_id_created_at_id"))
         batch_op.drop_index(batch_op.f("ix_posts_status_publish_at"))
         batch_op.drop_constraint(batch_op.f("ck_posts_status"), type_="check")
         batch_op.drop_column("note")

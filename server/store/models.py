@@ -124,6 +124,8 @@ class Post(SQLModel, table=True):
     __tablename__ = "posts"
     __table_args__ = (
         sa.Index("ix_posts_stream_id_id", "stream_id", "id"),
+        # Lists are newest first by the time each post went out (eventlog._NEWEST_FIRST).
+        sa.Index("ix_posts_stream_id_created_at_id", "stream_id", "created_at", "id"),
         # The scheduler's question, asked every half second by every process.
         sa.Index("ix_posts_status_publish_at", "status", "publish_at"),
         sa.CheckConstraint(_one_of("status", POST_STATUSES), name="status"),

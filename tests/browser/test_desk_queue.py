@@ -101,7 +101,7 @@ async def test_a_contributors_post_approved_on_the_desk_reaches_an_open_reader_p
 
 async def test_schedule_sends_the_editors_local_time_as_utc(
         server: LiveServer, api: Api, editor: EditorLogin,
-        new_page: Callable[..., Any]) -> None:
+        new_page: Callable[..., Any], tmp_path: Path) -> None:
     """An editor in Paris schedules a post for 21:30 their time: the API stores 21:30
     Paris time in UTC, the post waits in "Upcoming" with no reader seeing it, and the
     time fields show Paris time."""
@@ -118,6 +118,7 @@ async def test_schedule_sends_the_editors_local_time_as_utc(
     await alice.get_by_label("Publish at").fill(when.strftime("%Y-%m-%dT%H:%M"))
     await expect(alice.locator("#compose-schedule [data-zone-hint]")).to_contain_text(
         "your time, UTC+")
+    await alice.locator(".compose").screenshot(path=str(_shots(tmp_path) / "desk-schedule.png"))
     await alice.get_by_role("button", name="Post").click()
     await expect(alice.locator("#compose-status")).to_contain_text("Scheduled for",
                                                                    timeout=WAIT_MS)

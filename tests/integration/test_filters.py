@@ -52,7 +52,7 @@ async def test_a_filtered_websocket_reader_sees_only_matching_posts_and_every_se
         await ws.send(json.dumps({"type": "subscribe", "stream": "vote", "since": 0,
                                   **({"filter": flt} if flt else {})}))
         assert (await recv(ws))["type"] == "subscribed"
-    (a_id, _), (b_id, _) = await _changes(api)
+    (_a_id, _), (b_id, _) = await _changes(api)
     tag_seqs, tag_shown = _view(await events(tag_ws, 6))
     key_frames = await events(key_ws, 6)
     key_seqs, key_shown = _view(key_frames)

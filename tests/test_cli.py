@@ -113,7 +113,7 @@ def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
 
 def _check_demo_story(base: str, posts: list[dict[str, Any]], page: str) -> None:
     """The demo reads like a real story: a photo (served, stripped), a card, a correction
-    made as an edit, times spread over hours."""
+    made as an edit, times spread over hours, headlines, tags and bylines."""
     with_photo = [p for p in posts if p["media"]]
     assert len(with_photo) == 1
     shown = with_photo[0]["media"][0]
@@ -131,6 +131,11 @@ def _check_demo_story(base: str, posts: list[dict[str, Any]], page: str) -> None
     assert len(corrected) == 1 and "Correction" in corrected[0]["body"]
     times = sorted(datetime.fromisoformat(p["created_at"]) for p in posts)
     assert times[-1] - times[0] > timedelta(hours=2)
+    # Key events with headlines, tags, and bylines from the directory.
+    assert any(p["headline"] and p["pinned"] for p in posts)
+    assert all(p["tags"] for p in posts)
+    assert {c["name"] for p in posts for c in p["contributors"]} == {"Sam Okoye", "Lena Park"}
+    assert 'class="post-headline"' in page and 'href="/live/city-council-election?tag=' in page
 
 
 def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, str]) -> None:

@@ -24,11 +24,11 @@ from ..core.providers import Providers
 from . import accounts, auth
 from .db import Database
 from .eventlog import create_post, create_stream, edit_post, update_stream
-from .people import create_person
 from .media import MediaStore
 from .media.files import put_variants
 from .media.records import Attachment, create
 from .models import ApiToken, Editor, Stream, utcnow
+from .people import create_person
 
 DEMO_SLUG = "city-council-election"
 DEMO_EDITOR = "demo"

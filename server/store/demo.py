@@ -138,8 +138,11 @@ async def _story(db: Database, editor: Editor, media: MediaStore, max_pixels: in
             source_type=processed.source_type, width=processed.width,
             height=processed.height, variants=stored, stream_id=None, **PHOTO_WORDS)
         assert photo.id is not None
-        people = [await create_person(session, name=name, description=role, photo=None)
-                  for name, role in PEOPLE]
+        people: list[int] = []
+        for name, role in PEOPLE:
+            person = await create_person(session, name=name, description=role, photo=None)
+            assert person.id is not None
+            people.append(person.id)
         posted = []
         for number, (minutes, text, pinned) in enumerate(POSTS):
             headline, tags, by = DETAILS.get(number, ("", [], []))
@@ -151,7 +154,7 @@ async def _story(db: Database, editor: Editor, media: MediaStore, max_pixels: in
                 session, slug=DEMO_SLUG, author=editor, body=text, pinned=pinned,
                 media=attached, media_url=media.url, cards=book, at=ago(minutes),
                 headline=headline, tags=tags,
-                contributors=[people[i].id for i in by if people[i].id is not None])
+                contributors=[people[i] for i in by])
             posted.append(view.post.id)
             if len(posted) == CORRECTED + 1:
                 await _correct(session, editor, posted[CORRECTED], ago(CORRECTION[0]))

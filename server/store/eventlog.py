@@ -52,6 +52,15 @@ class PostView:
         return post_json(self.post, stream_slug=self.stream_slug, author=self.author)
 
 
+class StaleRevision(Exception):
+    """An edit or deletion made from a revision that is no longer the post's: nothing was
+    changed. ``current`` is the post's JSON as it is now, read under the stream's lock."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__(f"the post is at revision {current['revision']}")
+        self.current = current
+
+
 # --- streams -----------------------------------------------------------------------------
 
 
@@ -188,9 +197,14 @@ async def edit_post(
     body: str | None = None, pinned: bool | None = None,
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
     cards: content.CardBook | None = None, at: datetime | None = None,
+    expected_revision: frozenset[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Change a post's text (keeping the old text as a revision), its photos, its pin."""
+    """Change a post's text (keeping the old text as a revision), its photos, its pin.
+
+    With ``expected_revision``, a post whose revision is not one of them is left alone
+    (``StaleRevision``); None changes it whatever its revision."""
     post, stream = await _lock_post(session, post_id)
+    await _check_revision(session, post, stream, expected_revision)
     shown = None if media is None else await attachments_json(session, media, media_url)
     photos = bool(post.media if shown is None else shown)
     if not photos and not (post.body if body is None else body).strip():
@@ -237,10 +251,13 @@ async def edit_post(
 
 
 async def delete_post(
-    session: AsyncSession, *, post_id: int, editor: Editor
+    session: AsyncSession, *, post_id: int, editor: Editor,
+    expected_revision: frozenset[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Soft-delete a post; one ``post.deleted`` event, its earlier ones restated to no text."""
+    """Soft-delete a post; one ``post.deleted`` event, its earlier ones restated to no text.
+    ``expected_revision`` as for ``edit_post``."""
     post, stream = await _lock_post(session, post_id)
+    await _check_revision(session, post, stream, expected_revision)
     now = utcnow()
     post.deleted_at = now
     post.pinned = False
@@ -548,6 +565,13 @@ async def _lock_post(session: AsyncSession, post_id: int) -> tuple[Post, Stream]
     if post is None or stream is None or post.deleted_at is not None:
         raise not_found("post", post_id)
     return post, stream
+
+
+async def _check_revision(session: AsyncSession, post: Post, stream: Stream,
+                          expected: frozenset[int] | None) -> None:
+    # Checked with the stream locked: no other write can slip in between this and the change.
+    if expected is not None and post.revision not in expected:
+        raise StaleRevision(PostView(post, await _author(session, post), stream.slug).to_json())
 
 
 async def _author(session: AsyncSession, post: Post) -> Editor | None:

@@ -215,11 +215,14 @@ for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch):
     SCHEMAS[_model.__name__] = _schema
 
 _ERRORS = {
-    "400": "Malformed request (bad JSON, bad parameter)",
+    "400": "Malformed request (bad JSON, bad parameter, an If-Match that is no list of ETags)",
     "401": "Missing, malformed or unknown API token",
     "403": "The editor account is disabled",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
     "409": "The state forbids it (slug taken, stream ended, invalid status change)",
+    "412": "If-Match names a revision the post is no longer at (precondition_failed): "
+           "nothing was changed; `details.post` is the post as it is now, and the ETag "
+           "header its revision",
     "413": "Body over the size limit",
     "415": "Body is not application/json",
     "422": "Valid JSON of the wrong shape; details lists each field",
@@ -262,6 +265,13 @@ def _sse(responses: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
+def _etag(responses: dict[str, Any]) -> dict[str, Any]:
+    for status, response in responses.items():
+        if status[0] == "2" or status == "412":
+            response["headers"] = _ETAG_HEADER
+    return responses
+
+
 def _body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
 
@@ -274,6 +284,17 @@ _IDEMPOTENCY = {
     "description": "Retrying with the same key returns the first response and creates "
                    "nothing new (kept 24 hours). Reusing it for another request is a 422.",
 }
+_IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False,
+    "schema": {"type": "string", "examples": ['"r3"', "*"]},
+    "description": "Change the post only if it is still at this revision: the ETag it was "
+                   "read with. A stale one is a 412 that changes nothing. `*` or no header: "
+                   "whatever its revision. Compared strongly (a weak W/ tag never matches).",
+}
+_ETAG_HEADER = {"ETag": {
+    "description": 'The post\'s revision, e.g. "r3": it changes with every edit of the text '
+                   "or photos (not with a pin); send it back as If-Match",
+    "schema": {"type": "string"}}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 _WRITE_ERRORS = ("400", "401", "403", "413", "415", "422", "429", "503")
@@ -340,8 +361,8 @@ def document() -> dict[str, Any]:
             "post": {"summary": "Publish a post (201; 409 if the stream has ended)",
                      "operationId": "createPost", "security": _AUTH,
                      "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
-                     "responses": _responses("201 Created", "PostWithSeq",
-                                             *_WRITE_ERRORS, "404", "409")},
+                     "responses": _etag(_responses("201 Created", "PostWithSeq",
+                                                   *_WRITE_ERRORS, "404", "409"))},
         },
         "/api/streams/{slug}/events": {
             "parameters": [_SLUG],
@@ -381,16 +402,17 @@ def document() -> dict[str, Any]:
             "parameters": [_ID],
             "get": {"summary": "One post", "operationId": "getPost",
                     "security": _OPTIONAL_AUTH,
-                    "responses": _responses("200 The post", "Post", "401", "404")},
+                    "responses": _etag(_responses("200 The post", "Post", "401", "404"))},
             "patch": {"summary": "Edit a post's text (kept as a revision) and/or pin it",
                       "operationId": "updatePost", "security": _AUTH,
-                      "requestBody": _body("PostPatch"),
-                      "responses": _responses("200 Updated", "PostWithSeq",
-                                              *_WRITE_ERRORS, "404")},
+                      "parameters": [_IF_MATCH], "requestBody": _body("PostPatch"),
+                      "responses": _etag(_responses("200 Updated", "PostWithSeq",
+                                                    *_WRITE_ERRORS, "404", "412"))},
             "delete": {"summary": "Delete a post (readers see a post.deleted event)",
                        "operationId": "deletePost", "security": _AUTH,
-                       "responses": _responses("200 Deleted", "PostWithSeq",
-                                               "401", "403", "404", "429", "503")},
+                       "parameters": [_IF_MATCH],
+                       "responses": _responses("200 Deleted", "PostWithSeq", "400",
+                                               "401", "403", "404", "412", "429", "503")},
         },
         "/api/tokens": {
             "get": {"summary": "Every API token, or one editor's, newest first (admins)",

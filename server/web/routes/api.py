@@ -18,6 +18,7 @@ from .. import eventstream
 from ..callers import caller, writer
 from ..idempotency import Created, run_once
 from ..latecards import embed_later
+from ..preconditions import etag_header, expected_revisions, precondition_failed
 from ..responses import json_response
 from ..services import services
 from ..validation import (
@@ -178,7 +179,10 @@ async def create_post(request: Request) -> Response:
                              key=request.headers.get("idempotency-key"))
     if not outcome.replayed:
         embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
-    return outcome.response()
+    response = outcome.response()
+    if outcome.status == 201:
+        response.headers.update(etag_header(outcome.body))
+    return response
 
 
 async def get_post(request: Request) -> Response:
@@ -187,7 +191,8 @@ async def get_post(request: Request) -> Response:
     async with services(request).db.read() as session:
         view = await eventlog.get_post(session, post_id=_post_id(request),
                                     include_drafts=editor is not None)
-    return json_response(view.to_json())
+    post = view.to_json()
+    return json_response(post, headers=etag_header(post))
 
 
 async def update_post(request: Request) -> Response:
@@ -200,19 +205,24 @@ async def update_post(request: Request) -> Response:
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
+    expected = expected_revisions(request)
     book = None if data.body is None else await svc.cards.gather(data.body)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.edit_post(
-            session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url, cards=book)
+        try:
+            view, events = await eventlog.edit_post(
+                session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
+                media=attachments(data.media), media_url=svc.media.url, cards=book,
+                expected_revision=expected)
+        except eventlog.StaleRevision as stale:
+            raise precondition_failed(stale.current) from None
         return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
             events
 
     result = await commit(svc, change)
     if book is not None and data.body is not None:
         embed_later(svc, post_id=post_id, body=data.body, book=book)
-    return json_response(result)
+    return json_response(result, headers=etag_header(result))
 
 
 async def delete_post(request: Request) -> Response:
@@ -220,9 +230,14 @@ async def delete_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     post_id = _post_id(request)
+    expected = expected_revisions(request)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor)
+        try:
+            view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor,
+                                                      expected_revision=expected)
+        except eventlog.StaleRevision as stale:
+            raise precondition_failed(stale.current) from None
         return view.to_json() | {"seq": events[-1].seq}, view.stream_slug, events
 
     return json_response(await commit(svc, change))

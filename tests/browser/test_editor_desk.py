@@ -113,10 +113,12 @@ async def test_an_editor_runs_a_stream_from_the_desk(
         ("The chancellor is *on her feet* now", False, 2)]
 
 
-async def test_a_failed_post_keeps_the_text_and_the_retry_posts_once(
+async def test_a_lost_answer_is_checked_and_the_desk_says_it_was_posted(
         server: LiveServer, api: Api, new_page: Callable[..., Any],
         console: ConsoleErrors) -> None:
-    """A post whose answer is lost keeps its text; the retry reuses the key: one post."""
+    """A post that reached the server but whose answer was lost: the desk asks again with
+    the same key, gets the first answer back (replayed) and says "Posted", not "Not
+    posted"; the post is in the list once."""
     await api.stream("match")
     page = await open_stream(new_page, server, "match")
     console.allowed.append("Failed to load resource")
@@ -136,15 +138,47 @@ async def test_a_failed_post_keeps_the_text_and_the_retry_posts_once(
     text = page.get_by_label("Text", exact=True)
     await text.fill("Penalty to the home side")
     await page.get_by_role("button", name="Post", exact=True).click()
-    await expect(page.locator("#compose-error")).to_contain_text("Not posted")
+    await expect(page.locator("#compose-status")).to_contain_text("Posted", timeout=WAIT_MS)
+    await expect(page.locator("#compose-status")).to_contain_text("in the list once")
+    await expect(page.locator("#compose-error")).to_be_hidden()
+    await expect(text).to_have_value("")
+    assert lost == [201]
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
+    assert [p["body"] for p in posts] == ["Penalty to the home side"]
+    await expect(page.locator("#posts > li")).to_have_count(1)
+
+
+async def test_a_post_that_never_arrived_is_not_posted_and_keeps_the_text(
+        server: LiveServer, api: Api, new_page: Callable[..., Any],
+        console: ConsoleErrors) -> None:
+    """When neither the post nor its checks reach the server, the desk says "Not posted"
+    and keeps the text and key; the retry once the network is back posts once."""
+    await api.stream("match")
+    page = await open_stream(new_page, server, "match")
+    console.allowed.append("Failed to load resource")
+    keys: list[str] = []
+
+    async def unreachable(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        await route.abort("internetdisconnected")
+
+    await page.route("**/api/streams/match/posts", unreachable)
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("Penalty to the home side")
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#compose-status")).to_contain_text("checking whether")
+    await expect(page.locator("#compose-error")).to_contain_text("Not posted", timeout=WAIT_MS)
     await expect(page.locator("#compose-error")).to_contain_text("Your text is kept")
     await expect(text).to_have_value("Penalty to the home side")
-    assert lost == [201]
+    assert len(keys) == 4 and len(set(keys)) == 1 and keys[0]
+    assert (await api.client.get("/api/streams/match/posts")).json()["posts"] == []
 
+    await page.unroute("**/api/streams/match/posts")
     await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#compose-status")).to_have_text("Posted.")
     await expect(text).to_have_value("")
     await expect(page.locator("#compose-error")).to_be_hidden()
-    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
     posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
     assert [p["body"] for p in posts] == ["Penalty to the home side"]
     await expect(page.locator("#posts > li")).to_have_count(1)

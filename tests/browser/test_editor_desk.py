@@ -184,6 +184,32 @@ async def test_a_post_that_never_arrived_is_not_posted_and_keeps_the_text(
     await expect(page.locator("#posts > li")).to_have_count(1)
 
 
+async def test_a_post_being_edited_shows_one_row_of_buttons(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """While a post is edited in place its Edit, Pin and Delete give way to the editor's
+    Save and Cancel (the hidden row stays hidden), and come back after Cancel."""
+    await api.stream("match")
+    post = await api.post("match", "Kick-off")
+    page = await open_stream(new_page, server, "match")
+    item = page.locator(f"#post-{post['id']}")
+    await item.get_by_role("link", name="Edit").click()
+    await expect(item.get_by_label("Edit post")).to_be_focused()
+    await expect(item.locator(".post-actions")).to_be_hidden()
+    for name in ("Pin", "Delete"):
+        await expect(item.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    await expect(item.get_by_role("link", name="Edit")).to_have_count(0)
+    # The post's own buttons and the editor's, wherever they are: all on one line.
+    boxes = await item.evaluate("""li => [...li.querySelectorAll(
+            ".post-actions button, .post-actions a.button, .compose-row button")]
+        .map(b => b.getBoundingClientRect()).filter(box => box.width > 0)
+        .map(box => [box.top, box.bottom])""")
+    assert len(boxes) == 2  # Save and Cancel
+    assert max(top for top, _ in boxes) < min(bottom for _, bottom in boxes)
+    await item.get_by_role("button", name="Cancel").click()
+    await expect(item.locator(".post-actions")).to_be_visible()
+    await expect(item.get_by_role("link", name="Edit")).to_be_focused()
+
+
 async def test_a_server_error_is_shown_and_the_retry_uses_the_same_key(
         server: LiveServer, api: Api, new_page: Callable[..., Any],
         console: ConsoleErrors) -> None:

@@ -259,6 +259,11 @@ def _media(responses: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
+def _html(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    return responses
+
+
 def _sse(responses: dict[str, Any]) -> dict[str, Any]:
     responses["200"]["content"]["text/event-stream"] = {
         "schema": {"type": "string", "description": "Server-Sent Events records"}}
@@ -305,7 +310,11 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "What this server is, and links to start from",
                       "operationId": "index", "security": [{}],
-                      "responses": _responses("200 Index", "Index")}},
+                      "description": "JSON for API clients (`Accept: application/json`, "
+                                     "`*/*` or none). A browser, whose Accept ranks "
+                                     "text/html first, gets the HTML list of stories that "
+                                     "`/live` shows.",
+                      "responses": _html(_responses("200 Index", "Index"))}},
         "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
                              "security": [{}],
                              "responses": _responses("200 Up", "Health")}},

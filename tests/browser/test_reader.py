@@ -439,3 +439,25 @@ async def test_reduced_motion_means_no_slide_in(
         await page.wait_for_selector(f"#post-{item['id']}", timeout=WAIT_MS)
     assert "slide-in" not in (await calm.get_attribute(f"#post-{item['id']}", "class") or "")
     assert "slide-in" in (await lively.get_attribute(f"#post-{item['id']}", "class") or "")
+
+
+async def test_the_root_shows_a_browser_the_stories_live_and_ended(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """Chromium opening / (the address the server prints) gets the story list, not JSON:
+    live stories and ended ones under their own headings, with their times, readable
+    without JavaScript and without serious accessibility problems."""
+    await api.stream("count")
+    await api.stream("debate")
+    await api.client.patch("/api/streams/debate", json={"status": "ended"})
+    page = await new_page(java_script_enabled=False, bypass_csp=True)
+    response = await page.goto(f"{server.base}/")
+    assert response.headers["content-type"].startswith("text/html")
+    live = page.get_by_role("region", name="Live now")
+    ended = page.get_by_role("region", name="Ended")
+    assert await live.get_by_role("link").all_inner_texts() == ["Count"]
+    assert await ended.get_by_role("link").all_inner_texts() == ["Debate"]
+    assert await ended.locator("time").count() == 2
+    assert "Last updated" in await live.inner_text()
+    audited = await new_page(bypass_csp=True)
+    await audited.goto(f"{server.base}/")
+    assert await axe_violations(audited) == []

@@ -21,6 +21,7 @@ from ..latecards import embed_later
 from ..preconditions import etag_header, expected_revisions, precondition_failed
 from ..responses import json_response
 from ..services import services
+from ..storylist import prefers_html, story_list
 from ..validation import (
     PostCreate,
     PostPatch,
@@ -294,14 +295,17 @@ async def list_events(request: Request) -> Response:
 
 
 async def index(request: Request) -> Response:
-    """GET /: what this server is and where its API starts."""
+    """GET /: what this server is and where its API starts; to a browser (Accept ranks
+    text/html first) the list of stories instead."""
     from ... import __version__
 
+    if prefers_html(request):
+        return await story_list(request, vary="Accept")
     return json_response({
         "name": "Bulletin", "version": __version__,
         "links": {"streams": "/api/streams", "openapi": "/api/openapi.json",
-                  "health": "/healthz", "ready": "/readyz"},
-    })
+                  "health": "/healthz", "ready": "/readyz", "stories": "/live"},
+    }, headers={"Vary": "Accept"})
 
 
 async def me(request: Request) -> Response:

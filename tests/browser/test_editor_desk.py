@@ -299,3 +299,82 @@ async def test_the_compose_page_fits_a_phone(
     await page.goto(f"{server.base}/editor/streams/match")
     box = await page.get_by_role("button", name="Post", exact=True).bounding_box()
     assert box is not None and box["x"] + box["width"] <= 375
+
+
+async def test_two_editors_editing_one_post_lose_no_text(
+        server: LiveServer, api: Api, database_url: str,
+        new_page: Callable[..., Any], console: ConsoleErrors) -> None:
+    """Alice and Bob edit the same post on two desks. Alice saves first; Bob's save is
+    refused (412) and his desk shows her text beside his, his still in the box. He keeps
+    his and saves over hers (her text stays in the revisions); in a second round he takes
+    hers, with his own still on the screen."""
+    await api.stream("vote")
+    post = await api.post("vote", "Turnout 52%")
+    url = f"/api/posts/{post['id']}"
+    console.allowed.append("412 (Precondition Failed)")
+    db = Database(database_url)
+    try:
+        await make_editor(db, "bob")
+    finally:
+        await db.dispose()
+    alice = await open_stream(new_page, server, "vote")
+    bob = await new_page(bypass_csp=True)
+    await sign_in(bob, server.base, "bob")
+    await bob.goto(f"{server.base}/editor/streams/vote")
+    await expect(bob.locator("#live-status")).to_contain_text("Live", timeout=WAIT_MS)
+
+    hers, his = alice.locator(f"#post-{post['id']}"), bob.locator(f"#post-{post['id']}")
+    await hers.get_by_role("link", name="Edit").click()
+    await his.get_by_role("link", name="Edit").click()
+    await hers.get_by_label("Edit post").fill("Turnout 50.4% (official)")
+    await his.get_by_label("Edit post").fill("Turnout 51% says the council")
+    await hers.get_by_role("button", name="Save").click()
+    await expect(hers.locator(":scope > .post-body")).to_have_text("Turnout 50.4% (official)")
+
+    await his.get_by_role("button", name="Save", exact=True).click()
+    theirs = his.get_by_label("Their version")
+    await expect(theirs).to_have_value("Turnout 50.4% (official)", timeout=WAIT_MS)
+    await expect(his.get_by_label("Your version")).to_have_value("Turnout 51% says the council")
+    await expect(his.locator(".edit-status")).to_contain_text("Not saved")
+    assert (await api.client.get(url)).json()["body"] == "Turnout 50.4% (official)"
+    mine_box = await his.get_by_label("Your version").bounding_box()
+    theirs_box = await theirs.bounding_box()
+    assert mine_box and theirs_box and theirs_box["x"] > mine_box["x"] + mine_box["width"] - 1
+    assert await axe_violations(bob) == []
+
+    await his.get_by_role("button", name="Keep mine and save over theirs").click()
+    await expect(his.locator(":scope > .post-body")).to_have_text("Turnout 51% says the council")
+    await expect(hers.locator(":scope > .post-body")).to_have_text("Turnout 51% says the council",
+                                                          timeout=WAIT_MS)
+    saved = (await api.client.get(url)).json()
+    assert (saved["body"], saved["revision"]) == ("Turnout 51% says the council", 3)
+    history = (await api.client.get(f"{url}/revisions")).json()["revisions"]
+    assert [r["body"] for r in history] == ["Turnout 52%", "Turnout 50.4% (official)"]
+
+    # Round two: Bob takes Alice's version; his own stays on the screen until he closes.
+    await his.get_by_role("link", name="Edit").click()
+    await his.get_by_label("Edit post").fill("Turnout: 51.2%")
+    await api.client.patch(url, json={"body": "Turnout 51.1% (final)"})
+    await his.get_by_role("button", name="Save", exact=True).click()
+    await expect(his.get_by_label("Their version")).to_have_value("Turnout 51.1% (final)",
+                                                                  timeout=WAIT_MS)
+    await his.get_by_role("button", name="Take theirs").click()
+    await expect(his.get_by_label("Your version")).to_have_value("Turnout 51.1% (final)")
+    await expect(his.get_by_label("Your earlier version (not saved)")).to_have_value(
+        "Turnout: 51.2%")
+    await his.get_by_role("button", name="Save", exact=True).click()
+    await expect(his.get_by_label("Your version")).to_have_count(0)
+    final = (await api.client.get(url)).json()
+    assert (final["body"], final["revision"]) == ("Turnout 51.1% (final)", 4)
+
+    # A deletion confirmed after someone else's edit shows that edit and asks again.
+    await his.get_by_role("link", name="Delete").click()
+    await api.client.patch(url, json={"body": "Turnout 51.1% (final, certified)"})
+    await his.get_by_role("button", name="Yes, delete").click()
+    await expect(his.get_by_role("group")).to_contain_text("changed this post meanwhile")
+    await expect(his.locator(":scope > .post-body")).to_have_text(
+        "Turnout 51.1% (final, certified)")
+    assert (await api.client.get(url)).status_code == 200
+    await his.get_by_role("button", name="Yes, delete").click()
+    await expect(his).to_have_count(0)
+    assert (await api.client.get(url)).status_code == 404

@@ -259,13 +259,14 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
 
 # The post template editor.js clones for posts that arrive live; it fills in the rest.
 BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author": "",
-              "created_iso": "", "created_text": "", "edited": False, "media": []}
+              "revision": "", "created_iso": "", "created_text": "", "edited": False, "media": []}
 
 
 def post_context(view: eventlog.PostView) -> dict[str, Any]:
     """What the post list shows of a post."""
     post = view.post
     return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
+            "revision": post.revision,
             "author": view.author.display_name if view.author else "",
             "created_iso": isotime(post.created_at), "created_text": clock(post.created_at),
             "edited": post.edited_at is not None, "media": list(post.media)}

@@ -375,24 +375,41 @@ async def edit_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/edit: the edit form (the no-JavaScript path)."""
     view = await _post(request)
     return render(request, desk.signed_in, "editor/post_edit.html",
-                  {"post": view, "body": view.post.body, "error": None})
+                  {"post": view, "body": view.post.body, "error": None, "theirs": None})
+
+
+def _revision_field(desk: Desk) -> frozenset[int] | None:
+    """The revision the form was made from (its hidden field), as If-Match would name it;
+    None for a form without one, which changes the post whatever its revision."""
+    raw = desk.form.get("revision", "")
+    return frozenset({int(raw)}) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 @desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/edit: save a corrected text."""
+    """POST /editor/posts/{id}/edit: save a corrected text, unless someone else saved
+    since the form was made: then the form comes back with both texts."""
     view = await _post(request)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
         data, _raw = validated({"body": body}, PostPatch)
         assert data.body is not None
         check_post_length(data.body, services(request).settings.max_post_chars)
-        await _change_post(request, desk, view.post.id, body=data.body)
+        await _change_post(request, desk, view.post.id, body=data.body,
+                           expected_revision=_revision_field(desk))
+    except eventlog.StaleRevision as stale:
+        return render(request, desk.signed_in, "editor/post_edit.html", {
+            "post": await _post(request), "body": body, "theirs": stale.current,
+            "error": "Not saved: someone else saved this post while you were editing. "
+                     "Your text is still in the box and their version is below it: keep "
+                     "yours and save again, or copy what you need from theirs first."},
+            status=412)
     except ApiError as exc:
         if exc.status == 404:
             raise
         return render(request, desk.signed_in, "editor/post_edit.html",
-                      {"post": view, "body": body, "error": friendly(exc)}, status=exc.status)
+                      {"post": view, "body": body, "error": friendly(exc), "theirs": None},
+                      status=exc.status)
     return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",
                     "Post updated.")
 
@@ -401,21 +418,29 @@ async def edit_post(request: Request, desk: Desk) -> Response:
 async def delete_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
     view = await _post(request)
-    return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
+    return render(request, desk.signed_in, "editor/post_delete.html",
+                  {"post": view, "changed": False})
 
 
 @desk_endpoint()
 async def delete_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/delete: delete; readers see it go."""
+    """POST /editor/posts/{id}/delete: delete; readers see it go. A post changed since
+    the question was asked is shown again, and the question with it."""
     view = await _post(request)
     limit_writes(request, desk.editor)
+    expected = _revision_field(desk)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _view, events = await eventlog.delete_post(session, post_id=view.post.id,
-                                                   editor=desk.editor)
+                                                   editor=desk.editor,
+                                                   expected_revision=expected)
         return None, view.stream_slug, events
 
-    await commit(services(request), change)
+    try:
+        await commit(services(request), change)
+    except eventlog.StaleRevision:
+        return render(request, desk.signed_in, "editor/post_delete.html",
+                      {"post": await _post(request), "changed": True}, status=412)
     return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
 
 

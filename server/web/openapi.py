@@ -248,11 +248,14 @@ for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, P
     SCHEMAS[_model.__name__] = _schema
 
 _ERRORS = {
-    "400": "Malformed request (bad JSON, bad parameter)",
+    "400": "Malformed request (bad JSON, bad parameter, an If-Match that is no list of ETags)",
     "401": "Missing, malformed or unknown API token",
     "403": "The editor account is disabled",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
     "409": "The state forbids it (slug taken, stream ended, invalid status change)",
+    "412": "If-Match names a revision the post is no longer at (precondition_failed): "
+           "nothing was changed; `details.post` is the post as it is now, and the ETag "
+           "header its revision",
     "413": "Body over the size limit",
     "415": "Body is not application/json",
     "422": "Valid JSON of the wrong shape; details lists each field",
@@ -289,9 +292,21 @@ def _media(responses: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
+def _html(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    return responses
+
+
 def _sse(responses: dict[str, Any]) -> dict[str, Any]:
     responses["200"]["content"]["text/event-stream"] = {
         "schema": {"type": "string", "description": "Server-Sent Events records"}}
+    return responses
+
+
+def _etag(responses: dict[str, Any]) -> dict[str, Any]:
+    for status, response in responses.items():
+        if status[0] == "2" or status == "412":
+            response["headers"] = _ETAG_HEADER
     return responses
 
 
@@ -307,6 +322,17 @@ _IDEMPOTENCY = {
     "description": "Retrying with the same key returns the first response and creates "
                    "nothing new (kept 24 hours). Reusing it for another request is a 422.",
 }
+_IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False,
+    "schema": {"type": "string", "examples": ['"r3"', "*"]},
+    "description": "Change the post only if it is still at this revision: the ETag it was "
+                   "read with. A stale one is a 412 that changes nothing. `*` or no header: "
+                   "whatever its revision. Compared strongly (a weak W/ tag never matches).",
+}
+_ETAG_HEADER = {"ETag": {
+    "description": 'The post\'s revision, e.g. "r3": it changes with every edit of the text '
+                   "or photos (not with a pin); send it back as If-Match",
+    "schema": {"type": "string"}}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 _WRITE_ERRORS = ("400", "401", "403", "413", "415", "422", "429", "503")
@@ -317,7 +343,11 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "What this server is, and links to start from",
                       "operationId": "index", "security": [{}],
-                      "responses": _responses("200 Index", "Index")}},
+                      "description": "JSON for API clients (`Accept: application/json`, "
+                                     "`*/*` or none). A browser, whose Accept ranks "
+                                     "text/html first, gets the HTML list of stories that "
+                                     "`/live` shows.",
+                      "responses": _html(_responses("200 Index", "Index"))}},
         "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
                              "security": [{}],
                              "responses": _responses("200 Up", "Health")}},
@@ -378,8 +408,8 @@ def document() -> dict[str, Any]:
             "post": {"summary": "Publish a post (201; 409 if the stream has ended)",
                      "operationId": "createPost", "security": _AUTH,
                      "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
-                     "responses": _responses("201 Created", "PostWithSeq",
-                                             *_WRITE_ERRORS, "404", "409")},
+                     "responses": _etag(_responses("201 Created", "PostWithSeq",
+                                                   *_WRITE_ERRORS, "404", "409"))},
         },
         "/api/streams/{slug}/events": {
             "parameters": [_SLUG],
@@ -419,17 +449,18 @@ def document() -> dict[str, Any]:
             "parameters": [_ID],
             "get": {"summary": "One post", "operationId": "getPost",
                     "security": _OPTIONAL_AUTH,
-                    "responses": _responses("200 The post", "Post", "401", "404")},
+                    "responses": _etag(_responses("200 The post", "Post", "401", "404"))},
             "patch": {"summary": "Edit a post's text, headline, tags, bylines or photos (a new "
                                  "revision; the old one is kept) and/or pin it",
                       "operationId": "updatePost", "security": _AUTH,
-                      "requestBody": _body("PostPatch"),
-                      "responses": _responses("200 Updated", "PostWithSeq",
-                                              *_WRITE_ERRORS, "404")},
+                      "parameters": [_IF_MATCH], "requestBody": _body("PostPatch"),
+                      "responses": _etag(_responses("200 Updated", "PostWithSeq",
+                                                    *_WRITE_ERRORS, "404", "412"))},
             "delete": {"summary": "Delete a post (readers see a post.deleted event)",
                        "operationId": "deletePost", "security": _AUTH,
-                       "responses": _responses("200 Deleted", "PostWithSeq",
-                                               "401", "403", "404", "429", "503")},
+                       "parameters": [_IF_MATCH],
+                       "responses": _responses("200 Deleted", "PostWithSeq", "400",
+                                               "401", "403", "404", "412", "429", "503")},
         },
         "/api/people": {
             "get": {"summary": "The people directory, by name (editors)",

@@ -544,6 +544,46 @@ async def test_posts_are_edited_pinned_and_deleted_through_forms(desk: Any) -> N
     assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")
 
 
+async def test_the_edit_and_delete_forms_refuse_a_stale_revision(
+        desk: Any, db: Database) -> None:
+    """An edit form made before someone else saved comes back with both texts (412) and
+    saves nothing; sent again, it saves over theirs. A delete asked about an older
+    revision shows the post as it is now and asks again."""
+    await _form_stream(desk, "vote")
+    post = (await desk.post("/api/streams/vote/posts", json={"body": "Turnout 52%"},
+                            headers={"X-CSRF-Token": desk.csrf})).json()
+    url = f"/editor/posts/{post['id']}/edit"
+    revision = field((await desk.get(url)).text, "revision")
+    assert revision == "1"
+    await desk.patch(f"/api/posts/{post['id']}", json={"body": "Turnout 50.4%"},
+                     headers={"X-CSRF-Token": desk.csrf})
+    before = await snapshot(db)
+    stale = await desk.post(url, data={"csrf_token": desk.csrf, "revision": revision,
+                                       "body": "Turnout 51%"})
+    assert stale.status_code == 412
+    assert "someone else saved this post" in stale.text
+    assert ">Turnout 51%</textarea>" in stale.text and ">Turnout 50.4%</textarea>" in stale.text
+    assert await snapshot(db) == before
+    again = await desk.post(url, data={"csrf_token": desk.csrf,
+                                       "revision": field(stale.text, "revision"),
+                                       "body": "Turnout 51%"})
+    assert again.status_code == 303
+    assert (await desk.get(f"/api/posts/{post['id']}")).json()["body"] == "Turnout 51%"
+
+    asked = field((await desk.get(f"/editor/posts/{post['id']}/delete")).text, "revision")
+    await desk.patch(f"/api/posts/{post['id']}", json={"body": "Turnout 51.2%"},
+                     headers={"X-CSRF-Token": desk.csrf})
+    refused = await desk.post(f"/editor/posts/{post['id']}/delete",
+                              data={"csrf_token": desk.csrf, "revision": asked})
+    assert refused.status_code == 412 and "Turnout 51.2%" in refused.text
+    assert "someone else changed this post" in refused.text
+    assert (await desk.get(f"/api/posts/{post['id']}")).status_code == 200
+    deleted = await desk.post(f"/editor/posts/{post['id']}/delete", data={
+        "csrf_token": desk.csrf, "revision": field(refused.text, "revision")})
+    assert deleted.status_code == 303
+    assert (await desk.get(f"/api/posts/{post['id']}")).status_code == 404
+
+
 async def test_desk_errors_are_html_pages(desk: Any) -> None:
     """Unknown desk addresses, streams and posts are HTML 404 pages, not JSON."""
     for path in ("/editor/nothing-here", "/editor/streams/missing",

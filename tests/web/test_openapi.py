@@ -63,6 +63,17 @@ async def test_documented_examples_match_real_responses(
         jsonschema.validate(value, {**root, "$ref": f"#/components/schemas/{name}"})
 
 
+async def test_post_preconditions_are_documented(client: httpx.AsyncClient) -> None:
+    """PATCH and DELETE of a post take If-Match and may answer 412; the answers that carry
+    a post name its ETag header."""
+    item = (await client.get("/api/openapi.json")).json()["paths"]["/api/posts/{id}"]
+    for method in ("patch", "delete"):
+        assert [p["name"] for p in item[method]["parameters"]] == ["If-Match"]
+        assert "precondition_failed" in item[method]["responses"]["412"]["description"]
+    for method, status in (("get", "200"), ("patch", "200"), ("patch", "412")):
+        assert "ETag" in item[method]["responses"][status]["headers"]
+
+
 async def test_token_answers_match_their_schemas(app: Starlette, db: Database) -> None:
     """The admin token list and a revoked token validate against Token and TokenList."""
     import jsonschema

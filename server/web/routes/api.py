@@ -18,8 +18,10 @@ from .. import eventstream
 from ..callers import caller, writer
 from ..idempotency import Created, run_once
 from ..latecards import embed_later
+from ..preconditions import etag_header, expected_revisions, precondition_failed
 from ..responses import json_response
 from ..services import services
+from ..storylist import prefers_html, story_list
 from ..validation import (
     PostCreate,
     PostPatch,
@@ -196,7 +198,10 @@ async def create_post(request: Request) -> Response:
                              key=request.headers.get("idempotency-key"))
     if not outcome.replayed:
         embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
-    return outcome.response()
+    response = outcome.response()
+    if outcome.status == 201:
+        response.headers.update(etag_header(outcome.body))
+    return response
 
 
 async def get_post(request: Request) -> Response:
@@ -205,7 +210,8 @@ async def get_post(request: Request) -> Response:
     async with services(request).db.read() as session:
         view = await eventlog.get_post(session, post_id=_post_id(request),
                                     include_drafts=editor is not None)
-    return json_response(view.to_json())
+    post = view.to_json()
+    return json_response(post, headers=etag_header(post))
 
 
 async def update_post(request: Request) -> Response:
@@ -219,20 +225,25 @@ async def update_post(request: Request) -> Response:
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
+    expected = expected_revisions(request)
     book = None if data.body is None else await svc.cards.gather(data.body)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.edit_post(
-            session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url, cards=book,
-            headline=data.headline, tags=data.tags, contributors=data.contributors)
+        try:
+            view, events = await eventlog.edit_post(
+                session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
+                media=attachments(data.media), media_url=svc.media.url, cards=book,
+                headline=data.headline, tags=data.tags, contributors=data.contributors,
+                expected_revision=expected)
+        except eventlog.StaleRevision as stale:
+            raise precondition_failed(stale.current) from None
         return view.to_json() | {"seq": events[-1].seq if events else None}, view.stream_slug, \
             events
 
     result = await commit(svc, change)
     if book is not None and data.body is not None:
         embed_later(svc, post_id=post_id, body=data.body, book=book)
-    return json_response(result)
+    return json_response(result, headers=etag_header(result))
 
 
 async def delete_post(request: Request) -> Response:
@@ -240,9 +251,14 @@ async def delete_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     post_id = _post_id(request)
+    expected = expected_revisions(request)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor)
+        try:
+            view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor,
+                                                      expected_revision=expected)
+        except eventlog.StaleRevision as stale:
+            raise precondition_failed(stale.current) from None
         return view.to_json() | {"seq": events[-1].seq}, view.stream_slug, events
 
     return json_response(await commit(svc, change))
@@ -301,14 +317,17 @@ async def list_events(request: Request) -> Response:
 
 
 async def index(request: Request) -> Response:
-    """GET /: what this server is and where its API starts."""
+    """GET /: what this server is and where its API starts; to a browser (Accept ranks
+    text/html first) the list of stories instead."""
     from ... import __version__
 
+    if prefers_html(request):
+        return await story_list(request, vary="Accept")
     return json_response({
         "name": "Bulletin", "version": __version__,
         "links": {"streams": "/api/streams", "openapi": "/api/openapi.json",
-                  "health": "/healthz", "ready": "/readyz"},
-    })
+                  "health": "/healthz", "ready": "/readyz", "stories": "/live"},
+    }, headers={"Vary": "Accept"})
 
 
 async def me(request: Request) -> Response:

@@ -266,14 +266,15 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
 
 # The post template editor.js clones for posts that arrive live; it fills in the rest.
 BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author": "",
-              "created_iso": "", "created_text": "", "edited": False, "media": [],
-              "headline": "", "tags": [], "contributors": [], "bylines": ""}
+              "revision": "", "created_iso": "", "created_text": "", "edited": False,
+              "media": [], "headline": "", "tags": [], "contributors": [], "bylines": ""}
 
 
 def post_context(view: eventlog.PostView) -> dict[str, Any]:
     """What the post list shows of a post."""
     post = view.post
     return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
+            "revision": post.revision,
             "author": view.author.display_name if view.author else "",
             "created_iso": isotime(post.created_at), "created_text": clock(post.created_at),
             "edited": post.edited_at is not None, "media": list(post.media),
@@ -384,12 +385,13 @@ async def _post(request: Request) -> Any:
 
 
 async def _edit_page(request: Request, desk: Desk, view: eventlog.PostView, *, body: str,
-                     fields: dict[str, Any], error: str | None, status: int = 200
-                     ) -> Response:
+                     fields: dict[str, Any], error: str | None, status: int = 200,
+                     theirs: dict[str, Any] | None = None) -> Response:
     async with services(request).db.read() as session:
         directory = await people.list_people(session)
     return render(request, desk.signed_in, "editor/post_edit.html", {
         "post": view, "body": body, "fields": fields, "people": directory, "error": error,
+        "theirs": theirs,
     }, status=status)
 
 
@@ -403,9 +405,18 @@ async def edit_post_page(request: Request, desk: Desk) -> Response:
         "contributors": list(post.contributors)})
 
 
+def _revision_field(desk: Desk) -> frozenset[int] | None:
+    """The revision the form was made from (its hidden field), as If-Match would name it;
+    None for a form without one, which changes the post whatever its revision."""
+    raw = desk.form.get("revision", "")
+    return frozenset({int(raw)}) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
 @desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines."""
+    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines,
+    unless someone else saved since the form was made: then the form comes back with
+    both texts."""
     view = await _post(request)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
@@ -414,7 +425,15 @@ async def edit_post(request: Request, desk: Desk) -> Response:
         check_post_length(data.body, services(request).settings.max_post_chars)
         await _change_post(request, desk, view.post.id, body=data.body,
                            headline=data.headline, tags=data.tags,
-                           contributors=data.contributors)
+                           contributors=data.contributors,
+                           expected_revision=_revision_field(desk))
+    except eventlog.StaleRevision as stale:
+        return await _edit_page(
+            request, desk, await _post(request), body=body, fields=field_values(desk.form),
+            theirs=stale.current, status=412,
+            error="Not saved: someone else saved this post while you were editing. "
+                  "Your text is still in the box and their version is below it: keep "
+                  "yours and save again, or copy what you need from theirs first.")
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -429,21 +448,29 @@ async def edit_post(request: Request, desk: Desk) -> Response:
 async def delete_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
     view = await _post(request)
-    return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
+    return render(request, desk.signed_in, "editor/post_delete.html",
+                  {"post": view, "changed": False})
 
 
 @desk_endpoint()
 async def delete_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/delete: delete; readers see it go."""
+    """POST /editor/posts/{id}/delete: delete; readers see it go. A post changed since
+    the question was asked is shown again, and the question with it."""
     view = await _post(request)
     limit_writes(request, desk.editor)
+    expected = _revision_field(desk)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _view, events = await eventlog.delete_post(session, post_id=view.post.id,
-                                                   editor=desk.editor)
+                                                   editor=desk.editor,
+                                                   expected_revision=expected)
         return None, view.stream_slug, events
 
-    await commit(services(request), change)
+    try:
+        await commit(services(request), change)
+    except eventlog.StaleRevision:
+        return render(request, desk.signed_in, "editor/post_delete.html",
+                      {"post": await _post(request), "changed": True}, status=412)
     return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
 
 

@@ -20,10 +20,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from ...core import content
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import accounts, eventlog, sessions
 from ...store.models import Event
-from ..callers import caller, limit_writes, signed_in
+from ..callers import caller, limit_writes, permit, permit_post, signed_in
 from ..deskforms import (
     Desk,
     client_address,
@@ -209,6 +210,7 @@ async def create_stream(request: Request, desk: Desk) -> Response:
     values["status"] = "live" if desk.form.get("status") == "live" else "draft"
     values["idempotency_key"] = desk.form.get("idempotency_key", "")
     try:
+        permit(request, desk.editor, Act.CREATE_STREAM)
         limit_writes(request, desk.editor)
         fields = {k: values[k] for k in ("slug", "title", "description", "status")}
         data, raw = validated(fields, StreamCreate)
@@ -315,6 +317,7 @@ async def stream_status(request: Request, desk: Desk) -> Response:
 
 
 async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any) -> None:
+    permit(request, desk.editor, Act.CHANGE_STREAM, stream=slug)
     limit_writes(request, desk.editor)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
@@ -407,6 +410,7 @@ async def delete_post_page(request: Request, desk: Desk) -> Response:
 async def delete_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/delete: delete; readers see it go."""
     view = await _post(request)
+    await permit_post(request, desk.editor, view.post.id, delete=True)
     limit_writes(request, desk.editor)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
@@ -429,6 +433,8 @@ async def pin_post(request: Request, desk: Desk) -> Response:
 
 
 async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
+    await permit_post(request, desk.editor, post_id, edit="body" in changes,
+                      pin="pinned" in changes)
     limit_writes(request, desk.editor)
     svc = services(request)
     body = changes.get("body")

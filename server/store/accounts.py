@@ -128,8 +128,8 @@ async def create_token(
         raise ApiError(422, "invalid_scope", f"scope must be one of {', '.join(access.SCOPES)}")
     if not access.role_allows_scope(editor.role, scope):
         raise ApiError(422, "scope_exceeds_role",
-                       f"{editor.username}'s role is {editor.role}, and a token never does "
-                       f"more than its editor: it cannot have the {scope!r} scope")
+                       f"a token never does more than its editor, and {editor.username}'s "
+                       f"role is {editor.role}: it cannot have the {scope!r} scope")
     bound = sorted(set(streams or ()))
     if bound:
         found = set((await session.exec(

@@ -98,7 +98,8 @@ class ApiToken(SQLModel, table=True):
     prefix: str = Field(max_length=16)
     scope: str = Field(default="write", sa_column=sa.Column(
         sa.String(length=16), nullable=False, server_default="write"))
-    streams: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
+    streams: list[str] | None = Field(default=None, sa_column=sa.Column(
+        sa.JSON(none_as_null=True), nullable=True))
     created_at: datetime = _ts()
     expires_at: datetime | None = _ts(nullable=True)
     last_used_at: datetime | None = _ts(nullable=True)

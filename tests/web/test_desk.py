@@ -774,7 +774,7 @@ async def test_admins_create_scoped_expiring_tokens_and_see_them_listed(
             "csrf_token": csrf, "editor_id": str(editor.editor_id), "name": "importer",
             "scope": "read", "streams": "vote match", "expires_in": "12h"})
         assert made.status_code == 200
-        assert "Scope read; streams match, vote; expires " in made.text
+        assert "Scope: read. Streams: match, vote. Expires: 20" in made.text
         token = field(made.text, "secret")
         me = (await admin.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
         assert me["token"]["scope"] == "read" and me["token"]["streams"] == ["match", "vote"]

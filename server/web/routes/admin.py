@@ -164,11 +164,10 @@ async def create_token(request: Request, desk: Desk) -> Response:
         "label": "API token", "secret": plain, "back": TOKENS,
         "note": "Copy it now: it is shown only once, and only a hash of it is stored. "
                 "Send it as Authorization: Bearer <token>. "
-                f"Scope {token.scope}; "
-                + ("every stream" if token.streams is None
-                   else "streams " + ", ".join(token.streams)) + "; "
-                + ("never expires." if token.expires_at is None
-                   else f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC."),
+                f"Scope: {token.scope}. Streams: "
+                + ("all" if token.streams is None else ", ".join(token.streams))
+                + ". Expires: " + ("never." if token.expires_at is None
+                                   else f"{token.expires_at:%Y-%m-%d %H:%M} UTC."),
     })
 
 

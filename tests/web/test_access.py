@@ -133,7 +133,7 @@ async def test_an_expired_token_is_401_token_expired_and_its_connections_end(
     revoked tokens get), on reads too; its use is not recorded, and still_valid drops it."""
     plain = await _token(db, "alice", expires_in=timedelta(minutes=30))
     async with db.write() as session:
-        row = (await session.exec(sa.select(ApiToken).where(  # type: ignore[call-overload]
+        row = (await session.exec(sa.select(ApiToken).where(
             ApiToken.token_hash == accounts.auth.token_hash(plain)))).scalars().one()
         credential = Credential(editor.editor_id, token_id=row.id)
         assert await still_valid(session, [credential], settings=app.state.settings) == {

@@ -16,7 +16,7 @@ from bulletin.core import content
 from bulletin.live.driver import HubDriver
 from bulletin.store import auth, eventlog
 from bulletin.store.db import Database
-from bulletin.store.models import utcnow
+from bulletin.store.models import ApiToken, utcnow
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import new_stream, snapshot
 
@@ -794,3 +794,11 @@ async def test_admins_create_scoped_expiring_tokens_and_see_them_listed(
         assert older == [["root", "tests", "admin", "all", "never"],
                          ["alice", "tests", "write", "all", "never"]]
         assert root.token not in listed.text and token not in listed.text
+        assert "expired</span>" not in listed.text
+        async with db.write() as session:
+            await session.exec(sa.update(ApiToken).where(
+                ApiToken.name == "importer").values(expires_at=utcnow() - timedelta(minutes=1)))
+        listed = await admin.get("/editor/admin/tokens")
+        rows = re.findall(r"<tr>(.*?)</tr>", listed.text, re.S)
+        assert "expired</span>" in rows[1] and "/revoke" in rows[1]
+        assert all("expired</span>" not in row for row in rows[2:])

@@ -203,8 +203,9 @@ async def test_a_contributor_writes_and_edits_own_posts_only(
     app: Starlette, db: Database, editor: EditorLogin, stories: dict[str, Any]
 ) -> None:
     """A contributor (even with a write token) posts and edits their own post; pinning
-    (their own too), deleting, editing alice's post, creating and changing streams and
-    taking photos down are 403 forbidden_for_role, and change nothing."""
+    (their own too, or a new post as it is made), deleting, editing alice's post, creating
+    and changing streams and taking photos down are 403 forbidden_for_role, and change
+    nothing."""
     cora = await make_editor(db, "cora", role="contributor")
     async with _client(app, cora.token) as contributor:
         assert (await contributor.get("/api/me")).json()["role"] == "contributor"
@@ -223,6 +224,8 @@ async def test_a_contributor_writes_and_edits_own_posts_only(
             (await contributor.patch(f"/api/posts/{mine['id']}", json={"pinned": True}), "pin"),
             (await contributor.patch(f"/api/posts/{mine['id']}",
                                      json={"body": "x", "pinned": True}), "pin"),
+            (await contributor.post("/api/streams/vote/posts",
+                                    json={"body": "Key moment", "pinned": True}), "pin"),
             (await contributor.delete(f"/api/posts/{mine['id']}"), "delete"),
             (await contributor.delete(f"/api/posts/{alices}"), "delete"),
             (await contributor.post("/api/streams", json={"slug": "mine", "title": "Mine"}),
@@ -255,8 +258,9 @@ async def test_an_editor_edits_pins_and_deletes_anyones_post(
 async def test_a_contributor_on_the_desk_is_held_to_the_same_limits(
     app: Starlette, db: Database, editor: EditorLogin, stories: dict[str, Any]
 ) -> None:
-    """With the session cookie, a contributor may not create or end streams, pin, delete
-    or edit alice's post (403 pages), and nothing changes; editing their own post works."""
+    """With the session cookie, a contributor may not create or end streams, pin (a new
+    post either), delete or edit alice's post (403 pages), and nothing changes; editing
+    their own post works."""
     from tests.web.test_desk import desk_client, sign_in
 
     await make_editor(db, "cora", role="contributor")
@@ -272,6 +276,7 @@ async def test_a_contributor_on_the_desk_is_held_to_the_same_limits(
         alices = stories["vote"]["id"]
         for path, form in [
             ("/editor/streams", {"slug": "mine", "title": "Mine"}),
+            ("/editor/streams/vote/posts", {"body": "Key moment", "pinned": "1"}),
             ("/editor/streams/vote/status", {"status": "ended", "confirm": "1"}),
             (f"/editor/posts/{alices}/edit", {"body": "Taken over"}),
             (f"/editor/posts/{alices}/pin", {"pinned": "1"}),

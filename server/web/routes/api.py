@@ -16,7 +16,7 @@ from ...store import eventlog
 from ...store.models import Event, Stream
 from ...store.payloads import encode, iso, stream_json, token_access
 from .. import eventstream
-from ..callers import api_token, caller, permit_post, writer
+from ..callers import api_token, caller, permit, permit_post, writer
 from ..idempotency import Created, run_once
 from ..latecards import embed_later
 from ..responses import json_response
@@ -165,6 +165,8 @@ async def create_post(request: Request) -> Response:
     slug = _slug(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, PostCreate)
+    if data.pinned:
+        permit(request, editor, Act.PIN, stream=slug)
     check_post_length(data.body, svc.settings.max_post_chars)
     # Cards wait about 2 s at most; the rest reach the post as post.embedded later.
     book = await svc.cards.gather(data.body)

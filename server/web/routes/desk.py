@@ -338,6 +338,8 @@ async def create_post(request: Request, desk: Desk) -> Response:
     compose = {"body": body, "pinned": "1" if desk.form.get("pinned") else "",
                "idempotency_key": desk.form.get("idempotency_key", "")}
     try:
+        if compose["pinned"]:
+            permit(request, desk.editor, Act.PIN, stream=slug)
         limit_writes(request, desk.editor)
         data, raw = validated({"body": body, "pinned": bool(compose["pinned"])}, PostCreate)
         svc = services(request)

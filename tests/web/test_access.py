@@ -259,8 +259,8 @@ async def test_a_contributor_on_the_desk_is_held_to_the_same_limits(
     app: Starlette, db: Database, editor: EditorLogin, stories: dict[str, Any]
 ) -> None:
     """With the session cookie, a contributor may not create or end streams, pin (a new
-    post either), delete or edit alice's post (403 pages), and nothing changes; editing
-    their own post works."""
+    post either), delete, edit alice's post or take a photo down (403 pages), and nothing
+    changes; editing their own post works."""
     from tests.web.test_desk import desk_client, sign_in
 
     await make_editor(db, "cora", role="contributor")
@@ -281,6 +281,7 @@ async def test_a_contributor_on_the_desk_is_held_to_the_same_limits(
             (f"/editor/posts/{alices}/edit", {"body": "Taken over"}),
             (f"/editor/posts/{alices}/pin", {"pinned": "1"}),
             (f"/editor/posts/{mine.json()['id']}/delete", {}),
+            ("/editor/media/1/take-down", {"stream": "vote"}),
         ]:
             response = await desk.post(path, data={"csrf_token": csrf, **form})
             assert response.status_code == 403, path

@@ -14,11 +14,7 @@ from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 from . import __version__
-from .settings import TOKEN_SCOPES
-
-# The editors' roles (core/access.py ROLES), spelled here so that --help needs no import
-# of the server; a test keeps the two equal.
-ROLES = ("contributor", "editor", "admin")
+from .core.access import ROLES, SCOPES
 
 T = TypeVar("T")
 log = logging.getLogger("bulletin")
@@ -79,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("editor", help="the editor's username")
     token_create.add_argument("--name", default="cli", help="what the token is for")
     token_create.add_argument(
-        "--scope", choices=TOKEN_SCOPES,
+        "--scope", choices=SCOPES,
         help="read: reads drafts and revisions only; write: posts and streams; admin: also "
              "the token API (admins only). Default: BULLETIN_TOKEN_DEFAULT_SCOPE, or write")
     token_create.add_argument(

@@ -269,12 +269,13 @@ class EditorLogin:
 
 
 async def make_editor(db: Database, username: str, role: str = "editor") -> EditorLogin:
-    """Create an editor with a token."""
+    """Create an editor with a token: of the admin scope for an admin, else write."""
     async with db.write() as session:
         editor = await accounts.create_editor(
             session, username=username, display_name=username.title(),
             password="correct horse battery", role=role)
-        _token, plain = await accounts.create_token(session, editor=editor, name="tests")
+        _token, plain = await accounts.create_token(
+            session, editor=editor, name="tests", scope="admin" if role == "admin" else "write")
     assert editor.id is not None
     return EditorLogin(username, plain, editor.id)
 

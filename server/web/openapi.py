@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
+from ..core.access import ROLES, SCOPES
 from ..core.protocol import EVENT_OPS
 from .validation import (
     PersonCreate,
@@ -182,7 +183,20 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Me": _object({"id": {"type": "integer"}, "username": {"type": "string"},
                    "display_name": {"type": "string"},
-                   "role": {"type": "string", "enum": ["admin", "editor"]}}),
+                   "role": {"type": "string", "enum": list(ROLES)},
+                   "token": {"oneOf": [_ref("TokenAccess"), {"type": "null"}],
+                             "description": "The API token the request came with; null "
+                                            "with the desk's session cookie"}}),
+    "TokenAccess": _object({
+        "id": {"type": "integer"}, "name": {"type": "string"}, "prefix": {"type": "string"},
+        "scope": {"type": "string", "enum": list(SCOPES),
+                  "description": "read: reads only; write: what the editor's role allows "
+                                 "but admin endpoints; admin: those too"},
+        "streams": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The only streams it may write to; null: every stream"},
+        "expires_at": {**_NULLABLE_TIME, "description": "After this it is a 401 "
+                                                        "token_expired; null: never"},
+    }),
     "Health": _object({"status": {"type": "string"}}, ["status"]),
     "Token": _object({
         "id": {"type": "integer"},
@@ -191,6 +205,11 @@ SCHEMAS: dict[str, Any] = {
         "name": {"type": "string", "description": "What the token is for"},
         "prefix": {"type": "string",
                    "description": "The token's first characters, to tell tokens apart"},
+        "scope": {"type": "string", "enum": list(SCOPES)},
+        "streams": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The only streams it may write to; null: every stream"},
+        "expires_at": {**_NULLABLE_TIME, "description": "null: never"},
+        "expired": {"type": "boolean"},
         "created_at": _TIME, "last_used_at": _NULLABLE_TIME, "revoked_at": _NULLABLE_TIME,
         "revoked": {"type": "boolean"},
     }),
@@ -249,8 +268,11 @@ for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, P
 
 _ERRORS = {
     "400": "Malformed request (bad JSON, bad parameter, an If-Match that is no list of ETags)",
-    "401": "Missing, malformed or unknown API token",
-    "403": "The editor account is disabled",
+    "401": "Missing, malformed, unknown or revoked API token (invalid_token), or an "
+           "expired one (token_expired)",
+    "403": "The editor account is disabled (editor_disabled); on writes also: the token's "
+           "scope does not allow it (insufficient_scope), the token is bound to other streams "
+           "(stream_not_allowed), or the editor's role does not allow it (forbidden_for_role)",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
     "409": "The state forbids it (slug taken, stream ended, invalid status change)",
     "412": "If-Match names a revision the post is no longer at (precondition_failed): "
@@ -275,7 +297,10 @@ def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
 
 
 def _admin(responses: dict[str, Any]) -> dict[str, Any]:
-    responses["403"]["description"] = "The caller is not an admin, or is disabled"
+    responses["403"]["description"] = ("The caller is not an admin (forbidden), its token "
+                                       "lacks the admin scope (insufficient_scope) or is "
+                                       "bound to streams (stream_not_allowed), or it is "
+                                       "disabled")
     responses["404"]["description"] = "No such token or editor"
     return responses
 

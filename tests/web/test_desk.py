@@ -4,7 +4,7 @@ CSRF, posting without JavaScript, the session cookie on the API, admin pages."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 
 from bulletin.core import content
 from bulletin.live.driver import HubDriver
-from bulletin.store import auth
+from bulletin.store import auth, eventlog
 from bulletin.store.db import Database
-from bulletin.store.models import utcnow
+from bulletin.store.models import ApiToken, utcnow
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import new_stream, snapshot
 
@@ -781,3 +781,64 @@ async def test_desk_changes_that_take_access_away_are_announced_after_commit(
         assert len(seen) == 3
         await sign_out(admin)
         assert seen[-1] == (0, 0, 1)
+
+
+async def test_admins_create_scoped_expiring_tokens_and_see_them_listed(
+    app: Starlette, editor: EditorLogin, db: Database
+) -> None:
+    """The tokens page makes a token with a scope, streams and a lifetime, says so once, and
+    lists each token's scope, streams and expiry; a bad lifetime, an unknown stream or a
+    scope above the editor's role is the form again with the message, and nothing is made."""
+    root = await make_editor(db, "root", role="admin")
+    async with db.write() as session:
+        for slug in ("vote", "match"):
+            await eventlog.create_stream(session, slug=slug, title=slug, description="",
+                                         status="live")
+    async with desk_client(app) as admin:
+        csrf = await sign_in(admin, "root")
+        page = await admin.get("/editor/admin/tokens")
+        assert 'name="scope"' in page.text and 'name="expires_in"' in page.text
+        assert '<option value="write" selected>' in page.text
+        before = await snapshot(db)
+        for form, message in [({"expires_in": "soon"}, "Invalid duration &#39;soon&#39;"),
+                              ({"streams": "vote, nowhere"}, "No stream &#39;nowhere&#39;"),
+                              ({"scope": "admin"}, "alice&#39;s role is editor"),
+                              ({"scope": "root"}, "Scope must be one of read, write, admin")]:
+            refused = await admin.post("/editor/admin/tokens", data={
+                "csrf_token": csrf, "editor_id": str(editor.editor_id), "name": "feed", **form})
+            assert refused.status_code in (404, 422), form
+            assert message in refused.text, form
+            assert 'value="feed"' in refused.text  # the form keeps what was typed
+        assert await snapshot(db) == before
+        made = await admin.post("/editor/admin/tokens", data={
+            "csrf_token": csrf, "editor_id": str(editor.editor_id), "name": "importer",
+            "scope": "read", "streams": "vote match", "expires_in": "12h"})
+        assert made.status_code == 200
+        assert "Scope: read. Streams: match, vote. Expires: 20" in made.text
+        token = field(made.text, "secret")
+        me = (await admin.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
+        assert me["token"]["scope"] == "read" and me["token"]["streams"] == ["match", "vote"]
+        expires = datetime.fromisoformat(me["token"]["expires_at"])
+        assert timedelta(hours=11, minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=12)
+        listed = await admin.get("/editor/admin/tokens")
+        rows = re.findall(r"<tr>(.*?)</tr>", listed.text, re.S)
+        cells = [re.sub(r"<[^>]+>", "", c).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)]
+        assert cells[1:6] == ["alice", "importer", "read", "match, vote",
+                              f"{expires:%H:%M UTC, %-d %b %Y}"]
+        assert f'datetime="{expires:%Y-%m-%dT%H:%M:%SZ}"' in rows[1]
+        assert cells[7] != "never"  # used just now, by /api/me
+        older = [[re.sub(r"<[^>]+>", "", c).strip()
+                  for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)][1:6]
+                 for row in rows[2:]]
+        assert older == [["root", "tests", "admin", "all", "never"],
+                         ["alice", "tests", "write", "all", "never"]]
+        assert root.token not in listed.text and token not in listed.text
+        assert "expired</span>" not in listed.text
+        async with db.write() as session:
+            await session.exec(sa.update(ApiToken).where(
+                ApiToken.name == "importer").values(expires_at=utcnow() - timedelta(minutes=1)))
+        listed = await admin.get("/editor/admin/tokens")
+        rows = re.findall(r"<tr>(.*?)</tr>", listed.text, re.S)
+        assert "expired</span>" in rows[1] and "/revoke" in rows[1]
+        assert all("expired</span>" not in row for row in rows[2:])

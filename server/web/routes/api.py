@@ -9,13 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...core.protocol import STREAM_STATUSES
 from ...store import eventlog
 from ...store.models import Event, Stream
-from ...store.payloads import encode, iso, stream_json
+from ...store.payloads import encode, iso, stream_json, token_access
 from .. import eventstream
-from ..callers import caller, writer
+from ..callers import api_token, caller, permit, permit_post, writer
 from ..idempotency import Created, run_once
 from ..latecards import embed_later
 from ..preconditions import etag_header, expected_revisions, precondition_failed
@@ -83,7 +84,7 @@ def stream_summary(stream: Stream) -> dict[str, Any]:
 
 async def create_stream(request: Request) -> Response:
     """POST /api/streams."""
-    editor = await writer(request)
+    editor = await writer(request, Act.CREATE_STREAM)
     svc = services(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, StreamCreate)
@@ -121,7 +122,7 @@ def _with_readers(request: Request, summaries: list[dict[str, Any]]) -> None:
 
 async def update_stream(request: Request) -> Response:
     """PATCH /api/streams/{slug}."""
-    await writer(request)
+    await writer(request, Act.CHANGE_STREAM, stream=_slug(request))
     svc = services(request)
     slug = _slug(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
@@ -178,11 +179,13 @@ def _cursor(request: Request) -> int | None:
 
 async def create_post(request: Request) -> Response:
     """POST /api/streams/{slug}/posts."""
-    editor = await writer(request)
+    editor = await writer(request, Act.POST, stream=_slug(request))
     svc = services(request)
     slug = _slug(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, PostCreate)
+    if data.pinned:
+        permit(request, editor, Act.PIN, stream=slug)
     check_post_length(data.body, svc.settings.max_post_chars)
     # Cards wait about 2 s at most; the rest reach the post as post.embedded later.
     book = await svc.cards.gather(data.body)
@@ -225,6 +228,8 @@ async def update_post(request: Request) -> Response:
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
+    await permit_post(request, editor, post_id, pin=data.pinned is not None,
+                      edit=bool(data.model_fields_set - {"pinned"}))
     expected = expected_revisions(request)
     book = None if data.body is None else await svc.cards.gather(data.body)
 
@@ -251,6 +256,7 @@ async def delete_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     post_id = _post_id(request)
+    await permit_post(request, editor, post_id, delete=True)
     expected = expected_revisions(request)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
@@ -331,11 +337,13 @@ async def index(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    """GET /api/me: the editor the token belongs to."""
+    """GET /api/me: the editor the token belongs to, and what the token may do."""
     editor = await caller(request, required=True)
     assert editor is not None
+    token = api_token(request)
     return json_response({"id": editor.id, "username": editor.username,
-                          "display_name": editor.display_name, "role": editor.role})
+                          "display_name": editor.display_name, "role": editor.role,
+                          "token": None if token is None else token_access(token)})
 
 
 def routes() -> list[BaseRoute]:

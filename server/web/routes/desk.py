@@ -20,10 +20,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from ...core import content
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import accounts, eventlog, people, sessions
 from ...store.models import Event
-from ..callers import caller, limit_writes, signed_in
+from ..callers import caller, limit_writes, permit, permit_post, signed_in
 from ..deskforms import (
     Desk,
     client_address,
@@ -212,6 +213,7 @@ async def create_stream(request: Request, desk: Desk) -> Response:
     values["status"] = "live" if desk.form.get("status") == "live" else "draft"
     values["idempotency_key"] = desk.form.get("idempotency_key", "")
     try:
+        permit(request, desk.editor, Act.CREATE_STREAM)
         limit_writes(request, desk.editor)
         fields = {k: values[k] for k in ("slug", "title", "description", "status")}
         data, raw = validated(fields, StreamCreate)
@@ -327,6 +329,7 @@ async def stream_status(request: Request, desk: Desk) -> Response:
 
 
 async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any) -> None:
+    permit(request, desk.editor, Act.CHANGE_STREAM, stream=slug)
     limit_writes(request, desk.editor)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
@@ -348,6 +351,8 @@ async def create_post(request: Request, desk: Desk) -> Response:
                "idempotency_key": desk.form.get("idempotency_key", ""),
                **{k: desk.form.get(k, "") for k in ("headline", "tags", "contributors")}}
     try:
+        if compose["pinned"]:
+            permit(request, desk.editor, Act.PIN, stream=slug)
         limit_writes(request, desk.editor)
         data, raw = validated({"body": body, "pinned": bool(compose["pinned"]),
                                **post_fields(desk.form)}, PostCreate)
@@ -457,6 +462,7 @@ async def delete_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/delete: delete; readers see it go. A post changed since
     the question was asked is shown again, and the question with it."""
     view = await _post(request)
+    await permit_post(request, desk.editor, view.post.id, delete=True)
     limit_writes(request, desk.editor)
     expected = _revision_field(desk)
 
@@ -485,6 +491,8 @@ async def pin_post(request: Request, desk: Desk) -> Response:
 
 
 async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
+    await permit_post(request, desk.editor, post_id, edit="body" in changes,
+                      pin="pinned" in changes)
     limit_writes(request, desk.editor)
     svc = services(request)
     body = changes.get("body")

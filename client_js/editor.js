@@ -14,8 +14,8 @@
 
 import { BulletinClient } from "./client.js";
 import { isStoredPhoto } from "./desk_attachment.js";
-import { byId, failureText, NETWORK_FAILURE, newKey, onCtrlEnter, request, showError }
-  from "./desk_common.js";
+import { byId, failureText, NETWORK_FAILURE, newKey, onCtrlEnter, request, requestOnce,
+  showError } from "./desk_common.js";
 import { PostFields } from "./desk_fields.js";
 import { setUpPersonPhotos } from "./desk_people.js";
 import { PhotoTray, photosReady } from "./desk_photos.js";
@@ -234,12 +234,16 @@ function setUpCompose(form, posts, queue) {
     tray.lock(true);
     fields.lock(true);
     try {
-      const result = await request("POST", `/api/streams/${encodeURIComponent(slug)}/posts`,
+      const result = await requestOnce("POST", `/api/streams/${encodeURIComponent(slug)}/posts`,
         { body: sent, pinned: pinned.checked, media: tray.refs(), ...fields.values(),
-          ...queue.fields() },
-        { "Idempotency-Key": key });
-      if (result.ok) {
-        const waits = queue.accepted(result.data);
+          ...queue.fields() }, key, () => {
+          status.textContent = "No answer from the server: checking whether it was posted…";
+        });
+      const waits = result?.ok ? queue.accepted(result.data) : null;
+      if (!result) {
+        status.textContent = "";
+        showError(error, `Not posted: ${NETWORK_FAILURE} ${kept()}`);
+      } else if (result.ok) {
         if (!waits) posts?.apply(result.data);
         textarea.value = "";
         pinned.checked = false;
@@ -254,7 +258,10 @@ function setUpCompose(form, posts, queue) {
         previewPhotos.replaceChildren();
         delete previewPhotos.dataset.shown;
         showNotices(previewNotices, []);
-        status.textContent = waits ?? "Posted.";
+        // A replay is the server's answer to an earlier try: the post went out once.
+        status.textContent = waits ?? (result.replayed
+          ? "Posted. (It had gone through before its answer was lost: it is in the list once.)"
+          : "Posted.");
       } else if (result.data?.error?.code === "idempotency_key_reused") {
         // An earlier try of this draft was published before the text was changed.
         key = newKey();
@@ -267,9 +274,6 @@ function setUpCompose(form, posts, queue) {
         status.textContent = "";
         showError(error, `Not posted: ${failureText(result)} ${kept()}`);
       }
-    } catch {
-      status.textContent = "";
-      showError(error, `Not posted: ${NETWORK_FAILURE} ${kept()}`);
     } finally {
       busy = false;
       button.disabled = false;

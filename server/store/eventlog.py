@@ -98,6 +98,15 @@ def _where(only: PostFilter) -> list[sa.ColumnElement[bool]]:
 _NEWEST_FIRST = (col(Post.created_at).desc(), col(Post.id).desc())
 
 
+class StaleRevision(Exception):
+    """An edit or deletion made from a revision that is no longer the post's: nothing was
+    changed. ``current`` is the post's JSON as it is now, read under the stream's lock."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__(f"the post is at revision {current['revision']}")
+        self.current = current
+
+
 # --- streams -----------------------------------------------------------------------------
 
 
@@ -243,7 +252,7 @@ async def edit_post(
     cards: content.CardBook | None = None, at: datetime | None = None,
     headline: str | None = None, tags: Sequence[str] | None = None,
     contributors: Sequence[int] | None = None, publish_at: datetime | None = None,
-    contributor: bool = False,
+    contributor: bool = False, expected_revision: frozenset[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Change a post's text, headline, tags, bylines or photos (a new revision, the old
     one kept), its pin, or both; or when a scheduled post goes out (``publish_at``).
@@ -251,8 +260,11 @@ async def edit_post(
 
     A post that waits changes without an event. A ``contributor`` may change only their
     own posts that wait for approval, and a post sent back to them is submitted again.
+    With ``expected_revision``, a post whose revision is not one of them is left alone
+    (``StaleRevision``); None changes it whatever its revision.
     """
     post, stream = await _lock_post(session, post_id)
+    await _check_revision(session, post, stream, expected_revision)
     if contributor:
         _check_contributors_own(post, editor)
         if post.status == "returned":
@@ -315,11 +327,14 @@ async def edit_post(
 
 async def delete_post(
     session: AsyncSession, *, post_id: int, editor: Editor, contributor: bool = False,
+    expected_revision: frozenset[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Soft-delete a post; one ``post.deleted`` event, its earlier ones restated to no text.
     A post that waits (cancelled, withdrawn) goes without an event: readers never saw it.
-    A ``contributor`` may delete only their own posts that wait for approval."""
+    A ``contributor`` may delete only their own posts that wait for approval.
+    ``expected_revision`` as for ``edit_post``."""
     post, stream = await _lock_post(session, post_id)
+    await _check_revision(session, post, stream, expected_revision)
     if contributor:
         _check_contributors_own(post, editor)
     now = utcnow()
@@ -671,6 +686,13 @@ async def _lock_post(session: AsyncSession, post_id: int) -> tuple[Post, Stream]
     if post is None or stream is None or post.deleted_at is not None:
         raise not_found("post", post_id)
     return post, stream
+
+
+async def _check_revision(session: AsyncSession, post: Post, stream: Stream,
+                          expected: frozenset[int] | None) -> None:
+    # Checked with the stream locked: no other write can slip in between this and the change.
+    if expected is not None and post.revision not in expected:
+        raise StaleRevision((await _view(session, post, stream.slug)).to_json())
 
 
 async def _author(session: AsyncSession, post: Post) -> Editor | None:

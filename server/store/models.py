@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from ..core.access import ROLES, SCOPES
 from ..core.protocol import EVENT_OPS, POST_STATUSES, STREAM_STATUSES
 
 
@@ -53,8 +54,7 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-# A contributor's posts wait for an editor's approval (docs/api.md#posts-that-wait).
-EDITOR_ROLES = ("admin", "editor", "contributor")
+EDITOR_ROLES = ROLES
 # Ids are 32-bit integers in the database; a larger one cannot exist.
 MAX_ID = 2**31 - 1
 
@@ -80,9 +80,15 @@ class Editor(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """An editor's API token; only its SHA-256 hash is stored."""
+    """An editor's API token; only its SHA-256 hash is stored.
+
+    ``scope`` and ``streams`` narrow what the editor's role allows (``core/access.py``);
+    ``streams`` is a list of slugs, or None for every stream. After ``expires_at`` (None:
+    never) the token is refused as expired.
+    """
 
     __tablename__ = "api_tokens"
+    __table_args__ = (sa.CheckConstraint(_one_of("scope", SCOPES), name="scope"),)
 
     id: int | None = Field(default=None, primary_key=True)
     editor_id: int = Field(foreign_key="editors.id", index=True)
@@ -90,7 +96,12 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     # The first characters of the token, so that people can tell their tokens apart.
     prefix: str = Field(max_length=16)
+    scope: str = Field(default="write", sa_column=sa.Column(
+        sa.String(length=16), nullable=False, server_default="write"))
+    streams: list[str] | None = Field(default=None, sa_column=sa.Column(
+        sa.JSON(none_as_null=True), nullable=True))
     created_at: datetime = _ts()
+    expires_at: datetime | None = _ts(nullable=True)
     last_used_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
 

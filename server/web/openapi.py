@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
+from ..core.access import ROLES, SCOPES
 from ..core.protocol import EVENT_OPS, POST_STATUSES
-from ..store.models import EDITOR_ROLES
 from .validation import (
     PersonCreate,
     PersonPatch,
@@ -198,7 +198,20 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Me": _object({"id": {"type": "integer"}, "username": {"type": "string"},
                    "display_name": {"type": "string"},
-                   "role": {"type": "string", "enum": list(EDITOR_ROLES)}}),
+                   "role": {"type": "string", "enum": list(ROLES)},
+                   "token": {"oneOf": [_ref("TokenAccess"), {"type": "null"}],
+                             "description": "The API token the request came with; null "
+                                            "with the desk's session cookie"}}),
+    "TokenAccess": _object({
+        "id": {"type": "integer"}, "name": {"type": "string"}, "prefix": {"type": "string"},
+        "scope": {"type": "string", "enum": list(SCOPES),
+                  "description": "read: reads only; write: what the editor's role allows "
+                                 "but admin endpoints; admin: those too"},
+        "streams": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The only streams it may write to; null: every stream"},
+        "expires_at": {**_NULLABLE_TIME, "description": "After this it is a 401 "
+                                                        "token_expired; null: never"},
+    }),
     "Health": _object({"status": {"type": "string"}}, ["status"]),
     "Token": _object({
         "id": {"type": "integer"},
@@ -207,6 +220,11 @@ SCHEMAS: dict[str, Any] = {
         "name": {"type": "string", "description": "What the token is for"},
         "prefix": {"type": "string",
                    "description": "The token's first characters, to tell tokens apart"},
+        "scope": {"type": "string", "enum": list(SCOPES)},
+        "streams": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The only streams it may write to; null: every stream"},
+        "expires_at": {**_NULLABLE_TIME, "description": "null: never"},
+        "expired": {"type": "boolean"},
         "created_at": _TIME, "last_used_at": _NULLABLE_TIME, "revoked_at": _NULLABLE_TIME,
         "revoked": {"type": "boolean"},
     }),
@@ -265,13 +283,19 @@ for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, SendBack, Perso
     SCHEMAS[_model.__name__] = _schema
 
 _ERRORS = {
-    "400": "Malformed request (bad JSON, bad parameter)",
-    "401": "Missing, malformed or unknown API token",
-    "403": "The editor account is disabled, or a contributor tried what only editors may "
-           "(contributor_not_allowed, not_your_post, already_published)",
+    "400": "Malformed request (bad JSON, bad parameter, an If-Match that is no list of ETags)",
+    "401": "Missing, malformed, unknown or revoked API token (invalid_token), or an "
+           "expired one (token_expired)",
+    "403": "The editor account is disabled (editor_disabled); on writes also: the token's "
+           "scope does not allow it (insufficient_scope), the token is bound to other streams "
+           "(stream_not_allowed), the editor's role does not allow it (forbidden_for_role), or a "
+           "contributor's post is not theirs or not waiting (not_your_post, already_published)",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
     "409": "The state forbids it (slug taken, stream ended, invalid status change, post "
            "already published, not scheduled)",
+    "412": "If-Match names a revision the post is no longer at (precondition_failed): "
+           "nothing was changed; `details.post` is the post as it is now, and the ETag "
+           "header its revision",
     "413": "Body over the size limit",
     "415": "Body is not application/json",
     "422": "Valid JSON of the wrong shape; details lists each field",
@@ -291,7 +315,10 @@ def _responses(ok: str, schema: str, *errors: str) -> dict[str, Any]:
 
 
 def _admin(responses: dict[str, Any]) -> dict[str, Any]:
-    responses["403"]["description"] = "The caller is not an admin, or is disabled"
+    responses["403"]["description"] = ("The caller is not an admin (forbidden), its token "
+                                       "lacks the admin scope (insufficient_scope) or is "
+                                       "bound to streams (stream_not_allowed), or it is "
+                                       "disabled")
     responses["404"]["description"] = "No such token or editor"
     return responses
 
@@ -308,9 +335,21 @@ def _media(responses: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
+def _html(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    return responses
+
+
 def _sse(responses: dict[str, Any]) -> dict[str, Any]:
     responses["200"]["content"]["text/event-stream"] = {
         "schema": {"type": "string", "description": "Server-Sent Events records"}}
+    return responses
+
+
+def _etag(responses: dict[str, Any]) -> dict[str, Any]:
+    for status, response in responses.items():
+        if status[0] == "2" or status == "412":
+            response["headers"] = _ETAG_HEADER
     return responses
 
 
@@ -326,6 +365,17 @@ _IDEMPOTENCY = {
     "description": "Retrying with the same key returns the first response and creates "
                    "nothing new (kept 24 hours). Reusing it for another request is a 422.",
 }
+_IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False,
+    "schema": {"type": "string", "examples": ['"r3"', "*"]},
+    "description": "Change the post only if it is still at this revision: the ETag it was "
+                   "read with. A stale one is a 412 that changes nothing. `*` or no header: "
+                   "whatever its revision. Compared strongly (a weak W/ tag never matches).",
+}
+_ETAG_HEADER = {"ETag": {
+    "description": 'The post\'s revision, e.g. "r3": it changes with every edit of the text '
+                   "or photos (not with a pin); send it back as If-Match",
+    "schema": {"type": "string"}}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 _WRITE_ERRORS = ("400", "401", "403", "413", "415", "422", "429", "503")
@@ -336,7 +386,11 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "What this server is, and links to start from",
                       "operationId": "index", "security": [{}],
-                      "responses": _responses("200 Index", "Index")}},
+                      "description": "JSON for API clients (`Accept: application/json`, "
+                                     "`*/*` or none). A browser, whose Accept ranks "
+                                     "text/html first, gets the HTML list of stories that "
+                                     "`/live` shows.",
+                      "responses": _html(_responses("200 Index", "Index"))}},
         "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
                              "security": [{}],
                              "responses": _responses("200 Up", "Health")}},
@@ -406,8 +460,8 @@ def document() -> dict[str, Any]:
                                 "published",
                      "operationId": "createPost", "security": _AUTH,
                      "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
-                     "responses": _responses("201 Created", "PostWithSeq",
-                                             *_WRITE_ERRORS, "404", "409")},
+                     "responses": _etag(_responses("201 Created", "PostWithSeq",
+                                                   *_WRITE_ERRORS, "404", "409"))},
         },
         "/api/streams/{slug}/events": {
             "parameters": [_SLUG],
@@ -448,18 +502,19 @@ def document() -> dict[str, Any]:
             "get": {"summary": "One post (one that waits: editors only, a contributor their "
                                "own; 404 to others)", "operationId": "getPost",
                     "security": _OPTIONAL_AUTH,
-                    "responses": _responses("200 The post", "Post", "401", "404")},
+                    "responses": _etag(_responses("200 The post", "Post", "401", "404"))},
             "patch": {"summary": "Edit a post's text, headline, tags, bylines or photos (a new "
                                  "revision; the old one is kept) and/or pin it",
                       "operationId": "updatePost", "security": _AUTH,
-                      "requestBody": _body("PostPatch"),
-                      "responses": _responses("200 Updated", "PostWithSeq",
-                                              *_WRITE_ERRORS, "404")},
+                      "parameters": [_IF_MATCH], "requestBody": _body("PostPatch"),
+                      "responses": _etag(_responses("200 Updated", "PostWithSeq",
+                                                    *_WRITE_ERRORS, "404", "412"))},
             "delete": {"summary": "Delete a post (readers see a post.deleted event); a "
                                   "post that waits (withdrawn, cancelled) goes with none",
                        "operationId": "deletePost", "security": _AUTH,
-                       "responses": _responses("200 Deleted", "PostWithSeq",
-                                               "401", "403", "404", "429", "503")},
+                       "parameters": [_IF_MATCH],
+                       "responses": _responses("200 Deleted", "PostWithSeq", "400",
+                                               "401", "403", "404", "412", "429", "503")},
         },
         "/api/posts/{id}/approve": {
             "parameters": [_ID],

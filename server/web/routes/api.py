@@ -9,17 +9,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...core.protocol import POST_STATUSES, STREAM_STATUSES
 from ...store import eventlog, publishing
 from ...store.models import Editor, Event, Stream, utcnow
-from ...store.payloads import encode, iso, stream_json
+from ...store.payloads import encode, iso, stream_json, token_access
 from .. import eventstream
-from ..callers import caller, is_contributor, not_for_contributors, writer
+from ..callers import (
+    api_token,
+    caller,
+    is_contributor,
+    not_for_contributors,
+    permit,
+    permit_post,
+    writer,
+)
 from ..idempotency import Created, run_once
 from ..latecards import embed_later
+from ..preconditions import etag_header, expected_revisions, precondition_failed
 from ..responses import json_response
 from ..services import services
+from ..storylist import prefers_html, story_list
 from ..validation import (
     PostCreate,
     PostPatch,
@@ -83,8 +94,7 @@ def stream_summary(stream: Stream) -> dict[str, Any]:
 
 async def create_stream(request: Request) -> Response:
     """POST /api/streams."""
-    editor = await writer(request)
-    not_for_contributors(editor, "start streams")
+    editor = await writer(request, Act.CREATE_STREAM)
     svc = services(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, StreamCreate)
@@ -122,7 +132,7 @@ def _with_readers(request: Request, summaries: list[dict[str, Any]]) -> None:
 
 async def update_stream(request: Request) -> Response:
     """PATCH /api/streams/{slug}."""
-    not_for_contributors(await writer(request), "change streams")
+    await writer(request, Act.CHANGE_STREAM, stream=_slug(request))
     svc = services(request)
     slug = _slug(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
@@ -217,18 +227,18 @@ def _answer(view: eventlog.PostView, events: list[Event]) -> dict[str, Any]:
 
 async def create_post(request: Request) -> Response:
     """POST /api/streams/{slug}/posts."""
-    editor = await writer(request)
+    editor = await writer(request, Act.POST, stream=_slug(request))
     svc = services(request)
     slug = _slug(request)
     raw = await read_body(request, max_bytes=svc.settings.max_body_bytes)
     data = parse_body(raw, PostCreate)
+    if data.pinned:
+        permit(request, editor, Act.PIN, stream=slug)
     check_post_length(data.body, svc.settings.max_post_chars)
     status = "published"
     if is_contributor(editor):
-        if data.pinned:
-            not_for_contributors(editor, "pin posts")
         if data.publish_at is not None:
-            not_for_contributors(editor, "schedule posts")
+            not_for_contributors(editor, "schedule")
         status = "submitted"
     elif data.publish_at is not None:
         future_time(data.publish_at, utcnow())
@@ -248,7 +258,10 @@ async def create_post(request: Request) -> Response:
                              key=request.headers.get("idempotency-key"))
     if not outcome.replayed:
         embed_later(svc, post_id=outcome.body["id"], body=data.body, book=book)
-    return outcome.response()
+    response = outcome.response()
+    if outcome.status == 201:
+        response.headers.update(etag_header(outcome.body))
+    return response
 
 
 async def get_post(request: Request) -> Response:
@@ -258,7 +271,8 @@ async def get_post(request: Request) -> Response:
         view = await eventlog.get_post(session, post_id=_post_id(request),
                                        include_drafts=editor is not None,
                                        waiting=_waiting_for(editor))
-    return json_response(_shown(view))
+    post = _shown(view)
+    return json_response(post, headers=etag_header(post))
 
 
 async def update_post(request: Request) -> Response:
@@ -270,10 +284,8 @@ async def update_post(request: Request) -> Response:
         raise ApiError(422, "validation_error", "send at least one of body, headline, tags, "
                        "contributors, media, pinned, publish_at")
     contributor = is_contributor(editor)
-    if data.pinned is not None and contributor:
-        not_for_contributors(editor, "pin posts")
     if "publish_at" in data.model_fields_set:
-        not_for_contributors(editor, "schedule posts")
+        not_for_contributors(editor, "schedule")
         if data.publish_at is None:
             raise ApiError(422, "validation_error", "publish_at: give the new time; to "
                            "publish a scheduled post now, POST /api/posts/{id}/approve",
@@ -282,20 +294,27 @@ async def update_post(request: Request) -> Response:
     if data.body is not None:
         check_post_length(data.body, svc.settings.max_post_chars)
     post_id = _post_id(request)
+    await permit_post(request, editor, post_id, pin=data.pinned is not None,
+                      edit=bool(data.model_fields_set - {"pinned"}))
+    expected = expected_revisions(request)
     book = None if data.body is None else await svc.cards.gather(data.body)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.edit_post(
-            session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
-            media=attachments(data.media), media_url=svc.media.url, cards=book,
-            headline=data.headline, tags=data.tags, contributors=data.contributors,
-            publish_at=data.publish_at, contributor=contributor)
+        try:
+            view, events = await eventlog.edit_post(
+                session, post_id=post_id, editor=editor, body=data.body, pinned=data.pinned,
+                media=attachments(data.media), media_url=svc.media.url, cards=book,
+                headline=data.headline, tags=data.tags, contributors=data.contributors,
+                publish_at=data.publish_at, contributor=contributor,
+                expected_revision=expected)
+        except eventlog.StaleRevision as stale:
+            raise precondition_failed(stale.current) from None
         return _answer(view, events), view.stream_slug, events
 
     result = await commit(svc, change)
     if book is not None and data.body is not None:
         embed_later(svc, post_id=post_id, body=data.body, book=book)
-    return json_response(result)
+    return json_response(result, headers=etag_header(result))
 
 
 async def delete_post(request: Request) -> Response:
@@ -303,10 +322,19 @@ async def delete_post(request: Request) -> Response:
     editor = await writer(request)
     svc = services(request)
     post_id = _post_id(request)
+    # A contributor may withdraw their own post that waits (the store checks it waits),
+    # never delete a published one.
+    contributor = is_contributor(editor)
+    await permit_post(request, editor, post_id, delete=not contributor, edit=contributor)
+    expected = expected_revisions(request)
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
-        view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor,
-                                                  contributor=is_contributor(editor))
+        try:
+            view, events = await eventlog.delete_post(session, post_id=post_id, editor=editor,
+                                                      contributor=contributor,
+                                                      expected_revision=expected)
+        except eventlog.StaleRevision as stale:
+            raise precondition_failed(stale.current) from None
         return _answer(view, events), view.stream_slug, events
 
     return json_response(await commit(svc, change))
@@ -315,8 +343,9 @@ async def delete_post(request: Request) -> Response:
 async def approve_post(request: Request) -> Response:
     """POST /api/posts/{id}/approve: publish a post that waits, now (editors only)."""
     editor = await writer(request)
-    not_for_contributors(editor, "approve or publish posts")
+    not_for_contributors(editor, "approve")
     post_id = _post_id(request)
+    await permit_post(request, editor, post_id, edit=True)  # a token's streams
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view, events = await publishing.approve(session, post_id=post_id, editor=editor)
@@ -329,11 +358,12 @@ async def send_back_post(request: Request) -> Response:
     """POST /api/posts/{id}/send-back {"note"}: return a submitted post to its
     contributor (editors only)."""
     editor = await writer(request)
-    not_for_contributors(editor, "send posts back")
+    not_for_contributors(editor, "send_back")
     svc = services(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
                       SendBack)
     post_id = _post_id(request)
+    await permit_post(request, editor, post_id, edit=True)  # a token's streams
 
     async def change(session: AsyncSession) -> tuple[dict[str, Any], str, list[Event]]:
         view = await publishing.send_back(session, post_id=post_id, editor=editor,
@@ -397,22 +427,27 @@ async def list_events(request: Request) -> Response:
 
 
 async def index(request: Request) -> Response:
-    """GET /: what this server is and where its API starts."""
+    """GET /: what this server is and where its API starts; to a browser (Accept ranks
+    text/html first) the list of stories instead."""
     from ... import __version__
 
+    if prefers_html(request):
+        return await story_list(request, vary="Accept")
     return json_response({
         "name": "Bulletin", "version": __version__,
         "links": {"streams": "/api/streams", "openapi": "/api/openapi.json",
-                  "health": "/healthz", "ready": "/readyz"},
-    })
+                  "health": "/healthz", "ready": "/readyz", "stories": "/live"},
+    }, headers={"Vary": "Accept"})
 
 
 async def me(request: Request) -> Response:
-    """GET /api/me: the editor the token belongs to."""
+    """GET /api/me: the editor the token belongs to, and what the token may do."""
     editor = await caller(request, required=True)
     assert editor is not None
+    token = api_token(request)
     return json_response({"id": editor.id, "username": editor.username,
-                          "display_name": editor.display_name, "role": editor.role})
+                          "display_name": editor.display_name, "role": editor.role,
+                          "token": None if token is None else token_access(token)})
 
 
 def routes() -> list[BaseRoute]:

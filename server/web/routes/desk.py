@@ -20,10 +20,19 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from ...core import content
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import accounts, eventlog, people, sessions
 from ...store.models import Editor, Event, utcnow
-from ..callers import caller, is_contributor, limit_writes, not_for_contributors, signed_in
+from ..callers import (
+    caller,
+    is_contributor,
+    limit_writes,
+    not_for_contributors,
+    permit,
+    permit_post,
+    signed_in,
+)
 from ..deskforms import (
     Desk,
     client_address,
@@ -212,11 +221,11 @@ async def _streams(request: Request, desk: Desk, *, status: int, values: dict[st
 @desk_endpoint()
 async def create_stream(request: Request, desk: Desk) -> Response:
     """POST /editor/streams: start a stream, then go to its page."""
-    not_for_contributors(desk.editor, "start streams")
     values = {k: desk.form.get(k, "").strip() for k in ("slug", "title", "description")}
     values["status"] = "live" if desk.form.get("status") == "live" else "draft"
     values["idempotency_key"] = desk.form.get("idempotency_key", "")
     try:
+        permit(request, desk.editor, Act.CREATE_STREAM)
         limit_writes(request, desk.editor)
         fields = {k: values[k] for k in ("slug", "title", "description", "status")}
         data, raw = validated(fields, StreamCreate)
@@ -293,14 +302,15 @@ async def _waiting(session: AsyncSession, stream: Any, editor: Editor) -> dict[s
 
 # The post template editor.js clones for posts that arrive live; it fills in the rest.
 BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author": "",
-              "created_iso": "", "created_text": "", "edited": False, "media": [],
-              "headline": "", "tags": [], "contributors": [], "bylines": ""}
+              "revision": "", "created_iso": "", "created_text": "", "edited": False,
+              "media": [], "headline": "", "tags": [], "contributors": [], "bylines": ""}
 
 
 def post_context(view: eventlog.PostView) -> dict[str, Any]:
     """What the post list shows of a post."""
     post = view.post
     return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
+            "revision": post.revision,
             "author": view.author.display_name if view.author else "",
             "created_iso": isotime(post.created_at), "created_text": clock(post.created_at),
             "edited": post.edited_at is not None, "media": list(post.media),
@@ -320,7 +330,6 @@ def _slug(slug: str) -> str:
 @desk_endpoint()
 async def stream_details(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/details: change the title and description."""
-    not_for_contributors(desk.editor, "change streams")
     slug = _slug(request.path_params["slug"])
     try:
         data, _raw = validated({"title": desk.form.get("title", ""),
@@ -345,7 +354,6 @@ async def end_stream_page(request: Request, desk: Desk) -> Response:
 async def stream_status(request: Request, desk: Desk) -> Response:
     """POST /editor/streams/{slug}/status: go live, end (once asked: ``confirm``), or
     reopen."""
-    not_for_contributors(desk.editor, "change streams")
     slug = _slug(request.path_params["slug"])
     status = desk.form.get("status", "")
     if status not in ("live", "ended"):
@@ -359,6 +367,7 @@ async def stream_status(request: Request, desk: Desk) -> Response:
 
 
 async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any) -> None:
+    permit(request, desk.editor, Act.CHANGE_STREAM, stream=slug)
     limit_writes(request, desk.editor)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
@@ -383,6 +392,8 @@ async def create_post(request: Request, desk: Desk) -> Response:
     editor = desk.editor
     when = publish_time(desk.form)
     try:
+        if compose["pinned"]:
+            permit(request, desk.editor, Act.PIN, stream=slug)
         limit_writes(request, desk.editor)
         data, raw = validated({"body": body, "pinned": bool(compose["pinned"]),
                                **post_fields(desk.form),
@@ -391,8 +402,8 @@ async def create_post(request: Request, desk: Desk) -> Response:
         check_post_length(data.body, svc.settings.max_post_chars)
         status = "published"
         if is_contributor(editor):
-            if data.pinned or data.publish_at is not None:
-                not_for_contributors(editor, "pin or schedule posts")
+            if data.publish_at is not None:
+                not_for_contributors(editor, "schedule")
             status = "submitted"
         elif data.publish_at is not None:
             future_time(data.publish_at, utcnow())
@@ -437,12 +448,13 @@ async def _post(request: Request, editor: Editor | None = None) -> Any:
 
 
 async def _edit_page(request: Request, desk: Desk, view: eventlog.PostView, *, body: str,
-                     fields: dict[str, Any], error: str | None, status: int = 200
-                     ) -> Response:
+                     fields: dict[str, Any], error: str | None, status: int = 200,
+                     theirs: dict[str, Any] | None = None) -> Response:
     async with services(request).db.read() as session:
         directory = await people.list_people(session)
     return render(request, desk.signed_in, "editor/post_edit.html", {
         "post": view, "body": body, "fields": fields, "people": directory, "error": error,
+        "theirs": theirs,
     }, status=status)
 
 
@@ -456,9 +468,18 @@ async def edit_post_page(request: Request, desk: Desk) -> Response:
         "contributors": list(post.contributors)})
 
 
+def _revision_field(desk: Desk) -> frozenset[int] | None:
+    """The revision the form was made from (its hidden field), as If-Match would name it;
+    None for a form without one, which changes the post whatever its revision."""
+    raw = desk.form.get("revision", "")
+    return frozenset({int(raw)}) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
 @desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines."""
+    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines,
+    unless someone else saved since the form was made: then the form comes back with
+    both texts."""
     view = await _post(request, desk.editor)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
@@ -468,7 +489,15 @@ async def edit_post(request: Request, desk: Desk) -> Response:
         await _change_post(request, desk, view.post.id, body=data.body,
                            headline=data.headline, tags=data.tags,
                            contributors=data.contributors,
-                           contributor=is_contributor(desk.editor))
+                           contributor=is_contributor(desk.editor),
+                           expected_revision=_revision_field(desk))
+    except eventlog.StaleRevision as stale:
+        return await _edit_page(
+            request, desk, await _post(request, desk.editor), body=body,
+            fields=field_values(desk.form), theirs=stale.current, status=412,
+            error="Not saved: someone else saved this post while you were editing. "
+                  "Your text is still in the box and their version is below it: keep "
+                  "yours and save again, or copy what you need from theirs first.")
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -483,22 +512,35 @@ async def edit_post(request: Request, desk: Desk) -> Response:
 async def delete_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
     view = await _post(request, desk.editor)
-    return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
+    return render(request, desk.signed_in, "editor/post_delete.html",
+                  {"post": view, "changed": False})
 
 
 @desk_endpoint()
 async def delete_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/delete: delete; readers see it go."""
+    """POST /editor/posts/{id}/delete: delete (or cancel a post that waits); readers see
+    a published one go. A post changed since the question was asked is shown again, and
+    the question with it."""
     view = await _post(request, desk.editor)
+    contributor = is_contributor(desk.editor)
+    await permit_post(request, desk.editor, view.post.id, delete=not contributor,
+                      edit=contributor)
     limit_writes(request, desk.editor)
+    expected = _revision_field(desk)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _view, events = await eventlog.delete_post(session, post_id=view.post.id,
                                                    editor=desk.editor,
-                                                   contributor=is_contributor(desk.editor))
+                                                   contributor=contributor,
+                                                   expected_revision=expected)
         return None, view.stream_slug, events
 
-    await commit(services(request), change)
+    try:
+        await commit(services(request), change)
+    except eventlog.StaleRevision:
+        return render(request, desk.signed_in, "editor/post_delete.html",
+                      {"post": await _post(request, desk.editor), "changed": True},
+                      status=412)
     return redirect(request, f"/editor/streams/{view.stream_slug}",
                     "Cancelled: it will not be published." if view.post.status == "scheduled"
                     else "Post deleted.")
@@ -507,7 +549,6 @@ async def delete_post(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def pin_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/pin: make a post a key event (pinned=1) or not (0)."""
-    not_for_contributors(desk.editor, "pin posts")
     view = await _post(request, desk.editor)
     pinned = desk.form.get("pinned") == "1"
     await _change_post(request, desk, view.post.id, pinned=pinned)
@@ -516,6 +557,8 @@ async def pin_post(request: Request, desk: Desk) -> Response:
 
 
 async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
+    await permit_post(request, desk.editor, post_id, edit="body" in changes,
+                      pin="pinned" in changes)
     limit_writes(request, desk.editor)
     svc = services(request)
     body = changes.get("body")

@@ -28,7 +28,7 @@ from ..writes import commit
 @desk_endpoint()
 async def approve(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/approve: publish a post that waits, now."""
-    post_id = await _checked(request, desk, "approve or publish posts")
+    post_id = await _checked(request, desk, "approve")
 
     async def change(session: AsyncSession) -> tuple[str, str, list[Event]]:
         view, events = await publishing.approve(session, post_id=post_id, editor=desk.editor)
@@ -42,7 +42,7 @@ async def approve(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def send_back(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/send-back: return a submitted post with a note."""
-    post_id = await _checked(request, desk, "send posts back")
+    post_id = await _checked(request, desk, "send_back")
     try:
         data, _raw = validated({"note": desk.form.get("note", "")}, SendBack)
     except ApiError:
@@ -62,7 +62,7 @@ async def send_back(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def reschedule(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/schedule: a scheduled post's new time."""
-    post_id = await _checked(request, desk, "schedule posts")
+    post_id = await _checked(request, desk, "schedule")
     when = publish_time(desk.form)
     try:
         data, _raw = validated({"publish_at": when}, PostPatch)

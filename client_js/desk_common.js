@@ -5,7 +5,8 @@
 export const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
 
 /**
- * @typedef {{ok: boolean, status: number, data: any, retryAfter: string | null}} Result
+ * @typedef {{ok: boolean, status: number, data: any, retryAfter: string | null,
+ *            etag: string | null, replayed: boolean}} Result
  */
 
 /**
@@ -33,7 +34,39 @@ export async function request(method, url, body, headers = {}) {
   let data = null;
   try { data = await response.json(); } catch { /* not JSON: a proxy's error page */ }
   return { ok: response.ok, status: response.status, data,
-           retryAfter: response.headers.get("Retry-After") };
+           retryAfter: response.headers.get("Retry-After"), etag: response.headers.get("ETag"),
+           replayed: response.headers.get("Idempotent-Replayed") === "true" };
+}
+
+// How long to wait before each check of a request whose answer was lost.
+const CHECK_DELAYS_MS = [0, 1000, 3000];
+
+/**
+ * An idempotent request whose answer may be lost. The network can fail after the server
+ * has done the work (a dropped connection, a proxy's timeout): sending the same request
+ * again with the same Idempotency-Key gets the first answer back, marked replayed, and
+ * does the work only if the first request never arrived. So a lost answer is checked a
+ * few times before the editor is told anything.
+ * @param {string} method
+ * @param {string} url
+ * @param {unknown} body
+ * @param {string} key
+ * @param {() => void} [checking] called when the first answer was lost
+ * @returns {Promise<Result | null>} null when no answer came at all
+ */
+export async function requestOnce(method, url, body, key, checking) {
+  const headers = { "Idempotency-Key": key };
+  try {
+    return await request(method, url, body, headers);
+  } catch { /* the answer was lost: check below */ }
+  checking?.();
+  for (const delay of CHECK_DELAYS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    try {
+      return await request(method, url, body, headers);
+    } catch { /* still no answer */ }
+  }
+  return null;
 }
 
 /**

@@ -1,19 +1,21 @@
 // The list of posts on the desk's stream page, built from the server's own markup and kept
-// live (editor.js feeds it the stream's events): edit in place with a preview and the
-// post's photos, delete after a confirm step, pin and unpin.
+// live (editor.js feeds it the stream's events): edit in place (desk_edit.js), delete
+// after a confirm step, pin and unpin.
 
-import { announce, byId, failureText, NETWORK_FAILURE, onCtrlEnter, request, showError }
+import { announce, byId, failureText, NETWORK_FAILURE, request, showError }
   from "./desk_common.js";
-import { PhotoTray, photosReady, smallest } from "./desk_photos.js";
-import { EDITING_EVENT } from "./desk_presence.js";
-import { buildPreview, PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
+import { ifMatch, openEditor } from "./desk_edit.js";
+import { smallest } from "./desk_photos.js";
+import { placeFor } from "./desk_queue.js";
 import { localiseTimes } from "./times.js";
 
 /**
  * @typedef {import("./article.js").Photo} Photo
  * @typedef {{id: number, body: string | null, html: string | null, pinned: boolean,
  *            author: {id: number, name: string} | null, created_at: string,
- *            edited_at: string | null, deleted: boolean, media?: Photo[]}} Post
+ *            edited_at: string | null, deleted: boolean, revision: number,
+ *            media?: Photo[], headline?: string | null, tags?: string[],
+ *            contributors?: {id: number, name: string}[]}} Post
  * @typedef {{id: number, alt: string, caption: string, credit: string}} PhotoRef
  *   a photo as a post names it in POST and PATCH
  */
@@ -55,9 +57,7 @@ export class PostList {
     if (!li) {
       if (!this.live) return;
       li = this.build(post.id);
-      const after = Array.from(this.list.children).find(
-        (other) => Number(/** @type {HTMLElement} */ (other).dataset.id) < post.id);
-      this.list.insertBefore(li, after ?? null);
+      this.list.insertBefore(li, placeFor(this.list, post));
     }
     this.fill(li, post);
     this.updateEmpty();
@@ -99,6 +99,7 @@ export class PostList {
    */
   fill(li, post) {
     li.dataset.body = post.body ?? "";
+    li.dataset.revision = String(post.revision);
     li.dataset.pinned = String(post.pinned);
     li.classList.toggle("is-pinned", post.pinned);
     const time = /** @type {HTMLTimeElement} */ (li.querySelector("time"));
@@ -108,6 +109,20 @@ export class PostList {
     }
     /** @type {HTMLElement} */ (li.querySelector(".post-author")).textContent =
       post.author?.name ?? "";
+    const people = post.contributors ?? [];
+    li.dataset.headline = post.headline ?? "";
+    li.dataset.tags = JSON.stringify(post.tags ?? []);
+    li.dataset.contributors = JSON.stringify(people.map((c) => c.id));
+    /** @type {[string, string][]} */
+    const lines = [[".post-bylines", people.length ? `for ${people.map((c) => c.name).join(", ")}` : ""],
+      [".post-headline-line", post.headline ?? ""],
+      [".post-tag-list", (post.tags ?? []).map((t) => `#${t}`).join(" ")]];
+    for (const [selector, text] of lines) {
+      const line = /** @type {HTMLElement | null} */ (li.querySelector(selector));
+      if (!line) continue;
+      line.textContent = text;
+      line.hidden = !text;
+    }
     /** @type {HTMLElement} */ (li.querySelector(".post-flag")).hidden = !post.pinned;
     /** @type {HTMLElement} */ (li.querySelector(".post-edited")).hidden = !post.edited_at;
     const body = /** @type {HTMLElement} */ (li.querySelector(".post-body"));
@@ -189,7 +204,7 @@ export class PostList {
     const action = /** @type {HTMLElement} */ (link).dataset.action;
     if (action === "edit") {
       event.preventDefault();
-      this.openEditor(li);
+      openEditor(this, li);
     } else if (action === "delete") {
       event.preventDefault();
       this.openConfirm(li);
@@ -252,151 +267,6 @@ export class PostList {
     showError(target, text);
   }
 
-  // --- edit in place ---------------------------------------------------------------------
-
-  /** @param {HTMLLIElement} li */
-  openEditor(li) {
-    const existing = /** @type {HTMLTextAreaElement | null} */ (li.querySelector(".post-editor textarea"));
-    if (existing) {
-      existing.focus();
-      return;
-    }
-    const id = li.dataset.id;
-    const body = /** @type {HTMLElement} */ (li.querySelector(".post-body"));
-    const thumbs = /** @type {HTMLElement | null} */ (li.querySelector(".post-photos"));
-    const actions = /** @type {HTMLElement} */ (li.querySelector(".post-actions"));
-    const form = document.createElement("form");
-    form.className = "post-editor";
-    const label = document.createElement("label");
-    label.htmlFor = `edit-${id}`;
-    label.textContent = "Edit post";
-    const textarea = document.createElement("textarea");
-    textarea.id = `edit-${id}`;
-    textarea.rows = 5;
-    textarea.value = li.dataset.body ?? "";
-    const photos = document.createElement("div");
-    photos.className = "attach";
-    const preview = buildPreview(`edit-${id}-preview`);
-    const row = document.createElement("div");
-    row.className = "compose-row";
-    const save = document.createElement("button");
-    save.type = "submit";
-    save.className = "primary";
-    save.textContent = "Save";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.textContent = "Cancel";
-    row.append(save, cancel);
-    const error = document.createElement("p");
-    error.className = "error-message";
-    error.setAttribute("role", "alert");
-    error.hidden = true;
-    const status = document.createElement("p");
-    status.className = "hint edit-status";
-    status.setAttribute("role", "status");
-    form.append(label, textarea, photos, row, error, status, preview.box);
-
-    let closed = false;
-    let previewTimer = 0;
-    let previewRound = 0;
-    const updatePreview = async () => {
-      const round = ++previewRound;
-      showPreviewPhotos(preview.photos, tray);
-      preview.box.hidden = !textarea.value.trim() && !tray.count();
-      if (!textarea.value.trim()) {
-        preview.html.replaceChildren();
-        showNotices(preview.notices, []);
-        return;
-      }
-      try {
-        const result = await request("POST", "/editor/preview", { body: textarea.value });
-        if (round !== previewRound || closed || !result.ok) return;
-        // Rendered and sanitised by the server, exactly as it will be published.
-        preview.html.innerHTML = result.data.html;
-        showNotices(preview.notices, result.data.notices);
-      } catch { /* the preview waits for the next change */ }
-    };
-    const schedulePreview = () => {
-      clearTimeout(previewTimer);
-      previewTimer = window.setTimeout(updatePreview, PREVIEW_DELAY_MS);
-    };
-    const tray = new PhotoTray(photos, { prefix: `edit-${id}-photo`, dropTarget: form,
-                                         slug: this.list.dataset.stream ?? "",
-                                         onChange: schedulePreview });
-    // Until the post's photos are known, a save leaves them as they are.
-    let photosKnown = false;
-    tray.setLoading(true);
-    this.photosOf(li).then((media) => {
-      if (closed) return;
-      if (media) {
-        photosKnown = true;
-        tray.show(media);
-        tray.setLoading(false);
-      } else {
-        tray.setLoading("This post’s photos could not be loaded: saving keeps them as they are.");
-      }
-    });
-
-    const close = () => {
-      closed = true;
-      clearTimeout(previewTimer);
-      tray.destroy();
-      form.remove();
-      body.hidden = false;
-      if (thumbs) thumbs.classList.remove("is-editing");
-      actions.hidden = false;
-      li.dispatchEvent(new CustomEvent(EDITING_EVENT, { bubbles: true, detail: { editing: false } }));
-      /** @type {HTMLElement | null} */ (li.querySelector('[data-action="edit"]'))?.focus();
-    };
-    let waiting = false;
-    const submit = async () => {
-      if (save.disabled || waiting) return;
-      if (!textarea.value.trim() && !tray.count()) {
-        showError(error, "Write something or keep a photo, or delete the post instead.");
-        return;
-      }
-      showError(error, "");
-      waiting = true;
-      save.textContent = "Saving…";
-      const ready = await photosReady(tray, {
-        wait: (text) => { status.textContent = text; },
-        fail: (text) => { showError(error, `Not saved: ${text}`); },
-        cancelled: () => closed,
-      });
-      waiting = false;
-      status.textContent = "";
-      if (!ready || closed) {
-        save.textContent = "Save";
-        return;
-      }
-      save.disabled = true;
-      tray.lock(true);
-      /** @type {{body: string, media?: PhotoRef[]}} */
-      const changes = { body: textarea.value };
-      if (photosKnown) changes.media = tray.refs();
-      const ok = await this.change(li, changes, "Post updated.", error);
-      save.disabled = false;
-      save.textContent = "Save";
-      tray.lock(false);
-      if (ok) close();
-    };
-    form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
-    onCtrlEnter(form, submit);
-    textarea.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") { event.preventDefault(); close(); }
-    });
-    textarea.addEventListener("input", schedulePreview);
-    cancel.addEventListener("click", close);
-    body.hidden = true;
-    // The thumbnails give way to the photos' own rows while editing.
-    if (thumbs) thumbs.classList.add("is-editing");
-    actions.hidden = true;
-    (thumbs ?? body).after(form);
-    li.dispatchEvent(new CustomEvent(EDITING_EVENT, { bubbles: true, detail: { editing: true } }));
-    textarea.focus();
-    updatePreview();
-  }
-
   // --- delete with a confirm step ----------------------------------------------------------
 
   /** @param {HTMLLIElement} li */
@@ -407,6 +277,7 @@ export class PostList {
       return;
     }
     const id = li.dataset.id;
+    let revision = Number(li.dataset.revision);
     const actions = /** @type {HTMLElement} */ (li.querySelector(".post-actions"));
     const box = document.createElement("div");
     box.className = "confirm";
@@ -443,12 +314,24 @@ export class PostList {
     yes.addEventListener("click", async () => {
       yes.disabled = true;
       try {
-        const result = await request("DELETE", `/api/posts/${id}`);
+        // Only the post as it was when the editor was asked: a change made since is
+        // shown, and the question asked again.
+        const result = await request("DELETE", `/api/posts/${id}`, undefined, ifMatch(revision));
         if (result.ok || result.status === 404) {
           li.remove();
           this.updateEmpty();
           announce("Post deleted.");
           byId("posts-heading")?.focus();
+          return;
+        }
+        const current = result.data?.error?.details?.post;
+        if (result.status === 412 && current) {
+          this.fill(li, current);
+          revision = current.revision;
+          question.textContent = "Someone else changed this post meanwhile: it now reads as " +
+            "shown above. Delete it anyway?";
+          yes.disabled = false;
+          no.focus();
           return;
         }
         showError(error, failureText(result));

@@ -14,14 +14,15 @@
 
 import { BulletinClient } from "./client.js";
 import { isStoredPhoto } from "./desk_attachment.js";
-import { byId, failureText, NETWORK_FAILURE, newKey, onCtrlEnter, request, showError }
-  from "./desk_common.js";
+import { byId, failureText, NETWORK_FAILURE, newKey, onCtrlEnter, request, requestOnce,
+  showError } from "./desk_common.js";
 import { ServerDraft } from "./desk_drafts.js";
 import { PostFields } from "./desk_fields.js";
 import { setUpPersonPhotos } from "./desk_people.js";
 import { PhotoTray, photosReady } from "./desk_photos.js";
 import { PostList } from "./desk_posts.js";
 import { DeskPresence } from "./desk_presence.js";
+import { DeskQueue } from "./desk_queue.js";
 import { PREVIEW_DELAY_MS, showNotices, showPreviewPhotos } from "./desk_preview.js";
 import { PendingFiles } from "./desk_uploads.js";
 import { localiseTimes } from "./times.js";
@@ -77,8 +78,9 @@ class DraftStore {
  * The compose form: preview, draft, photos, posting with a stable idempotency key.
  * @param {HTMLFormElement} form
  * @param {PostList | null} posts
+ * @param {DeskQueue} queue
  */
-function setUpCompose(form, posts) {
+function setUpCompose(form, posts, queue) {
   const slug = form.dataset.stream ?? "";
   const textarea = /** @type {HTMLTextAreaElement} */ (byId("compose-body"));
   const pinned = /** @type {HTMLInputElement} */ (byId("compose-pinned"));
@@ -254,11 +256,17 @@ function setUpCompose(form, posts) {
     tray.lock(true);
     fields.lock(true);
     try {
-      const result = await request("POST", `/api/streams/${encodeURIComponent(slug)}/posts`,
-        { body: sent, pinned: pinned.checked, media: tray.refs(), ...fields.values() },
-        { "Idempotency-Key": key });
-      if (result.ok) {
-        posts?.apply(result.data);
+      const result = await requestOnce("POST", `/api/streams/${encodeURIComponent(slug)}/posts`,
+        { body: sent, pinned: pinned.checked, media: tray.refs(), ...fields.values(),
+          ...queue.fields() }, key, () => {
+          status.textContent = "No answer from the server: checking whether it was posted…";
+        });
+      const waits = result?.ok ? queue.accepted(result.data) : null;
+      if (!result) {
+        status.textContent = "";
+        showError(error, `Not posted: ${NETWORK_FAILURE} ${kept()}`);
+      } else if (result.ok) {
+        if (!waits) posts?.apply(result.data);
         textarea.value = "";
         pinned.checked = false;
         fields.clear();
@@ -273,7 +281,10 @@ function setUpCompose(form, posts) {
         previewPhotos.replaceChildren();
         delete previewPhotos.dataset.shown;
         showNotices(previewNotices, []);
-        status.textContent = "Posted.";
+        // A replay is the server's answer to an earlier try: the post went out once.
+        status.textContent = waits ?? (result.replayed
+          ? "Posted. (It had gone through before its answer was lost: it is in the list once.)"
+          : "Posted.");
       } else if (result.data?.error?.code === "idempotency_key_reused") {
         // An earlier try of this draft was published before the text was changed.
         key = newKey();
@@ -286,9 +297,6 @@ function setUpCompose(form, posts) {
         status.textContent = "";
         showError(error, `Not posted: ${failureText(result)} ${kept()}`);
       }
-    } catch {
-      status.textContent = "";
-      showError(error, `Not posted: ${NETWORK_FAILURE} ${kept()}`);
     } finally {
       busy = false;
       button.disabled = false;
@@ -333,8 +341,9 @@ const STATUS_TEXT = {
 /**
  * Follow the stream, so that other editors' posts and changes appear without a reload.
  * @param {PostList} posts
+ * @param {DeskQueue} queue
  */
-function followLive(posts) {
+function followLive(posts, queue) {
   const slug = posts.list.dataset.stream ?? "";
   const since = Number(posts.list.dataset.seq);
   const liveStatus = byId("live-status");
@@ -347,7 +356,7 @@ function followLive(posts) {
   const sub = client.subscribe(slug, {
     since: Number.isFinite(since) ? since : null,
     onEvent(event) {
-      if (event.post) posts.apply(event.post);
+      if (event.post) { posts.apply(event.post); queue.seen(event.post); }
       else if (event.stream_info) showStream(event.stream_info);
       presence.refresh();
     },
@@ -427,11 +436,12 @@ function main() {
   const posts = list instanceof HTMLOListElement && template instanceof HTMLTemplateElement
     ? new PostList(list, template) : null;
   const compose = byId("compose");
-  if (compose instanceof HTMLFormElement) setUpCompose(compose, posts);
+  const queue = new DeskQueue(document);
+  if (compose instanceof HTMLFormElement) setUpCompose(compose, posts, queue);
   if (posts || compose) guardAgainstStrayDrops();
   if (posts) {
     byId("posts-heading")?.setAttribute("tabindex", "-1");
-    followLive(posts);
+    followLive(posts, queue);
   }
 }
 

@@ -54,6 +54,9 @@ export interface Post {
   html: string | null;
   embeds: unknown[];
   pinned: boolean;
+  /** Raised by each edit of the text or photos (not by a pin). The post's ETag is
+   *  `"r<revision>"`: send it as If-Match on PATCH or DELETE /api/posts/{id} to refuse a
+   *  change made from an older revision (412, docs/api.md). */
   revision: number;
   created_at: string;
   edited_at: string | null;

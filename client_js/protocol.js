@@ -69,7 +69,7 @@ export const SHUTDOWN_CODES = new Set([1001, 1012]);
 /** Errors that stop a subscription: the server will refuse it again. */
 export const FATAL_STREAM_ERRORS = new Set([
   "stream_not_found", "bad_stream", "too_many_subscriptions", "forbidden",
-  "invalid_token", "authentication_required", "editor_disabled",
+  "invalid_token", "token_expired", "authentication_required", "editor_disabled",
 ]);
 
 /**

@@ -28,6 +28,7 @@ import { keepTimesCurrent, localiseTimes } from "./times.js";
  * @property {string} description
  * @property {string} status
  * @property {number} seq
+ * @property {string} [updated_at]
  */
 
 // How far the feed's top may be above the viewport and still count as "at the top".
@@ -62,6 +63,7 @@ export function startReader(main, options = {}) {
   const keyList = main.querySelector("#key-events-list");
   const title = main.querySelector("#story-title");
   const description = main.querySelector("#story-description");
+  const updated = main.querySelector("#story-updated");
 
   let streamStatus = main.dataset.status ?? "live";
   let connection = "connecting";
@@ -107,6 +109,8 @@ export function startReader(main, options = {}) {
   /** @param {BulletinEvent} event */
   function apply(event) {
     const op = event.op;
+    // Every change to the story is an event, at the time the story last changed.
+    showUpdated(event.at);
     if (event.filtered && event.post) {
       // A post this page does not show (now): an edit may have taken it out.
       // Nor in its key events: those are the filter's too.
@@ -204,6 +208,7 @@ export function startReader(main, options = {}) {
   /** @param {{stream: StreamInfo, posts: Post[], pinned?: Post[]}} snapshot */
   function reload(snapshot) {
     updateStream(snapshot.stream);
+    showUpdated(snapshot.stream.updated_at);
     pending.clear();
     renderNewButton();
     feed.replaceChildren(...snapshot.posts.filter((p) => !p.deleted && postMatches(p, filter))
@@ -213,6 +218,18 @@ export function startReader(main, options = {}) {
       for (const post of snapshot.pinned ?? snapshot.posts.filter((p) => p.pinned)) updateKeyEvent(post);
     }
     afterFeedChange();
+  }
+
+  /**
+   * The header's "Updated HH:MM" follows the newest change (a replayed event is older).
+   * @param {string | undefined} iso
+   */
+  function showUpdated(iso) {
+    const time = updated?.querySelector("time");
+    if (!updated || !time || !iso || !(Date.parse(iso) > Date.parse(time.dateTime))) return;
+    time.dateTime = iso;
+    time.textContent = iso;
+    localiseTimes(updated);
   }
 
   // --- new updates -----------------------------------------------------------------

@@ -10,9 +10,11 @@ import secrets
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 from . import __version__
+from .core.access import ROLES, SCOPES
 
 T = TypeVar("T")
 log = logging.getLogger("bulletin")
@@ -52,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             parser_class=_Parser)
     create = editor_commands.add_parser("create", help="create an editor account")
     create.add_argument("name", help="username: lowercase letters, digits, '.', '_', '-'")
-    create.add_argument("--admin", action="store_true", help="may manage editors and tokens")
+    create.add_argument("--role", choices=ROLES, help="contributor: writes posts and edits "
+                        "their own; editor (the default): also edits anyone's, pins, deletes "
+                        "and runs streams; admin: also manages editors and tokens")
+    create.add_argument("--admin", action="store_true", help="the same as --role admin")
     create.add_argument("--display-name", help="name shown on posts (default: the username)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the password from standard input (first line)")
@@ -69,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create an API token; printed once, on the last line")
     token_create.add_argument("editor", help="the editor's username")
     token_create.add_argument("--name", default="cli", help="what the token is for")
+    token_create.add_argument(
+        "--scope", choices=SCOPES,
+        help="read: reads drafts and revisions only; write: posts and streams; admin: also "
+             "the token API (admins only). Default: BULLETIN_TOKEN_DEFAULT_SCOPE, or write")
+    token_create.add_argument(
+        "--stream", action="append", metavar="SLUG", dest="streams",
+        help="write only to this stream (repeat for several); default: every stream")
+    token_create.add_argument(
+        "--expires-in", type=_duration, metavar="DURATION",
+        help="expire after this long: 90d, 12h, 30m. Default: "
+             "BULLETIN_TOKEN_DEFAULT_EXPIRES_IN, or never")
     token_list = token_commands.add_parser(
         "list", help="list API tokens (revoked ones too), newest first")
     token_list.add_argument("editor", nargs="?", help="only this editor's tokens")
@@ -86,6 +102,15 @@ def _token_id(value: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid token id {value!r}: expected a number "
                                          "from `bulletin token list`")
     return token_id
+
+
+def _duration(value: str) -> timedelta:
+    from .durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _workers(value: str) -> int:
@@ -187,6 +212,9 @@ def _read_password(args: argparse.Namespace) -> str:
 def _editor_create(settings: Any, args: argparse.Namespace) -> int:
     from .store import accounts
 
+    if args.admin and args.role not in (None, "admin"):
+        raise CliError(f"--admin and --role {args.role} contradict each other: give one")
+    role = "admin" if args.admin else args.role or "editor"
     password = _read_password(args)
     _upgrade(settings)
 
@@ -194,7 +222,7 @@ def _editor_create(settings: Any, args: argparse.Namespace) -> int:
         async with db.write() as session:
             return await accounts.create_editor(
                 session, username=args.name, display_name=args.display_name,
-                password=password, role="admin" if args.admin else "editor")
+                password=password, role=role)
 
     editor = _with_db(settings, work)
     print(f"created {editor.role} {editor.username!r} ({editor.display_name})")
@@ -202,23 +230,36 @@ def _editor_create(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _token_create(settings: Any, args: argparse.Namespace) -> int:
+    from .durations import parse_duration
     from .store import accounts
 
+    scope = args.scope or settings.token_default_scope
+    expires_in = args.expires_in
+    if expires_in is None and settings.token_default_expires_in:
+        expires_in = parse_duration(settings.token_default_expires_in)
     _upgrade(settings)
 
-    async def work(db: Any) -> str:
+    async def work(db: Any) -> Any:
         async with db.write() as session:
             editor = await accounts.get_editor(session, username=args.editor)
             if editor.disabled:
                 raise CliError(f"editor {args.editor!r} is disabled")
-            _token, plain = await accounts.create_token(session, editor=editor, name=args.name)
-            return plain
+            return await accounts.create_token(
+                session, editor=editor, name=args.name, scope=scope, streams=args.streams,
+                expires_in=expires_in)
 
-    plain = _with_db(settings, work)
-    print(f"created API token {args.name!r} for {args.editor!r}; it is shown only once:",
-          file=sys.stderr)
+    token, plain = _with_db(settings, work)
+    print(f"created API token {args.name!r} for {args.editor!r} ({_access(token)}); "
+          "it is shown only once:", file=sys.stderr)
     print(plain)
     return 0
+
+
+def _access(token: Any) -> str:
+    streams = "every stream" if token.streams is None else "streams " + ", ".join(token.streams)
+    expiry = ("never expires" if token.expires_at is None
+              else f"expires {_when(token.expires_at)} UTC")
+    return f"scope {token.scope}, {streams}, {expiry}"
 
 
 def _token_list(settings: Any, args: argparse.Namespace) -> int:
@@ -237,9 +278,12 @@ def _token_list(settings: Any, args: argparse.Namespace) -> int:
         print("no API tokens" + ("" if args.editor is None else f" for {args.editor!r}"))
         return 0
     print(_table(
-        ["ID", "EDITOR", "NAME", "PREFIX", "CREATED (UTC)", "LAST USED", "REVOKED"],
-        [[str(token.id), editor.username, _printable(token.name), token.prefix,
-          _when(token.created_at), _when(token.last_used_at) or "never",
+        ["ID", "EDITOR", "NAME", "PREFIX", "SCOPE", "STREAMS", "CREATED (UTC)", "EXPIRES",
+         "LAST USED", "REVOKED"],
+        [[str(token.id), editor.username, _printable(token.name), token.prefix, token.scope,
+          "all" if token.streams is None else ",".join(token.streams),
+          _when(token.created_at), _when(token.expires_at) or "never",
+          _when(token.last_used_at) or "never",
           _when(token.revoked_at) or "-"] for token, editor in rows]))
     return 0
 

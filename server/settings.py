@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .durations import parse_duration
+
 log = logging.getLogger("bulletin.settings")
 
 PREFIX = "BULLETIN_"
 SECRET_FILE_NAME = ".bulletin-secret"
 MIN_SECRET_LENGTH = 32
+# The API token scopes (core/access.py SCOPES, which the settings may not import; a test
+# keeps the two equal).
+TOKEN_SCOPES = ("read", "write", "admin")
 
 
 class SettingsError(ValueError):
@@ -143,6 +148,10 @@ class Settings:
     # Seconds between the reader counts each process sends the others (and the live
     # "readers" frames to editors); dropped, likewise, after 3 times that.
     reader_count_seconds: float = 2.0
+    # What a new API token gets when its creator names no scope (read, write or admin) and
+    # no lifetime ("90d", "12h", "30m"; empty: it never expires).
+    token_default_scope: str = "write"
+    token_default_expires_in: str = ""
     # Failed sign-ins per minute for one account (whatever the address) before it waits;
     # a browser that signed in to the account before keeps its own allowance.
     account_failures_per_minute: int = 5
@@ -213,6 +222,14 @@ class Settings:
                      "presence_seconds", "reader_count_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        if self.token_default_scope not in TOKEN_SCOPES:
+            raise SettingsError(f"{PREFIX}TOKEN_DEFAULT_SCOPE must be one of "
+                                f"{', '.join(TOKEN_SCOPES)}, got {self.token_default_scope!r}")
+        if self.token_default_expires_in:
+            try:
+                parse_duration(self.token_default_expires_in)
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}TOKEN_DEFAULT_EXPIRES_IN: {exc}") from None
         if self.page_size > self.max_page_size:
             raise SettingsError(f"{PREFIX}PAGE_SIZE must not exceed {PREFIX}MAX_PAGE_SIZE")
         if self.database_pool_size <= 0:

@@ -34,8 +34,16 @@ REDIS_SESSION = f"bulletin-test-{uuid.uuid4().hex[:12]}"
 REQUIRE_SERVICES = os.environ.get("BULLETIN_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 T = TypeVar("T")
-TABLES = ("idempotency_keys", "events", "post_revisions", "posts", "streams",
-          "api_tokens", "editors")
+def _tables() -> tuple[str, ...]:
+    """Every table of the models, so that a new one is emptied between tests too."""
+    from sqlmodel import SQLModel
+
+    import bulletin.store.models  # noqa: F401 (the tables)
+
+    return tuple(t.name for t in reversed(SQLModel.metadata.sorted_tables))
+
+
+TABLES = _tables()
 
 
 def service_unavailable(reason: str) -> None:
@@ -261,12 +269,13 @@ class EditorLogin:
 
 
 async def make_editor(db: Database, username: str, role: str = "editor") -> EditorLogin:
-    """Create an editor with a token."""
+    """Create an editor with a token: of the admin scope for an admin, else write."""
     async with db.write() as session:
         editor = await accounts.create_editor(
             session, username=username, display_name=username.title(),
             password="correct horse battery", role=role)
-        _token, plain = await accounts.create_token(session, editor=editor, name="tests")
+        _token, plain = await accounts.create_token(
+            session, editor=editor, name="tests", scope="admin" if role == "admin" else "write")
     assert editor.id is not None
     return EditorLogin(username, plain, editor.id)
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def test_serve_demo_prints_urls_and_credentials_and_stops_on_sigterm(
 
 def _check_demo_story(base: str, posts: list[dict[str, Any]], page: str) -> None:
     """The demo reads like a real story: a photo (served, stripped), a card, a correction
-    made as an edit, times spread over hours."""
+    made as an edit, times spread over hours, headlines, tags and bylines."""
     with_photo = [p for p in posts if p["media"]]
     assert len(with_photo) == 1
     shown = with_photo[0]["media"][0]
@@ -131,6 +131,11 @@ def _check_demo_story(base: str, posts: list[dict[str, Any]], page: str) -> None
     assert len(corrected) == 1 and "Correction" in corrected[0]["body"]
     times = sorted(datetime.fromisoformat(p["created_at"]) for p in posts)
     assert times[-1] - times[0] > timedelta(hours=2)
+    # Key events with headlines, tags, and bylines from the directory.
+    assert any(p["headline"] and p["pinned"] for p in posts)
+    assert all(p["tags"] for p in posts)
+    assert {c["name"] for p in posts for c in p["contributors"]} == {"Sam Okoye", "Lena Park"}
+    assert 'class="post-headline"' in page and 'href="/live/city-council-election?tag=' in page
 
 
 def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, str]) -> None:
@@ -165,6 +170,12 @@ def test_demo_twice_reuses_the_story_and_revokes_the_old_token(env: dict[str, st
      (["token", "revoke", "٣"], "invalid token id"),
      (["token", "revoke", "0"], "invalid token id"),
      (["token", "revoke", "99999999999"], "invalid token id"),
+     (["token", "create", "ada", "--expires-in", "90"], "invalid duration '90'"),
+     (["token", "create", "ada", "--expires-in", "2w"], "invalid duration '2w'"),
+     (["token", "create", "ada", "--expires-in", "0d"], "invalid duration '0d'"),
+     (["token", "create", "ada", "--expires-in", "4000d"], "at most 3650d"),
+     (["token", "create", "ada", "--scope", "root"], "invalid choice: 'root'"),
+     (["editor", "create", "ada", "--role", "boss"], "invalid choice: 'boss'"),
      (["frobnicate"], "invalid choice")],
 )
 def test_bad_arguments_give_one_line_and_exit_2(
@@ -223,9 +234,87 @@ def _token(env: dict[str, str], editor: str, name: str) -> str:
     return made.stdout.strip().splitlines()[-1]
 
 
+def test_roles_and_scoped_expiring_tokens(env: dict[str, str]) -> None:
+    """`editor create --role` makes each role (`--admin` is `--role admin`, and a contrary
+    pair is refused); `token create --scope --stream --expires-in` makes a token with them,
+    says so, and `token list` shows them; a scope above the editor's role, an unknown
+    stream and an expiry beyond the setting's spelling are one-line errors."""
+    for name, flags, role in [("cora", ["--role", "contributor"], "contributor"),
+                              ("ed", ["--role", "editor"], "editor"), ("ed2", [], "editor"),
+                              ("ada", ["--admin"], "admin"), ("al", ["--role", "admin"], "admin")]:
+        made = run(["editor", "create", name, *flags, "--password-stdin"], env,
+                   stdin="a long enough password\n")
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.startswith(f"created {role} {name!r}")
+    both = run(["editor", "create", "x", "--admin", "--role", "editor", "--password-stdin"],
+               env, stdin="a long enough password\n")
+    assert both.returncode == 1
+    assert both.stderr.strip() == ("bulletin: error: --admin and --role editor contradict each "
+                                   "other: give one")
+    assert "x" not in run(["token", "list"], env).stdout
+    over = run(["token", "create", "ed", "--scope", "admin"], env)
+    assert over.returncode == 1 and over.stdout == ""
+    assert "ed's role is editor" in over.stderr and "'admin' scope" in over.stderr
+    unknown = run(["token", "create", "ed", "--stream", "nowhere"], env)
+    assert unknown.returncode == 1 and unknown.stderr.strip() == (
+        "bulletin: error: no stream 'nowhere'")
+    assert run(["token", "list"], env).stdout.strip() == "no API tokens"
+
+    server, base = start_server(env)
+    try:
+        _wait_ready(base, server)
+        admin = {"Authorization": f"Bearer {_token(env, 'ada', 'setup')}"}
+        for slug in ("vote", "match"):
+            assert httpx.post(f"{base}/api/streams", headers=admin, json={
+                "slug": slug, "title": slug, "status": "live"}).status_code == 201
+        made = run(["token", "create", "ed", "--name", "importer", "--scope", "write",
+                    "--stream", "vote", "--stream", "match", "--expires-in", "90d"], env)
+        assert made.returncode == 0, made.stderr
+        when = (datetime.now(UTC) + timedelta(days=90)).strftime("%Y-%m-%d")
+        assert (f"(scope write, streams match, vote, expires {when}" in made.stderr)
+        bound = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+        me = httpx.get(f"{base}/api/me", headers=bound).json()
+        assert me["token"]["scope"] == "write" and me["token"]["streams"] == ["match", "vote"]
+        assert me["token"]["expires_at"].startswith(when)
+        reader = run(["token", "create", "cora", "--name", "feed", "--scope", "read"], env)
+        assert reader.returncode == 0 and "(scope read, every stream, never expires)" in (
+            reader.stderr)
+        read = {"Authorization": f"Bearer {reader.stdout.strip().splitlines()[-1]}"}
+        refused = httpx.post(f"{base}/api/streams/vote/posts", headers=read, json={"body": "x"})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "insufficient_scope"
+        assert httpx.post(f"{base}/api/streams/vote/posts", headers=bound,
+                          json={"body": "x"}).status_code == 201
+    finally:
+        _stop(server)
+    rows = [line.split() for line in run(["token", "list"], env).stdout.splitlines()[1:]]
+    assert [(r[1], r[2], r[4], r[5]) for r in rows] == [
+        ("cora", "feed", "read", "all"), ("ed", "importer", "write", "match,vote"),
+        ("ada", "setup", "write", "all")]
+    assert rows[1][8] == when and rows[0][8] == "never"
+
+
+def test_default_scope_and_expiry_come_from_the_settings(env: dict[str, str]) -> None:
+    """BULLETIN_TOKEN_DEFAULT_SCOPE and _EXPIRES_IN give a token made without --scope or
+    --expires-in its scope and lifetime; a bad value is a one-line error."""
+    _make(env, "ed")
+    narrow = {**env, "BULLETIN_TOKEN_DEFAULT_SCOPE": "read",
+              "BULLETIN_TOKEN_DEFAULT_EXPIRES_IN": "12h"}
+    made = run(["token", "create", "ed"], narrow)
+    assert made.returncode == 0, made.stderr
+    when = (datetime.now(UTC) + timedelta(hours=12)).strftime("%Y-%m-%d")
+    assert f"(scope read, every stream, expires {when}" in made.stderr
+    wider = run(["token", "create", "ed", "--scope", "write"], narrow)
+    assert "(scope write, every stream, expires" in wider.stderr
+    bad = run(["token", "create", "ed"], {**env, "BULLETIN_TOKEN_DEFAULT_EXPIRES_IN": "soon"})
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith(
+        "bulletin: error: BULLETIN_TOKEN_DEFAULT_EXPIRES_IN: invalid duration 'soon'")
+
+
 def test_token_list_is_a_table_of_every_token_or_one_editors(env: dict[str, str]) -> None:
-    """`token list` shows id, editor, name, prefix, created, last used and revoked for
-    every token, newest first; `token list EDITOR` only that editor's."""
+    """`token list` shows id, editor, name, prefix, scope, streams, created, expiry, last
+    used and revoked for every token, newest first; `token list EDITOR` only that editor's."""
     assert run(["token", "list"], env).stdout.strip() == "no API tokens"
     _make(env, "ada", "--admin")
     _make(env, "bob")
@@ -234,8 +323,8 @@ def test_token_list_is_a_table_of_every_token_or_one_editors(env: dict[str, str]
     listed = run(["token", "list"], env)
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.strip().splitlines()
-    assert header.split() == ["ID", "EDITOR", "NAME", "PREFIX", "CREATED", "(UTC)", "LAST",
-                              "USED", "REVOKED"]
+    assert header.split() == ["ID", "EDITOR", "NAME", "PREFIX", "SCOPE", "STREAMS", "CREATED",
+                              "(UTC)", "EXPIRES", "LAST", "USED", "REVOKED"]
     assert [row.split()[:2] for row in rows] == [["2", "bob"], ["1", "ada"]]
     assert rows[0].split()[2:5] == ["ci?[31m", "red", bob[:10]]  # no escape reaches a terminal
     assert rows[1].split()[2:4] == ["cms", ada[:10]]

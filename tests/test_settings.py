@@ -104,7 +104,11 @@ def test_s3_media_defaults_leave_credentials_to_the_library() -> None:
       "BULLETIN_MEDIA_PUBLIC_URL must be an http:// or https:// address"),
      ({"BULLETIN_MEDIA_S3_REGION": "EU West"}, "BULLETIN_MEDIA_S3_REGION must be a region"),
      ({"BULLETIN_MEDIA_S3_ACCESS_KEY_ID": "AKIAEXAMPLE"}, "go together"),
-     ({"BULLETIN_MEDIA_S3_SECRET_ACCESS_KEY": "secret"}, "go together")],
+     ({"BULLETIN_MEDIA_S3_SECRET_ACCESS_KEY": "secret"}, "go together"),
+     ({"BULLETIN_TOKEN_DEFAULT_SCOPE": "root"},
+      "BULLETIN_TOKEN_DEFAULT_SCOPE must be one of read, write, admin, got 'root'"),
+     ({"BULLETIN_TOKEN_DEFAULT_EXPIRES_IN": "2w"},
+      "BULLETIN_TOKEN_DEFAULT_EXPIRES_IN: invalid duration '2w'")],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     """A malformed variable raises SettingsError naming it."""

@@ -28,6 +28,25 @@ MAX_TAGS = 10
 # What a stream can be; readers see only the public ones (a draft is for editors).
 STREAM_STATUSES = ("draft", "live", "ended")
 PUBLIC_STATUSES = frozenset({"live", "ended"})
+# What a post can be. Readers see only published posts; the others wait: for an editor's
+# approval (a contributor's, ``submitted``; sent back to its contributor with a note,
+# ``returned``) or for their time (``scheduled``). Publishing is the only way out, and a
+# published post never goes back (docs/api.md#posts-that-wait).
+POST_STATUSES = ("published", "submitted", "returned", "scheduled")
+WAITING_STATUSES = ("submitted", "returned", "scheduled")
+POST_TRANSITIONS = frozenset({
+    ("submitted", "published"), ("submitted", "returned"),
+    ("returned", "submitted"), ("returned", "published"),
+    ("scheduled", "published"),
+})
+
+
+def check_post_transition(current: str, new: str) -> None:
+    """Raise ``ValueError`` unless a post may go from ``current`` to ``new``."""
+    if (current, new) not in POST_TRANSITIONS:
+        expected = sorted(a for a, b in POST_TRANSITIONS if b == new)
+        raise ValueError(f"a post becomes {new} from {' or '.join(expected)}, "
+                         f"not from {current}")
 # The event ops of protocol v1 (docs/events.md); client_js/protocol.js lists the same.
 EVENT_OPS = (
     "post.created",

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..core import access
 from ..core.errors import ApiError, conflict, not_found
 from . import auth, sessions
-from .models import ApiToken, Editor, utcnow
+from .models import ApiToken, Editor, Stream, utcnow
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 # last_used_at is advisory: writing it on every request would make every read a write.
@@ -27,8 +28,8 @@ async def create_editor(
     if not USERNAME_RE.match(username):
         raise ApiError(422, "invalid_username",
                        "username must be 2-64 lowercase letters, digits, '.', '_' or '-'")
-    if role not in ("admin", "editor"):
-        raise ApiError(422, "invalid_role", "role must be 'admin' or 'editor'")
+    if role not in access.ROLES:
+        raise ApiError(422, "invalid_role", f"role must be one of {', '.join(access.ROLES)}")
     try:
         password_hash = None if password is None else auth.hash_password(password)
     except auth.PasswordTooWeak as exc:
@@ -112,19 +113,52 @@ def check_password(editor: Editor | None, password: str) -> Editor | None:
 
 
 async def create_token(
-    session: AsyncSession, *, editor: Editor, name: str
+    session: AsyncSession, *, editor: Editor, name: str, scope: str = "write",
+    streams: Sequence[str] | None = None, expires_in: timedelta | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token for an editor; the plain token is returned once and never stored."""
+    """A new token for an editor; the plain token is returned once and never stored.
+
+    ``scope`` must not exceed the editor's role (422); ``streams`` (None or empty: every
+    stream) must name existing streams (404); ``expires_in`` None means never.
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise ApiError(422, "invalid_token_name", "token name must be 1-100 characters")
+    if scope not in access.SCOPES:
+        raise ApiError(422, "invalid_scope", f"scope must be one of {', '.join(access.SCOPES)}")
+    if not access.role_allows_scope(editor.role, scope):
+        raise ApiError(422, "scope_exceeds_role",
+                       f"a token never does more than its editor, and {editor.username}'s "
+                       f"role is {editor.role}: it cannot have the {scope!r} scope")
+    bound = sorted(set(streams or ()))
+    if bound:
+        found = set((await session.exec(
+            select(Stream.slug).where(col(Stream.slug).in_(bound)))).all())
+        missing = [slug for slug in bound if slug not in found]
+        if missing:
+            raise not_found("stream", missing[0])
     assert editor.id is not None
     plain = auth.new_token()
+    now = utcnow()
     token = ApiToken(editor_id=editor.id, name=name, token_hash=auth.token_hash(plain),
-                     prefix=auth.token_display_prefix(plain), created_at=utcnow())
+                     prefix=auth.token_display_prefix(plain), scope=scope,
+                     streams=bound or None, created_at=now,
+                     expires_at=None if expires_in is None else now + expires_in)
     session.add(token)
     await session.flush()
     return token, plain
+
+
+def token_grant(token: ApiToken, editor: Editor) -> access.Grant:
+    """What requests with ``token`` may do: its editor's role, narrowed by its scope and
+    streams."""
+    return access.Grant(role=editor.role, scope=token.scope,
+                        streams=None if token.streams is None else frozenset(token.streams))
+
+
+def token_expired(token: ApiToken) -> bool:
+    """Whether ``token`` is past its expiry."""
+    return token.expires_at is not None and token.expires_at <= utcnow()
 
 
 async def list_tokens(session: AsyncSession, *, editor: Editor) -> Sequence[ApiToken]:
@@ -166,7 +200,8 @@ async def revoke_token(session: AsyncSession, *, token_id: int) -> ApiToken:
 
 
 async def editor_for_token(session: AsyncSession, *, plain: str) -> tuple[Editor, ApiToken] | None:
-    """The token's editor, if the token exists and is not revoked (disabled editors too)."""
+    """The token's editor, if the token exists and is not revoked (disabled editors and
+    expired tokens too: the caller tells them apart)."""
     row = (await session.exec(
         select(ApiToken, Editor).join(Editor, col(Editor.id) == ApiToken.editor_id)
         .where(ApiToken.token_hash == auth.token_hash(plain))

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..settings import Settings
@@ -38,8 +38,8 @@ class Credential:
 
 async def still_valid(session: AsyncSession, held: Collection[object], *,
                       settings: Settings) -> set[object]:
-    """The members of ``held`` that still grant access: the token is not revoked, the
-    session has not ended or expired, and the editor is not disabled."""
+    """The members of ``held`` that still grant access: the token is not revoked nor
+    expired, the session has not ended or expired, and the editor is not disabled."""
     creds = [c for c in held if isinstance(c, Credential)]
     token_ids = {c.token_id for c in creds if c.token_id is not None}
     session_ids = {c.session_id for c in creds if c.session_id is not None}
@@ -49,6 +49,7 @@ async def still_valid(session: AsyncSession, held: Collection[object], *,
         rows = await session.exec(
             select(ApiToken.id).join(Editor, col(Editor.id) == ApiToken.editor_id)
             .where(col(ApiToken.id).in_(token_ids), col(ApiToken.revoked_at).is_(None),
+                   or_(col(ApiToken.expires_at).is_(None), col(ApiToken.expires_at) > utcnow()),
                    col(Editor.disabled).is_(False)))
         good_tokens = {i for i in rows.all() if i is not None}
     if session_ids:

@@ -4,7 +4,9 @@ It reads like a real election night, since it is the first thing a newcomer sees
 spread over the last two and a half hours, a photo from the count centre (a file shipped
 in ``demo_files/``, processed and stored like any upload), a post from the city clerk's
 account as a card (built from an oEmbed answer shipped beside it, so nothing is fetched),
-a key event, and a correction made as an edit of the post it corrects.
+key events with headlines, tags, bylines from the people directory (a reporter at the
+count centre and the data desk), and a correction made as an edit of the post it
+corrects.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .media import MediaStore
 from .media.files import put_variants
 from .media.records import Attachment, create
 from .models import ApiToken, Editor, Stream, utcnow
+from .people import create_person
 
 DEMO_SLUG = "city-council-election"
 DEMO_EDITOR = "demo"
@@ -59,6 +62,19 @@ POSTS = [
         "far going their way. The recount in District 9 will be held tomorrow morning.",
      True),
 ]
+# The people the posts are by, and each post's headline, tags and bylines (by index in
+# POSTS; a post without an entry is signed by the demo account).
+PEOPLE = [("Sam Okoye", "Reporter at the count centre"), ("Lena Park", "Data editor")]
+SAM, LENA = 0, 1
+DETAILS: dict[int, tuple[str, list[str], list[int]]] = {
+    0: ("", ["results"], [LENA]),
+    1: ("", ["count-centre"], [SAM]),
+    2: ("Turnout is the highest since 2003", ["turnout"], [LENA]),
+    3: ("", ["results", "district-3"], [LENA]),
+    4: ("", ["district-9", "count-centre"], [SAM]),
+    5: ("", ["results", "district-12"], [LENA]),
+    6: ("The Greens keep control of the council", ["results"], [LENA, SAM]),
+}
 # The District 3 post, corrected 78 minutes ago: the clerk's turnout figure was 50.4%.
 CORRECTED = 3
 CORRECTION = (78, "First result: **District 3** re-elects Maria Okafor (Greens) with 58% "
@@ -122,15 +138,23 @@ async def _story(db: Database, editor: Editor, media: MediaStore, max_pixels: in
             source_type=processed.source_type, width=processed.width,
             height=processed.height, variants=stored, stream_id=None, **PHOTO_WORDS)
         assert photo.id is not None
+        people: list[int] = []
+        for name, role in PEOPLE:
+            person = await create_person(session, name=name, description=role, photo=None)
+            assert person.id is not None
+            people.append(person.id)
         posted = []
-        for minutes, text, pinned in POSTS:
+        for number, (minutes, text, pinned) in enumerate(POSTS):
+            headline, tags, by = DETAILS.get(number, ("", [], []))
             attached = []
             if text.startswith("{photo}"):
                 text = text.removeprefix("{photo}")
                 attached = [Attachment(photo.id, **PHOTO_WORDS)]
             view, _events = await create_post(
                 session, slug=DEMO_SLUG, author=editor, body=text, pinned=pinned,
-                media=attached, media_url=media.url, cards=book, at=ago(minutes))
+                media=attached, media_url=media.url, cards=book, at=ago(minutes),
+                headline=headline, tags=tags,
+                contributors=[people[i] for i in by])
             posted.append(view.post.id)
             if len(posted) == CORRECTED + 1:
                 await _correct(session, editor, posted[CORRECTED], ago(CORRECTION[0]))

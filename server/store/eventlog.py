@@ -11,6 +11,10 @@ A post's events always carry its current state: every edit, pin or deletion rewr
 no replay can serve text that was corrected or deleted once the change has committed.
 Seq, op and time of each event stay as they were. The old texts live on only in
 ``post_revisions``, which only editors can read.
+
+A post that waits (a contributor's, for approval; a scheduled one, for its time: see
+``publishing.py``) has no events at all: it is written, edited and deleted without one,
+and its ``post.created`` is written when it is published.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..core import content, protocol
 from ..core.cards import Card, CardState
 from ..core.errors import ApiError, conflict, not_found
-from ..core.protocol import NO_FILTER, PUBLIC_STATUSES, SLUG_RE, PostFilter
+from ..core.protocol import NO_FILTER, PUBLIC_STATUSES, SLUG_RE, WAITING_STATUSES, PostFilter
 from .media.records import Attachment, attachments_json, claim, file_url
 from .models import (
     Editor,
@@ -39,7 +43,7 @@ from .models import (
     Stream,
     utcnow,
 )
-from .payloads import encode, event_json, person_json, post_json, stream_json
+from .payloads import encode, event_json, iso, person_json, post_json, stream_json
 from .people import checked_contributors, drop_photos, people_by_id
 
 MAX_PINNED = 50
@@ -64,6 +68,19 @@ class PostView:
         return post_json(self.post, stream_slug=self.stream_slug, author=self.author,
                          contributors=[person_json(p) for p in self.contributors])
 
+    def to_desk_json(self) -> dict[str, Any]:
+        """The post's JSON for the desk and the API's writers: the public JSON with its
+        status, when a scheduled post goes out, and an editor's note to its contributor.
+        Readers never see these (only published posts reach them)."""
+        post = self.post
+        return self.to_json() | {"status": post.status, "publish_at": iso(post.publish_at),
+                                 "note": post.note or None}
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the post is not published yet (and so has no events)."""
+        return self.post.status != "published"
+
 
 def _where(only: PostFilter) -> list[sa.ColumnElement[bool]]:
     """The SQL conditions of a filter. Tags are slugs, which hold no quote: a tag quoted
@@ -74,6 +91,20 @@ def _where(only: PostFilter) -> list[sa.ColumnElement[bool]]:
     if only.tag is not None:
         conditions.append(sa.cast(col(Post.tags), sa.Text).contains(f'"{only.tag}"'))
     return conditions
+
+
+# Newest first by the time each went out: a post approved or scheduled late comes at the
+# top, above posts with larger ids written while it waited.
+_NEWEST_FIRST = (col(Post.created_at).desc(), col(Post.id).desc())
+
+
+class StaleRevision(Exception):
+    """An edit or deletion made from a revision that is no longer the post's: nothing was
+    changed. ``current`` is the post's JSON as it is now, read under the stream's lock."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__(f"the post is at revision {current['revision']}")
+        self.current = current
 
 
 # --- streams -----------------------------------------------------------------------------
@@ -180,9 +211,11 @@ async def create_post(
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
     cards: content.CardBook | None = None, at: datetime | None = None,
     headline: str = "", tags: Sequence[str] = (), contributors: Sequence[int] = (),
+    status: str = "published", publish_at: datetime | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Add a post to a stream that has not ended; one ``post.created`` event. A post with
-    photos may have no text. ``at`` backdates it (the demo story)."""
+    photos may have no text. ``at`` backdates it (the demo story). A post that waits
+    (``status`` submitted, or scheduled for ``publish_at``) gets no event and no seq."""
     rendered = _render(body, cards, photos=bool(media))
     shown = await attachments_json(session, media or [], media_url)
     people = await checked_contributors(session, list(contributors))
@@ -198,12 +231,14 @@ async def create_post(
         stream_id=stream.id, author_id=author.id, body=body, html=rendered.html,
         embeds=rendered.embeds_json(), media=shown, pinned=pinned,
         headline=headline, tags=list(dict.fromkeys(tags)), contributors=people,
-        created_at=now,
+        created_at=now, status=status, publish_at=publish_at,
     )
     session.add(post)
     await session.flush()
-    stream.updated_at = now
     view = PostView(post, author, stream.slug, await _people(session, post))
+    if view.waiting:
+        return view, []
+    stream.updated_at = now
     seq = await _next_seq(session, stream)
     event = _event(session, stream, seq=seq, op="post.created", at=now,
                    subject=view.to_json(), post=post)
@@ -216,11 +251,30 @@ async def edit_post(
     media: list[Attachment] | None = None, media_url: Callable[[str], str] = file_url,
     cards: content.CardBook | None = None, at: datetime | None = None,
     headline: str | None = None, tags: Sequence[str] | None = None,
-    contributors: Sequence[int] | None = None,
+    contributors: Sequence[int] | None = None, publish_at: datetime | None = None,
+    contributor: bool = False, expected_revision: frozenset[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
     """Change a post's text, headline, tags, bylines or photos (a new revision, the old
-    one kept), its pin, or both. None leaves a field as it is."""
+    one kept), its pin, or both; or when a scheduled post goes out (``publish_at``).
+    None leaves a field as it is.
+
+    A post that waits changes without an event. A ``contributor`` may change only their
+    own posts that wait for approval, and a post sent back to them is submitted again.
+    With ``expected_revision``, a post whose revision is not one of them is left alone
+    (``StaleRevision``); None changes it whatever its revision.
+    """
     post, stream = await _lock_post(session, post_id)
+    await _check_revision(session, post, stream, expected_revision)
+    if contributor:
+        _check_contributors_own(post, editor)
+        if post.status == "returned":
+            post.status = "submitted"
+    if publish_at is not None:
+        if post.status != "scheduled":
+            raise conflict("not_scheduled", f"post {post_id} is {post.status}, not "
+                           "scheduled: only a scheduled post has a time to change",
+                           {"status": post.status})
+        post.publish_at = publish_at
     people = None if contributors is None else \
         await checked_contributors(session, list(contributors))
     new_tags = None if tags is None else list(dict.fromkeys(tags))
@@ -256,7 +310,8 @@ async def edit_post(
         post.pinned = pinned
         ops.append("post.pinned" if pinned else "post.unpinned")
     view = await _view(session, post, stream.slug)
-    if not ops:
+    if not ops or view.waiting:
+        await session.flush()
         return view, []
     stream.updated_at = now
     await session.flush()
@@ -271,15 +326,25 @@ async def edit_post(
 
 
 async def delete_post(
-    session: AsyncSession, *, post_id: int, editor: Editor
+    session: AsyncSession, *, post_id: int, editor: Editor, contributor: bool = False,
+    expected_revision: frozenset[int] | None = None,
 ) -> tuple[PostView, list[Event]]:
-    """Soft-delete a post; one ``post.deleted`` event, its earlier ones restated to no text."""
+    """Soft-delete a post; one ``post.deleted`` event, its earlier ones restated to no text.
+    A post that waits (cancelled, withdrawn) goes without an event: readers never saw it.
+    A ``contributor`` may delete only their own posts that wait for approval.
+    ``expected_revision`` as for ``edit_post``."""
     post, stream = await _lock_post(session, post_id)
+    await _check_revision(session, post, stream, expected_revision)
+    if contributor:
+        _check_contributors_own(post, editor)
     now = utcnow()
     post.deleted_at = now
     post.pinned = False
-    stream.updated_at = now
     view = await _view(session, post, stream.slug)
+    if view.waiting:
+        await session.flush()
+        return view, []
+    stream.updated_at = now
     subject = view.to_json()
     await _restate_history(session, stream, post, subject)
     seq = await _next_seq(session, stream)
@@ -325,8 +390,8 @@ async def withdraw_media(
         kept = without(post.media)
         if kept == post.media:
             continue
-        if post.deleted_at is not None:
-            post.media = kept
+        if post.deleted_at is not None or post.status != "published":
+            post.media = kept  # readers never see it now: no event to tell them
             continue
         stream.updated_at = now
         if kept or post.body.strip():
@@ -402,9 +467,11 @@ async def embed_cards(
         return None, []
     post.html, post.embeds = rendered.html, embeds
     now = utcnow()
-    stream.updated_at = now
     view = await _view(session, post, stream.slug)
     await session.flush()
+    if view.waiting:
+        return view, []  # its post.created, when it goes out, will carry the cards
+    stream.updated_at = now
     subject = view.to_json()
     await _restate_history(session, stream, post, subject)
     seq = await _next_seq(session, stream)
@@ -432,13 +499,16 @@ async def posts_with_pending_cards(
     return found
 
 
-async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool) -> PostView:
-    """One post that is not deleted, in a stream the caller may see."""
+async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool,
+                   waiting: bool | int = False) -> PostView:
+    """One post that is not deleted, in a stream the caller may see. A post that waits is
+    found only with ``waiting``: True for every one, an editor id for theirs only."""
     row = (await session.exec(
         select(Post, Stream).join(Stream, col(Stream.id) == Post.stream_id)
         .where(Post.id == post_id, col(Post.deleted_at).is_(None))
     )).first()
-    if row is None or (row[1].status not in PUBLIC_STATUSES and not include_drafts):
+    if row is None or (row[1].status not in PUBLIC_STATUSES and not include_drafts) or \
+            not _may_see(row[0], waiting):
         raise not_found("post", post_id)
     post, stream = row
     return await _view(session, post, stream.slug)
@@ -446,17 +516,21 @@ async def get_post(session: AsyncSession, *, post_id: int, include_drafts: bool)
 
 async def list_posts(
     session: AsyncSession, *, stream: Stream, before: int | None, limit: int,
-    only: PostFilter = NO_FILTER,
+    only: PostFilter = NO_FILTER, status: str = "published", author_id: int | None = None,
 ) -> tuple[list[PostView], int | None]:
     """A page of live posts (those ``only`` lets through), newest first, and the cursor of
-    the next page (or None)."""
+    the next page (or None). ``status`` lists the posts that wait instead (``author_id``:
+    one editor's only)."""
     query = (
         select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
-        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None), *_where(only))
-        .order_by(col(Post.id).desc()).limit(limit + 1)
+        .where(Post.stream_id == stream.id, col(Post.deleted_at).is_(None),
+               col(Post.status) == status, *_where(only))
+        .order_by(*_NEWEST_FIRST).limit(limit + 1)
     )
+    if author_id is not None:
+        query = query.where(Post.author_id == author_id)
     if before is not None:
-        query = query.where(col(Post.id) < before)
+        query = query.where(await _after_cursor(session, before))
     rows = (await session.exec(query)).all()
     views = await _views(session, rows[:limit], stream.slug)
     next_cursor = views[-1].post.id if len(rows) > limit and views else None
@@ -469,10 +543,39 @@ async def pinned_posts(session: AsyncSession, *, stream: Stream,
     rows = (await session.exec(
         select(Post, Editor).outerjoin(Editor, col(Editor.id) == Post.author_id)
         .where(Post.stream_id == stream.id, col(Post.pinned).is_(True),
-               col(Post.deleted_at).is_(None), *_where(only))
-        .order_by(col(Post.id).desc()).limit(MAX_PINNED)
+               col(Post.deleted_at).is_(None), col(Post.status) == "published",
+               *_where(only))
+        .order_by(*_NEWEST_FIRST).limit(MAX_PINNED)
     )).all()
     return await _views(session, rows, stream.slug)
+
+
+async def _after_cursor(session: AsyncSession, before: int) -> sa.ColumnElement[bool]:
+    """The posts that come after post ``before`` newest first (by time, then id)."""
+    at = (await session.exec(select(Post.created_at).where(Post.id == before))).first()
+    if at is None:
+        return col(Post.id) < before
+    return sa.or_(col(Post.created_at) < at,
+                  sa.and_(col(Post.created_at) == at, col(Post.id) < before))
+
+
+def _may_see(post: Post, waiting: bool | int) -> bool:
+    if post.status == "published" or waiting is True:
+        return True
+    return waiting is not False and post.author_id == waiting
+
+
+def _check_contributors_own(post: Post, editor: Editor) -> None:
+    """403 unless ``post`` is ``editor``'s own and waits for approval."""
+    if post.author_id != editor.id:
+        raise ApiError(403, "not_your_post",
+                       "a contributor may change only their own posts; an editor can "
+                       "change this one", {"post": post.id})
+    if post.status not in WAITING_STATUSES or post.status == "scheduled":
+        raise ApiError(403, "already_published",
+                       f"post {post.id} is {post.status}: a contributor may change a post "
+                       "only while it waits for approval; ask an editor",
+                       {"post": post.id, "status": post.status})
 
 
 async def post_revisions(session: AsyncSession, *, post_id: int) -> Sequence[PostRevision]:
@@ -583,6 +686,13 @@ async def _lock_post(session: AsyncSession, post_id: int) -> tuple[Post, Stream]
     if post is None or stream is None or post.deleted_at is not None:
         raise not_found("post", post_id)
     return post, stream
+
+
+async def _check_revision(session: AsyncSession, post: Post, stream: Stream,
+                          expected: frozenset[int] | None) -> None:
+    # Checked with the stream locked: no other write can slip in between this and the change.
+    if expected is not None and post.revision not in expected:
+        raise StaleRevision((await _view(session, post, stream.slug)).to_json())
 
 
 async def _author(session: AsyncSession, post: Post) -> Editor | None:

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from ..core.protocol import EVENT_OPS, STREAM_STATUSES
+from ..core.access import ROLES, SCOPES
+from ..core.protocol import EVENT_OPS, POST_STATUSES, STREAM_STATUSES
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -54,7 +55,7 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-EDITOR_ROLES = ("admin", "editor")
+EDITOR_ROLES = ROLES
 # Ids are 32-bit integers in the database; a larger one cannot exist.
 MAX_ID = 2**31 - 1
 
@@ -80,9 +81,15 @@ class Editor(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """An editor's API token; only its SHA-256 hash is stored."""
+    """An editor's API token; only its SHA-256 hash is stored.
+
+    ``scope`` and ``streams`` narrow what the editor's role allows (``core/access.py``);
+    ``streams`` is a list of slugs, or None for every stream. After ``expires_at`` (None:
+    never) the token is refused as expired.
+    """
 
     __tablename__ = "api_tokens"
+    __table_args__ = (sa.CheckConstraint(_one_of("scope", SCOPES), name="scope"),)
 
     id: int | None = Field(default=None, primary_key=True)
     editor_id: int = Field(foreign_key="editors.id", index=True)
@@ -90,7 +97,12 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     # The first characters of the token, so that people can tell their tokens apart.
     prefix: str = Field(max_length=16)
+    scope: str = Field(default="write", sa_column=sa.Column(
+        sa.String(length=16), nullable=False, server_default="write"))
+    streams: list[str] | None = Field(default=None, sa_column=sa.Column(
+        sa.JSON(none_as_null=True), nullable=True))
     created_at: datetime = _ts()
+    expires_at: datetime | None = _ts(nullable=True)
     last_used_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
 
@@ -114,10 +126,22 @@ class Stream(SQLModel, table=True):
 
 
 class Post(SQLModel, table=True):
-    """One update in a stream. Deleting sets ``deleted_at``; the row stays."""
+    """One update in a stream. Deleting sets ``deleted_at``; the row stays.
+
+    Only a ``published`` post is seen by readers or has events; ``created_at`` is when it
+    was published (readers see the time it went out), ``publish_at`` when a scheduled
+    one goes out, ``note`` what an editor said when sending a contributor's post back.
+    """
 
     __tablename__ = "posts"
-    __table_args__ = (sa.Index("ix_posts_stream_id_id", "stream_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_posts_stream_id_id", "stream_id", "id"),
+        # Lists are newest first by the time each post went out (eventlog._NEWEST_FIRST).
+        sa.Index("ix_posts_stream_id_created_at_id", "stream_id", "created_at", "id"),
+        # The scheduler's question, asked every half second by every process.
+        sa.Index("ix_posts_status_publish_at", "status", "publish_at"),
+        sa.CheckConstraint(_one_of("status", POST_STATUSES), name="status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     stream_id: int = Field(foreign_key="streams.id")
@@ -145,6 +169,9 @@ class Post(SQLModel, table=True):
     edited_at: datetime | None = _ts(nullable=True)
     edited_by_id: int | None = Field(default=None, foreign_key="editors.id")
     deleted_at: datetime | None = _ts(nullable=True)
+    status: str = Field(default="published", max_length=16)
+    publish_at: datetime | None = _ts(nullable=True)
+    note: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
 
 
 class PostRevision(SQLModel, table=True):

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .models import Editor, Person, Post, Stream
+from .models import ApiToken, Editor, Person, Post, Stream
 
 
 def iso(value: datetime | None) -> str | None:
@@ -14,6 +14,13 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def token_access(token: ApiToken) -> dict[str, Any]:
+    """What an API token may do, as ``GET /api/me`` and the token API show it: its scope,
+    its streams (null: every stream) and its expiry (null: never)."""
+    return {"id": token.id, "name": token.name, "prefix": token.prefix, "scope": token.scope,
+            "streams": token.streams, "expires_at": iso(token.expires_at)}
 
 
 def author_json(editor: Editor | None) -> dict[str, Any] | None:

@@ -39,10 +39,12 @@ from .routes import (
     pages,
     people,
     photos,
+    queue,
     static,
     tokens,
     ws,
 )
+from .scheduler import Scheduler
 from .services import Services
 from .templating import Pages
 
@@ -83,10 +85,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.close_connections = live.close_all
         # Cards a stopped process left pending are made again, in the background.
         cards.background(resume(app.state.services))
+        # Scheduled posts go out from every process (whichever asks first publishes).
+        scheduler = Scheduler(app.state.services)
+        scheduler.start()
         try:
             yield
         finally:
             app.state.close_connections = None
+            await scheduler.stop()
             # Late cards publish through the hub driver: stop them first.
             await cards.close()
             await imaging.close()
@@ -97,8 +103,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = BulletinApp(
         routes=[*health.routes(), *api.routes(), *drafts.routes(), *ws.routes(), *openapi.routes(),
                 *static.routes(), *pages.routes(), *desk.routes(), *admin.routes(),
-                *photos.routes(), *directory.routes(), *desk.catch_all(), *tokens.routes(),
-                *media.routes(), *people.routes()],
+                *photos.routes(), *directory.routes(), *queue.routes(), *desk.catch_all(),
+                *tokens.routes(), *media.routes(), *people.routes()],
         middleware=[
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]

@@ -1,26 +1,36 @@
-"""Who is calling: an API token, a desk session, or an anonymous reader; and their write
-limits.
+"""Who is calling: an API token, a desk session, or an anonymous reader; what they may do;
+and their write limits.
 
 Every surface that needs to know the caller (the API, the desk, the WebSocket endpoint,
 the token admin API) asks here, so that one rule decides what a cookie or a token is worth.
+What each role and token scope allows is ``core/access.py``; the routes ask with one line:
+``writer(request, Act.X, stream=slug)`` for a write, ``permit`` / ``permit_post`` for an
+editor they already have.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from sqlmodel import col, select
 from starlette.requests import HTTPConnection, Request
 
-from ..core.errors import ApiError
+from ..core import access
+from ..core.access import Act, Grant
+from ..core.errors import ApiError, not_found
 from ..store import accounts, sessions
 from ..store.credentials import SCOPE_KEY, Credential
-from ..store.models import Editor, utcnow
+from ..store.models import ApiToken, Editor, Post, Stream, utcnow
+from ..store.payloads import iso
 from ..store.sessions import SignedIn
 from .services import services
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Where signed_in keeps its answer for the rest of the request.
 _SIGNED_IN_KEY = "bulletin_signed_in"
+# Where caller keeps the API token a request came with, and what it grants.
+_TOKEN_KEY = "bulletin.token"
+_GRANT_KEY = "bulletin.grant"
 
 
 async def signed_in(conn: HTTPConnection) -> SignedIn | None:
@@ -97,10 +107,18 @@ async def caller(request: HTTPConnection, *, required: bool) -> Editor | None:
         raise ApiError(401, "invalid_token", "the API token is unknown or revoked",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     editor, token_row = found
+    if accounts.token_expired(token_row):
+        raise ApiError(401, "token_expired",
+                       "the API token expired; ask an admin for a new one",
+                       {"expired_at": iso(token_row.expires_at)},
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token", '
+                                                    'error_description="expired"'})
     if editor.disabled:
         raise ApiError(403, "editor_disabled", "this editor account is disabled")
     assert editor.id is not None
     request.scope[SCOPE_KEY] = Credential(editor.id, token_id=token_row.id)
+    request.scope[_TOKEN_KEY] = token_row
+    request.scope[_GRANT_KEY] = accounts.token_grant(token_row, editor)
     last = token_row.last_used_at
     if last is None or last < utcnow() - accounts.TOKEN_TOUCH_INTERVAL:
         async with svc.db.write() as session:
@@ -133,10 +151,76 @@ def same_origin(request: HTTPConnection) -> bool:
     return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
 
 
-async def writer(request: Request) -> Editor:
-    """The editor making a write, within their rate limit."""
+def is_contributor(editor: Editor) -> bool:
+    """Whether the editor's posts wait for an editor's approval (the contributor role)."""
+    return editor.role == "contributor"
+
+
+_DOING = {"approve": "approve or publish posts", "send_back": "send posts back",
+          "schedule": "schedule posts"}
+
+
+def not_for_contributors(editor: Editor, action: str) -> None:
+    """403 ``forbidden_for_role`` when a contributor tries what only editors may (approve,
+    send back, schedule: acts of the posts' workflow that ``core/access.py`` leaves to the
+    routes, which know the post's status)."""
+    if is_contributor(editor):
+        raise ApiError(403, "forbidden_for_role",
+                       f"a contributor may not {_DOING.get(action, action)}; an editor or "
+                       "admin can", {"role": editor.role, "action": action})
+
+
+def api_token(request: HTTPConnection) -> ApiToken | None:
+    """The API token ``caller`` found on the request (None: a desk session or a reader)."""
+    found: ApiToken | None = request.scope.get(_TOKEN_KEY)
+    return found
+
+
+def grant(request: HTTPConnection, editor: Editor) -> Grant:
+    """What ``editor``, as this request authenticated them, may do: their role, narrowed by
+    the API token's scope and streams. A desk session is the editor in person: the role."""
+    found: Grant | None = request.scope.get(_GRANT_KEY)
+    return found if found is not None else Grant(role=editor.role)
+
+
+def permit(request: HTTPConnection, editor: Editor, act: Act, *,
+           stream: str | None = None) -> None:
+    """Raise a 403 unless the caller may do ``act`` (on ``stream``): see ``core/access.py``."""
+    access.check(grant(request, editor), act, stream=stream)
+
+
+async def permit_post(request: HTTPConnection, editor: Editor, post_id: int, *,
+                      edit: bool = False, pin: bool = False, delete: bool = False) -> None:
+    """Raise a 403 unless the caller may change post ``post_id`` so: ``edit`` its text or
+    photos (anyone's, or only their own), ``pin`` or unpin it, ``delete`` it; in its stream.
+    A 404 when there is no such post."""
+    async with services(request).db.read() as session:
+        row = (await session.exec(
+            select(Post.author_id, Stream.slug).join(Stream, col(Stream.id) == Post.stream_id)
+            .where(Post.id == post_id, col(Post.deleted_at).is_(None)))).first()
+    if row is None:
+        raise not_found("post", post_id)
+    author_id, slug = row
+    if edit:
+        permit(request, editor, Act.EDIT_OWN if author_id == editor.id else Act.EDIT_OTHERS,
+               stream=slug)
+    if pin:
+        permit(request, editor, Act.PIN, stream=slug)
+    if delete:
+        permit(request, editor, Act.DELETE, stream=slug)
+
+
+async def writer(request: Request, act: Act | None = None, *,
+                 stream: str | None = None) -> Editor:
+    """The editor making a write, if they may do ``act`` (on ``stream``), within their rate
+    limit. Without ``act`` only a token that cannot write at all is refused here: the route
+    then calls ``permit_post`` once it knows what the write changes."""
     editor = await caller(request, required=True)
     assert editor is not None
+    if act is None:
+        access.check_writes(grant(request, editor))
+    else:
+        permit(request, editor, act, stream=stream)
     limit_writes(request, editor)
     return editor
 

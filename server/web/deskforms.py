@@ -244,3 +244,18 @@ def field_values(form: dict[str, str]) -> dict[str, Any]:
     return {"headline": form.get("headline", ""), "tags": form.get("tags", ""),
             "contributors": [int(i) for i in form.get("contributors", "").split(",")
                              if i.isascii() and i.isdigit() and len(i) < 10]}
+
+
+def publish_time(form: dict[str, str]) -> str | None:
+    """A desk form's time for a post to go out, as ISO 8601 for the API's validation, or
+    None when none was asked for. The script sends ``publish_at`` with the editor's own
+    offset; without it, the ``publish_at_local`` field (a ``datetime-local``: no zone) is
+    read as UTC, unless it ends with an explicit offset or Z (docs/editor.md)."""
+    sent = form.get("publish_at", "").strip()
+    if sent:
+        return sent
+    local = form.get("publish_at_local", "").strip()
+    if not local:
+        return None
+    has_zone = local.endswith(("Z", "z")) or (len(local) > 16 and local[-6] in "+-")
+    return local if has_zone else f"{local}+00:00"

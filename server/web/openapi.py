@@ -9,13 +9,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
-from ..core.protocol import EVENT_OPS
+from ..core.access import ROLES, SCOPES
+from ..core.protocol import EVENT_OPS, POST_STATUSES
 from .validation import (
     DraftSave,
     PersonCreate,
     PersonPatch,
     PostCreate,
     PostPatch,
+    SendBack,
     StreamCreate,
     StreamPatch,
 )
@@ -113,9 +115,22 @@ SCHEMAS: dict[str, Any] = {
         "created_at": _TIME, "edited_at": _NULLABLE_TIME, "deleted_at": _NULLABLE_TIME,
         "deleted": {"type": "boolean"},
     }),
-    "PostWithSeq": {"allOf": [_ref("Post"), _object(
+    "PostStatus": _object({
+        "status": {"type": "string", "enum": list(POST_STATUSES), "description": (
+            "published: readers see it. submitted: a contributor's, awaiting an editor's "
+            "approval; returned: sent back to its contributor with a note; scheduled: goes "
+            "out at publish_at. Only published posts reach readers, events and pages")},
+        "publish_at": {**_NULLABLE_TIME,
+                       "description": "When a scheduled post goes out; null otherwise"},
+        "note": {"type": ["string", "null"],
+                 "description": "What the editor who sent it back asked for; null for none"},
+    }),
+    "WaitingPost": {"allOf": [_ref("Post"), _ref("PostStatus")],
+                    "description": "A post that is not published: only editors see it"},
+    "PostWithSeq": {"allOf": [_ref("Post"), _ref("PostStatus"), _object(
         {"seq": {"type": ["integer", "null"],
-                 "description": "Seq of the last event this write made; null if none"}})]},
+                 "description": "Seq of the last event this write made; null if none (a "
+                                "post that waits has no events)"}})]},
     "Stream": _object({
         "slug": {"type": "string"}, "title": {"type": "string"},
         "description": {"type": "string"},
@@ -145,7 +160,8 @@ SCHEMAS: dict[str, Any] = {
         "links": {"type": "object", "additionalProperties": {"type": "string"}}}),
     "PostPage": _object({
         "stream": {"type": "string"}, "seq": {"type": "integer"},
-        "posts": {"type": "array", "items": _ref("Post")},
+        "posts": {"type": "array", "items": {"anyOf": [_ref("Post"), _ref("WaitingPost")]},
+                  "description": "With ?status= other than published, WaitingPosts"},
         "next_cursor": {"type": ["string", "null"],
                         "description": "Pass as `before` for the next page; null at the end"},
         "links": _object({"next": {"type": ["string", "null"]}}),
@@ -183,7 +199,20 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Me": _object({"id": {"type": "integer"}, "username": {"type": "string"},
                    "display_name": {"type": "string"},
-                   "role": {"type": "string", "enum": ["admin", "editor"]}}),
+                   "role": {"type": "string", "enum": list(ROLES)},
+                   "token": {"oneOf": [_ref("TokenAccess"), {"type": "null"}],
+                             "description": "The API token the request came with; null "
+                                            "with the desk's session cookie"}}),
+    "TokenAccess": _object({
+        "id": {"type": "integer"}, "name": {"type": "string"}, "prefix": {"type": "string"},
+        "scope": {"type": "string", "enum": list(SCOPES),
+                  "description": "read: reads only; write: what the editor's role allows "
+                                 "but admin endpoints; admin: those too"},
+        "streams": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The only streams it may write to; null: every stream"},
+        "expires_at": {**_NULLABLE_TIME, "description": "After this it is a 401 "
+                                                        "token_expired; null: never"},
+    }),
     "Health": _object({"status": {"type": "string"}}, ["status"]),
     "Token": _object({
         "id": {"type": "integer"},
@@ -192,6 +221,11 @@ SCHEMAS: dict[str, Any] = {
         "name": {"type": "string", "description": "What the token is for"},
         "prefix": {"type": "string",
                    "description": "The token's first characters, to tell tokens apart"},
+        "scope": {"type": "string", "enum": list(SCOPES)},
+        "streams": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The only streams it may write to; null: every stream"},
+        "expires_at": {**_NULLABLE_TIME, "description": "null: never"},
+        "expired": {"type": "boolean"},
         "created_at": _TIME, "last_used_at": _NULLABLE_TIME, "revoked_at": _NULLABLE_TIME,
         "revoked": {"type": "boolean"},
     }),
@@ -261,20 +295,28 @@ SCHEMAS: dict[str, Any] = {
         "updated_at": _TIME,
     }),
 }
-for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, PersonCreate, PersonPatch,
-               DraftSave):
+for _model in (StreamCreate, StreamPatch, PostCreate, PostPatch, SendBack, PersonCreate,
+               PersonPatch, DraftSave):
     _schema = _model.model_json_schema(ref_template="#/components/schemas/{model}")
     # Models used inside the bodies (MediaItem) become components of their own.
     SCHEMAS.update(_schema.pop("$defs", {}))
     SCHEMAS[_model.__name__] = _schema
 
 _ERRORS = {
-    "400": "Malformed request (bad JSON, bad parameter)",
-    "401": "Missing, malformed or unknown API token",
-    "403": "The editor account is disabled",
+    "400": "Malformed request (bad JSON, bad parameter, an If-Match that is no list of ETags)",
+    "401": "Missing, malformed, unknown or revoked API token (invalid_token), or an "
+           "expired one (token_expired)",
+    "403": "The editor account is disabled (editor_disabled); on writes also: the token's "
+           "scope does not allow it (insufficient_scope), the token is bound to other streams "
+           "(stream_not_allowed), the editor's role does not allow it (forbidden_for_role), or a "
+           "contributor's post is not theirs or not waiting (not_your_post, already_published)",
     "404": "No such stream or post (drafts are 404 to anonymous callers)",
-    "409": "The state forbids it (slug taken, stream ended, invalid status change)",
-    "412": "A precondition failed: the thing changed since the version the request names",
+    "409": "The state forbids it (slug taken, stream ended, invalid status change, post "
+           "already published, not scheduled)",
+    "412": "A precondition failed: If-Match names a revision the post is no longer at "
+           "(precondition_failed: `details.post` is the post as it is now, the ETag header "
+           "its revision), or a draft changed since its `base` (draft_changed); nothing "
+           "was changed",
     "413": "Body over the size limit",
     "415": "Body is not application/json",
     "422": "Valid JSON of the wrong shape; details lists each field",
@@ -300,7 +342,10 @@ def _no_content(description: str, *errors: str) -> dict[str, Any]:
 
 
 def _admin(responses: dict[str, Any]) -> dict[str, Any]:
-    responses["403"]["description"] = "The caller is not an admin, or is disabled"
+    responses["403"]["description"] = ("The caller is not an admin (forbidden), its token "
+                                       "lacks the admin scope (insufficient_scope) or is "
+                                       "bound to streams (stream_not_allowed), or it is "
+                                       "disabled")
     responses["404"]["description"] = "No such token or editor"
     return responses
 
@@ -317,9 +362,21 @@ def _media(responses: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
+def _html(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
+    return responses
+
+
 def _sse(responses: dict[str, Any]) -> dict[str, Any]:
     responses["200"]["content"]["text/event-stream"] = {
         "schema": {"type": "string", "description": "Server-Sent Events records"}}
+    return responses
+
+
+def _etag(responses: dict[str, Any]) -> dict[str, Any]:
+    for status, response in responses.items():
+        if status[0] == "2" or status == "412":
+            response["headers"] = _ETAG_HEADER
     return responses
 
 
@@ -335,6 +392,17 @@ _IDEMPOTENCY = {
     "description": "Retrying with the same key returns the first response and creates "
                    "nothing new (kept 24 hours). Reusing it for another request is a 422.",
 }
+_IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False,
+    "schema": {"type": "string", "examples": ['"r3"', "*"]},
+    "description": "Change the post only if it is still at this revision: the ETag it was "
+                   "read with. A stale one is a 412 that changes nothing. `*` or no header: "
+                   "whatever its revision. Compared strongly (a weak W/ tag never matches).",
+}
+_ETAG_HEADER = {"ETag": {
+    "description": 'The post\'s revision, e.g. "r3": it changes with every edit of the text '
+                   "or photos (not with a pin); send it back as If-Match",
+    "schema": {"type": "string"}}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 _WRITE_ERRORS = ("400", "401", "403", "413", "415", "422", "429", "503")
@@ -345,7 +413,11 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "What this server is, and links to start from",
                       "operationId": "index", "security": [{}],
-                      "responses": _responses("200 Index", "Index")}},
+                      "description": "JSON for API clients (`Accept: application/json`, "
+                                     "`*/*` or none). A browser, whose Accept ranks "
+                                     "text/html first, gets the HTML list of stories that "
+                                     "`/live` shows.",
+                      "responses": _html(_responses("200 Index", "Index"))}},
         "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
                              "security": [{}],
                              "responses": _responses("200 Up", "Health")}},
@@ -401,13 +473,22 @@ def document() -> dict[str, Any]:
                          "description": "Only posts with this tag"},
                         {"name": "pinned", "in": "query",
                          "schema": {"type": "boolean", "default": False},
-                         "description": "true: only key events"}],
+                         "description": "true: only key events"},
+                        {"name": "status", "in": "query",
+                         "schema": {"type": "string", "enum": list(POST_STATUSES),
+                                    "default": "published"},
+                         "description": "Editors only for any other than published (401 "
+                                        "otherwise): the posts that wait; a contributor "
+                                        "gets their own"}],
                     "responses": _responses("200 A page", "PostPage", "400", "401", "404")},
-            "post": {"summary": "Publish a post (201; 409 if the stream has ended)",
+            "post": {"summary": "Publish a post (201; 409 if the stream has ended). A "
+                                "contributor's is submitted for approval, one with "
+                                "publish_at scheduled: neither has an event until it is "
+                                "published",
                      "operationId": "createPost", "security": _AUTH,
                      "parameters": [_IDEMPOTENCY], "requestBody": _body("PostCreate"),
-                     "responses": _responses("201 Created", "PostWithSeq",
-                                             *_WRITE_ERRORS, "404", "409")},
+                     "responses": _etag(_responses("201 Created", "PostWithSeq",
+                                                   *_WRITE_ERRORS, "404", "409"))},
         },
         "/api/streams/{slug}/draft": {
             "parameters": [_SLUG],
@@ -469,19 +550,40 @@ def document() -> dict[str, Any]:
         },
         "/api/posts/{id}": {
             "parameters": [_ID],
-            "get": {"summary": "One post", "operationId": "getPost",
+            "get": {"summary": "One post (one that waits: editors only, a contributor their "
+                               "own; 404 to others)", "operationId": "getPost",
                     "security": _OPTIONAL_AUTH,
-                    "responses": _responses("200 The post", "Post", "401", "404")},
+                    "responses": _etag(_responses("200 The post", "Post", "401", "404"))},
             "patch": {"summary": "Edit a post's text, headline, tags, bylines or photos (a new "
                                  "revision; the old one is kept) and/or pin it",
                       "operationId": "updatePost", "security": _AUTH,
-                      "requestBody": _body("PostPatch"),
-                      "responses": _responses("200 Updated", "PostWithSeq",
-                                              *_WRITE_ERRORS, "404")},
-            "delete": {"summary": "Delete a post (readers see a post.deleted event)",
+                      "parameters": [_IF_MATCH], "requestBody": _body("PostPatch"),
+                      "responses": _etag(_responses("200 Updated", "PostWithSeq",
+                                                    *_WRITE_ERRORS, "404", "412"))},
+            "delete": {"summary": "Delete a post (readers see a post.deleted event); a "
+                                  "post that waits (withdrawn, cancelled) goes with none",
                        "operationId": "deletePost", "security": _AUTH,
-                       "responses": _responses("200 Deleted", "PostWithSeq",
-                                               "401", "403", "404", "429", "503")},
+                       "parameters": [_IF_MATCH],
+                       "responses": _responses("200 Deleted", "PostWithSeq", "400",
+                                               "401", "403", "404", "412", "429", "503")},
+        },
+        "/api/posts/{id}/approve": {
+            "parameters": [_ID],
+            "post": {"summary": "Publish a post that waits, now (editors and admins): a "
+                                "contributor's (approval) or a scheduled one (publish now). "
+                                "One post.created with the next seq; its created_at is now",
+                     "operationId": "approvePost", "security": _AUTH,
+                     "responses": _responses("200 Published", "PostWithSeq",
+                                             "401", "403", "404", "409", "429", "503")},
+        },
+        "/api/posts/{id}/send-back": {
+            "parameters": [_ID],
+            "post": {"summary": "Return a submitted post to its contributor with a note "
+                                "(editors and admins; no event). Their next edit submits it "
+                                "again", "operationId": "sendBackPost", "security": _AUTH,
+                     "requestBody": _body("SendBack"),
+                     "responses": _responses("200 Returned", "PostWithSeq",
+                                             *_WRITE_ERRORS, "404", "409")},
         },
         "/api/people": {
             "get": {"summary": "The people directory, by name (editors)",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -123,6 +125,36 @@ HEADLINE_HELP = "Up to 120 characters on one line; \"\" for none (the first line
 TAGS_HELP = (f"Up to {MAX_TAGS} short slugs (lowercase letters, digits, inner dashes; "
              "at most 32 characters each)")
 CONTRIBUTORS_HELP = "The bylines: ids of people in /api/people, in order"
+PUBLISH_AT_HELP = ("When the post goes out: ISO 8601 with a time zone "
+                   "(2026-12-04T20:00:00Z, 2026-12-04T21:00:00+01:00), in the future")
+
+
+def _aware_time(value: Any) -> datetime:
+    # Strict models take no strings for datetimes: read ISO 8601 here, and insist on a
+    # time zone, since a time without one means a different moment to every reader.
+    if not isinstance(value, str) or len(value) > 40:
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 date and time")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("datetime_parsing",
+                                  "must be an ISO 8601 date and time") from None
+    if parsed.tzinfo is None:
+        raise PydanticCustomError("timezone_required", "must have a time zone: end it with "
+                                  "Z for UTC or an offset such as +01:00")
+    return parsed.astimezone(UTC)
+
+
+AwareTime = Annotated[datetime, BeforeValidator(_aware_time)]
+
+
+def future_time(value: datetime, now: datetime) -> datetime:
+    """422 ``publish_at_past`` unless ``value`` is after ``now``."""
+    if value <= now:
+        raise ApiError(422, "publish_at_past",
+                       "publish_at must be in the future; to publish now, leave it out "
+                       "(or approve the post)", {"field": "publish_at"})
+    return value
 
 
 class PostCreate(_Body):
@@ -136,6 +168,7 @@ class PostCreate(_Body):
     headline: Headline = Field(default="", description=HEADLINE_HELP)
     tags: Tags = Field(default_factory=list, description=TAGS_HELP)
     contributors: Contributors = Field(default_factory=list, description=CONTRIBUTORS_HELP)
+    publish_at: AwareTime | None = Field(default=None, description=PUBLISH_AT_HELP)
 
 
 class PostPatch(_Body):
@@ -147,10 +180,19 @@ class PostPatch(_Body):
     headline: Headline | None = Field(default=None, description=HEADLINE_HELP)
     tags: Tags | None = Field(default=None, description=TAGS_HELP)
     contributors: Contributors | None = Field(default=None, description=CONTRIBUTORS_HELP)
+    publish_at: AwareTime | None = Field(
+        default=None, description="A scheduled post's new time (" + PUBLISH_AT_HELP + ")")
 
     def changes_nothing(self) -> bool:
         """Whether no field was sent."""
         return not self.model_fields_set
+
+
+class SendBack(_Body):
+    """``POST /api/posts/{id}/send-back``: what the contributor should change."""
+
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=2000), AfterValidator(_storable)]
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),

@@ -113,10 +113,12 @@ async def test_an_editor_runs_a_stream_from_the_desk(
         ("The chancellor is *on her feet* now", False, 2)]
 
 
-async def test_a_failed_post_keeps_the_text_and_the_retry_posts_once(
+async def test_a_lost_answer_is_checked_and_the_desk_says_it_was_posted(
         server: LiveServer, api: Api, new_page: Callable[..., Any],
         console: ConsoleErrors) -> None:
-    """A post whose answer is lost keeps its text; the retry reuses the key: one post."""
+    """A post that reached the server but whose answer was lost: the desk asks again with
+    the same key, gets the first answer back (replayed) and says "Posted", not "Not
+    posted"; the post is in the list once."""
     await api.stream("match")
     page = await open_stream(new_page, server, "match")
     console.allowed.append("Failed to load resource")
@@ -136,18 +138,76 @@ async def test_a_failed_post_keeps_the_text_and_the_retry_posts_once(
     text = page.get_by_label("Text", exact=True)
     await text.fill("Penalty to the home side")
     await page.get_by_role("button", name="Post", exact=True).click()
-    await expect(page.locator("#compose-error")).to_contain_text("Not posted")
-    await expect(page.locator("#compose-error")).to_contain_text("Your text is kept")
-    await expect(text).to_have_value("Penalty to the home side")
-    assert lost == [201]
-
-    await page.get_by_role("button", name="Post", exact=True).click()
-    await expect(text).to_have_value("")
+    await expect(page.locator("#compose-status")).to_contain_text("Posted", timeout=WAIT_MS)
+    await expect(page.locator("#compose-status")).to_contain_text("in the list once")
     await expect(page.locator("#compose-error")).to_be_hidden()
+    await expect(text).to_have_value("")
+    assert lost == [201]
     assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
     posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
     assert [p["body"] for p in posts] == ["Penalty to the home side"]
     await expect(page.locator("#posts > li")).to_have_count(1)
+
+
+async def test_a_post_that_never_arrived_is_not_posted_and_keeps_the_text(
+        server: LiveServer, api: Api, new_page: Callable[..., Any],
+        console: ConsoleErrors) -> None:
+    """When neither the post nor its checks reach the server, the desk says "Not posted"
+    and keeps the text and key; the retry once the network is back posts once."""
+    await api.stream("match")
+    page = await open_stream(new_page, server, "match")
+    console.allowed.append("Failed to load resource")
+    keys: list[str] = []
+
+    async def unreachable(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        await route.abort("internetdisconnected")
+
+    await page.route("**/api/streams/match/posts", unreachable)
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("Penalty to the home side")
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#compose-status")).to_contain_text("checking whether")
+    await expect(page.locator("#compose-error")).to_contain_text("Not posted", timeout=WAIT_MS)
+    await expect(page.locator("#compose-error")).to_contain_text("Your text is kept")
+    await expect(text).to_have_value("Penalty to the home side")
+    assert len(keys) == 4 and len(set(keys)) == 1 and keys[0]
+    assert (await api.client.get("/api/streams/match/posts")).json()["posts"] == []
+
+    await page.unroute("**/api/streams/match/posts")
+    await page.get_by_role("button", name="Post", exact=True).click()
+    await expect(page.locator("#compose-status")).to_have_text("Posted.")
+    await expect(text).to_have_value("")
+    await expect(page.locator("#compose-error")).to_be_hidden()
+    posts = (await api.client.get("/api/streams/match/posts")).json()["posts"]
+    assert [p["body"] for p in posts] == ["Penalty to the home side"]
+    await expect(page.locator("#posts > li")).to_have_count(1)
+
+
+async def test_a_post_being_edited_shows_one_row_of_buttons(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """While a post is edited in place its Edit, Pin and Delete give way to the editor's
+    Save and Cancel (the hidden row stays hidden), and come back after Cancel."""
+    await api.stream("match")
+    post = await api.post("match", "Kick-off")
+    page = await open_stream(new_page, server, "match")
+    item = page.locator(f"#post-{post['id']}")
+    await item.get_by_role("link", name="Edit").click()
+    await expect(item.get_by_label("Edit post")).to_be_focused()
+    await expect(item.locator(".post-actions")).to_be_hidden()
+    for name in ("Pin", "Delete"):
+        await expect(item.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    await expect(item.get_by_role("link", name="Edit")).to_have_count(0)
+    # The post's own buttons and the editor's, wherever they are: all on one line.
+    boxes = await item.evaluate("""li => [...li.querySelectorAll(
+            ".post-actions button, .post-actions a.button, .compose-row button")]
+        .map(b => b.getBoundingClientRect()).filter(box => box.width > 0)
+        .map(box => [box.top, box.bottom])""")
+    assert len(boxes) == 2  # Save and Cancel
+    assert max(top for top, _ in boxes) < min(bottom for _, bottom in boxes)
+    await item.get_by_role("button", name="Cancel").click()
+    await expect(item.locator(".post-actions")).to_be_visible()
+    await expect(item.get_by_role("link", name="Edit")).to_be_focused()
 
 
 async def test_a_server_error_is_shown_and_the_retry_uses_the_same_key(
@@ -239,3 +299,120 @@ async def test_the_compose_page_fits_a_phone(
     await page.goto(f"{server.base}/editor/streams/match")
     box = await page.get_by_role("button", name="Post", exact=True).bounding_box()
     assert box is not None and box["x"] + box["width"] <= 375
+
+
+async def test_two_editors_editing_one_post_lose_no_text(
+        server: LiveServer, api: Api, database_url: str,
+        new_page: Callable[..., Any], console: ConsoleErrors) -> None:
+    """Alice and Bob edit the same post on two desks. Alice saves first; Bob's save is
+    refused (412) and his desk shows her text beside his, his still in the box. He keeps
+    his and saves over hers (her text stays in the revisions); in a second round he takes
+    hers, with his own still on the screen."""
+    await api.stream("vote")
+    post = await api.post("vote", "Turnout 52%")
+    url = f"/api/posts/{post['id']}"
+    console.allowed.append("412 (Precondition Failed)")
+    db = Database(database_url)
+    try:
+        await make_editor(db, "bob")
+    finally:
+        await db.dispose()
+    alice = await open_stream(new_page, server, "vote")
+    bob = await new_page(bypass_csp=True)
+    await sign_in(bob, server.base, "bob")
+    await bob.goto(f"{server.base}/editor/streams/vote")
+    await expect(bob.locator("#live-status")).to_contain_text("Live", timeout=WAIT_MS)
+
+    hers, his = alice.locator(f"#post-{post['id']}"), bob.locator(f"#post-{post['id']}")
+    await hers.get_by_role("link", name="Edit").click()
+    await his.get_by_role("link", name="Edit").click()
+    await hers.get_by_label("Edit post").fill("Turnout 50.4% (official)")
+    await his.get_by_label("Edit post").fill("Turnout 51% says the council")
+    await hers.get_by_role("button", name="Save").click()
+    await expect(hers.locator(":scope > .post-body")).to_have_text("Turnout 50.4% (official)")
+
+    await his.get_by_role("button", name="Save", exact=True).click()
+    theirs = his.get_by_label("Their version")
+    await expect(theirs).to_have_value("Turnout 50.4% (official)", timeout=WAIT_MS)
+    await expect(his.get_by_label("Your version")).to_have_value("Turnout 51% says the council")
+    await expect(his.locator(".edit-status")).to_contain_text("Not saved")
+    assert (await api.client.get(url)).json()["body"] == "Turnout 50.4% (official)"
+    mine_box = await his.get_by_label("Your version").bounding_box()
+    theirs_box = await theirs.bounding_box()
+    assert mine_box and theirs_box and theirs_box["x"] > mine_box["x"] + mine_box["width"] - 1
+    assert await axe_violations(bob) == []
+
+    await his.get_by_role("button", name="Keep mine and save over theirs").click()
+    await expect(his.locator(":scope > .post-body")).to_have_text("Turnout 51% says the council")
+    await expect(hers.locator(":scope > .post-body")).to_have_text("Turnout 51% says the council",
+                                                          timeout=WAIT_MS)
+    saved = (await api.client.get(url)).json()
+    assert (saved["body"], saved["revision"]) == ("Turnout 51% says the council", 3)
+    history = (await api.client.get(f"{url}/revisions")).json()["revisions"]
+    assert [r["body"] for r in history] == ["Turnout 52%", "Turnout 50.4% (official)"]
+
+    # Round two: Bob takes Alice's version; his own stays on the screen until he closes.
+    await his.get_by_role("link", name="Edit").click()
+    await his.get_by_label("Edit post").fill("Turnout: 51.2%")
+    await api.client.patch(url, json={"body": "Turnout 51.1% (final)"})
+    await his.get_by_role("button", name="Save", exact=True).click()
+    await expect(his.get_by_label("Their version")).to_have_value("Turnout 51.1% (final)",
+                                                                  timeout=WAIT_MS)
+    await his.get_by_role("button", name="Take theirs").click()
+    await expect(his.get_by_label("Your version")).to_have_value("Turnout 51.1% (final)")
+    await expect(his.get_by_label("Your earlier version (not saved)")).to_have_value(
+        "Turnout: 51.2%")
+    await his.get_by_role("button", name="Save", exact=True).click()
+    await expect(his.get_by_label("Your version")).to_have_count(0)
+    final = (await api.client.get(url)).json()
+    assert (final["body"], final["revision"]) == ("Turnout 51.1% (final)", 4)
+
+    # A deletion confirmed after someone else's edit shows that edit and asks again.
+    await his.get_by_role("link", name="Delete").click()
+    await api.client.patch(url, json={"body": "Turnout 51.1% (final, certified)"})
+    await his.get_by_role("button", name="Yes, delete").click()
+    await expect(his.get_by_role("group")).to_contain_text("changed this post meanwhile")
+    await expect(his.locator(":scope > .post-body")).to_have_text(
+        "Turnout 51.1% (final, certified)")
+    assert (await api.client.get(url)).status_code == 200
+    await his.get_by_role("button", name="Yes, delete").click()
+    await expect(his).to_have_count(0)
+    assert (await api.client.get(url)).status_code == 404
+
+
+async def test_an_admin_makes_a_scoped_token_on_a_phone(
+        server: LiveServer, api: Api, database_url: str,
+        new_page: Callable[..., Any]) -> None:
+    """At 390 px the tokens page has no sideways scroll; a token made there with a scope,
+    a stream and a lifetime is listed with them, each line labelled; axe finds nothing
+    serious on the stacked list."""
+    db = Database(database_url)
+    try:
+        await make_editor(db, "root", role="admin")
+    finally:
+        await db.dispose()
+    await api.stream("match")
+    page = await new_page(bypass_csp=True, viewport={"width": 390, "height": 844},
+                          device_scale_factor=3)
+    await sign_in(page, server.base, "root")
+    await page.goto(f"{server.base}/editor/admin/tokens")
+    await page.get_by_label("Name").fill("score feed")
+    await page.get_by_label("Scope").select_option("read")
+    await page.get_by_label("Streams").fill("match")
+    await page.get_by_label("Expires after").fill("30d")
+    await page.get_by_role("button", name="Create token").click()
+    await expect(page.get_by_text("Scope: read. Streams: match. Expires: ")).to_be_visible()
+    await page.get_by_role("link", name="Done").click()
+    row = page.locator("table.tokens tbody tr").first
+    await expect(row.locator("td[data-label=Name]")).to_have_text("score feed")
+    await expect(row.locator("td[data-label=Scope]")).to_have_text("read")
+    await expect(row.locator("td[data-label=Streams]")).to_have_text("match")
+    await expect(row.locator("td[data-label=Expires] time")).to_have_count(1)
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    scope_box = await row.locator("td[data-label=Scope]").bounding_box()
+    name_box = await row.locator("td[data-label=Name]").bounding_box()
+    assert scope_box is not None and name_box is not None
+    assert scope_box["y"] > name_box["y"]  # one line each, not columns
+    assert await axe_violations(page) == []

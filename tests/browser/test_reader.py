@@ -279,6 +279,39 @@ async def test_load_older_without_and_with_javascript(
     assert page.url == f"{server.base}/live/older"
 
 
+async def test_the_story_header_says_when_it_last_changed_live(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """The header's "Updated HH:MM" follows each new post, edit and pin on an open page:
+    the time of the newest change, shown in the reader's zone."""
+    await api.stream("match")
+    await api.post("match", "Kick-off")
+    page = await open_reader(new_page, server, "match", timezone_id="Asia/Kathmandu",
+                             locale="en-GB")
+    header = page.locator("#story-updated time")
+    first = await header.get_attribute("datetime")
+
+    async def shows(stamp: str) -> None:
+        await page.wait_for_function(
+            "s => document.querySelector('#story-updated time').dateTime === s", arg=stamp,
+            timeout=WAIT_MS)
+        local = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(
+            hours=5, minutes=45)
+        assert (await header.inner_text()).startswith(local.strftime("%H:%M"))
+
+    created = await api.post("match", "Goal! 1-0")
+    assert created["created_at"] > (first or "")
+    await shows(created["created_at"])
+    r = await api.client.patch(f"/api/posts/{created['id']}", json={"body": "Goal! 1-0 (12')"})
+    await shows(r.json()["edited_at"])
+    await api.client.patch(f"/api/posts/{created['id']}", json={"pinned": True})
+    log = (await api.client.get("/api/streams/match/events")).json()["events"]
+    assert log[-1]["op"] == "post.pinned"
+    await shows(log[-1]["at"])
+    # A page loaded now says the same.
+    await page.reload()
+    assert (await header.get_attribute("datetime") or "")[:19] == log[-1]["at"][:19]
+
+
 async def test_times_are_shown_in_the_readers_zone(
         server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
     """Each post's time is its UTC instant in the reader's time zone, with "ago" wording."""
@@ -406,3 +439,25 @@ async def test_reduced_motion_means_no_slide_in(
         await page.wait_for_selector(f"#post-{item['id']}", timeout=WAIT_MS)
     assert "slide-in" not in (await calm.get_attribute(f"#post-{item['id']}", "class") or "")
     assert "slide-in" in (await lively.get_attribute(f"#post-{item['id']}", "class") or "")
+
+
+async def test_the_root_shows_a_browser_the_stories_live_and_ended(
+        server: LiveServer, api: Api, new_page: Callable[..., Any]) -> None:
+    """Chromium opening / (the address the server prints) gets the story list, not JSON:
+    live stories and ended ones under their own headings, with their times, readable
+    without JavaScript and without serious accessibility problems."""
+    await api.stream("count")
+    await api.stream("debate")
+    await api.client.patch("/api/streams/debate", json={"status": "ended"})
+    page = await new_page(java_script_enabled=False, bypass_csp=True)
+    response = await page.goto(f"{server.base}/")
+    assert response.headers["content-type"].startswith("text/html")
+    live = page.get_by_role("region", name="Live now")
+    ended = page.get_by_role("region", name="Ended")
+    assert await live.get_by_role("link").all_inner_texts() == ["Count"]
+    assert await ended.get_by_role("link").all_inner_texts() == ["Debate"]
+    assert await ended.locator("time").count() == 2
+    assert "Last updated" in await live.inner_text()
+    audited = await new_page(bypass_csp=True)
+    await audited.goto(f"{server.base}/")
+    assert await axe_violations(audited) == []

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from bulletin.core import closecodes
 from bulletin.store import accounts
 from bulletin.store.db import Database
-from bulletin.store.models import ApiToken
+from bulletin.store.models import ApiToken, utcnow
 from tests.conftest import EditorLogin, make_editor
 from tests.test_cli import BULLETIN
 
@@ -327,6 +328,32 @@ async def test_a_revoked_token_closes_its_open_connections(
                 pass  # the response ends
             assert time.monotonic() - started < 5
     await api.client.aclose()
+
+
+async def test_a_token_that_expires_closes_its_open_connections(
+        start_server: Any, editor: EditorLogin) -> None:
+    """A WebSocket opened with a token closes (4001) within a few seconds of the token's
+    expiry passing, with no one announcing it; a new upgrade with it is refused with an
+    error frame token_expired, then 4001."""
+    server: LiveServer = await start_server(credential_check_seconds=0.5)
+    db = Database(server.settings.database_url)
+    try:
+        async with db.write() as session:
+            found = await accounts.editor_for_token(session, plain=editor.token)
+            assert found is not None
+            _editor, token = found
+            token.expires_at = utcnow() + timedelta(seconds=2)
+        ws = await ws_connect(server.ws_url, additional_headers=editor.headers)
+        await ws.send('{"type":"subscribe","stream":"nope"}')
+        assert (await recv(ws))["code"] == "stream_not_found"  # open, and registered
+        started = time.monotonic()
+        assert await close_code(ws) == closecodes.UNAUTHORIZED.code
+        assert 1 < time.monotonic() - started < 6
+        late = await ws_connect(server.ws_url, additional_headers=editor.headers)
+        assert (await recv(late))["code"] == "token_expired"
+        assert await close_code(late) == closecodes.UNAUTHORIZED.code
+    finally:
+        await db.dispose()
 
 
 async def test_a_disabled_editor_is_closed_at_once_when_announced(

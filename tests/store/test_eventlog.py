@@ -82,6 +82,50 @@ async def test_concurrent_edits_of_one_post_keep_every_revision(database_url: st
         await other.dispose()
 
 
+async def test_edits_from_one_revision_on_two_engines_make_one_change(
+        database_url: str) -> None:
+    """Edits that expect revision 1, sent at once from two engines (as two processes
+    would), make one change; every other raises StaleRevision with the winner's text, and
+    a deletion that expects revision 1 then deletes nothing."""
+    db = Database(database_url)
+    other = Database(database_url)
+    try:
+        author = await _author(db)
+        async with db.write() as session:
+            await eventlog.create_stream(session, slug="race", title="R", description="",
+                                         status="live")
+            view, _ = await eventlog.create_post(session, slug="race", author=author, body="v0",
+                                                 pinned=False)
+        post_id = view.post.id
+        assert post_id is not None
+
+        async def edit(i: int) -> str:
+            try:
+                async with (db if i % 2 else other).write() as session:
+                    await eventlog.edit_post(session, post_id=post_id, editor=author,
+                                             body=f"v{i + 1}", expected_revision=frozenset({1}))
+            except eventlog.StaleRevision as stale:
+                return f"stale at {stale.current['revision']}: {stale.current['body']}"
+            return f"saved v{i + 1}"
+
+        outcomes = await asyncio.gather(*[edit(i) for i in range(6)])
+        saved = [o for o in outcomes if o.startswith("saved")]
+        assert len(saved) == 1
+        winner = saved[0].removeprefix("saved ")
+        assert sorted(outcomes) == sorted([saved[0]] + [f"stale at 2: {winner}"] * 5)
+        with pytest.raises(eventlog.StaleRevision):
+            async with db.write() as session:
+                await eventlog.delete_post(session, post_id=post_id, editor=author,
+                                           expected_revision=frozenset({1}))
+        async with db.read() as session:
+            final = await eventlog.get_post(session, post_id=post_id, include_drafts=True)
+        assert (final.post.body, final.post.revision, final.post.deleted_at) == (winner, 2, None)
+        assert await _seqs(db, "race") == [1, 2]
+    finally:
+        await db.dispose()
+        await other.dispose()
+
+
 async def test_a_rolled_back_write_leaves_no_gap(database_url: str) -> None:
     """A transaction that fails after taking a seq gives it back: the next write gets it."""
     db = Database(database_url)

@@ -1,11 +1,13 @@
-"""Migrations build the schema on an empty database, agree with the models, and scrub old
-event history (0003) on SQLite and PostgreSQL."""
+"""Migrations build the schema on an empty database, agree with the models, scrub old
+event history (0003) and carry tokens and editors into scopes and roles (0009), on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from alembic import command
-from bulletin.core import protocol
-from bulletin.store import migrate, models
+from bulletin.core import access, protocol
+from bulletin.core.access import Act
+from bulletin.store import accounts, auth, migrate, models
 from bulletin.store.db import Database
 from bulletin.store.payloads import encode, event_json, stream_json
 
@@ -222,8 +225,160 @@ async def test_0008_keeps_posts_and_gives_them_no_headline_tags_or_bylines(
     assert people == 0
 
 
+# --- 0009: token scopes, streams and expiry; the contributor role ------------------------
+
+
+async def _execute(url: str, *statements: str) -> list[Any]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            results = []
+            for sql in statements:
+                result = await conn.execute(sa.text(sql))
+                results.append(result.all() if result.returns_rows else None)
+            return results
+    finally:
+        await engine.dispose()
+
+
+async def test_0009_keeps_existing_tokens_working_as_write_everywhere_forever(
+    database_url: str,
+) -> None:
+    """Tokens and editors stored before 0009 come through it: each token is write, bound to
+    no stream, never expires and still finds its editor; contributors can then be stored."""
+    config = migrate.alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0007")
+    try:
+        await _execute(
+            database_url,
+            "INSERT INTO editors (username, display_name, role, disabled, created_at) "
+            "VALUES ('ada', 'Ada', 'admin', false, '2026-11-25 10:00:00'), "
+            "('bob', 'Bob', 'editor', false, '2026-11-25 10:00:00')",
+            "INSERT INTO api_tokens (editor_id, name, token_hash, prefix, created_at, "
+            "revoked_at) SELECT id, CASE WHEN role = 'admin' THEN 'cms' ELSE 'old' END, "
+            f"CASE WHEN role = 'admin' THEN '{auth.token_hash('blt_ada')}' "
+            f"ELSE '{auth.token_hash('blt_bob')}' END, 'blt_' || username, "
+            "created_at, CASE WHEN role = 'admin' THEN NULL ELSE created_at END "
+            "FROM editors ORDER BY id")
+        with pytest.raises(sa.exc.IntegrityError):  # before 0009: no such role
+            await _execute(database_url, "INSERT INTO editors (username, display_name, role, "
+                           "disabled, created_at) VALUES ('cora', 'Cora', 'contributor', "
+                           "false, '2026-11-25 10:00:00')")
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        (rows,) = await _execute(database_url, "SELECT name, scope, streams, expires_at, "
+                                 "revoked_at IS NOT NULL FROM api_tokens ORDER BY id")
+        assert [tuple(r) for r in rows] == [("cms", "write", None, None, False),
+                                           ("old", "write", None, None, True)]
+        db = Database(database_url)
+        try:
+            async with db.write() as session:
+                found = await accounts.editor_for_token(session, plain="blt_ada")
+                assert found is not None and found[0].username == "ada"
+                grant = accounts.token_grant(found[1], found[0])
+                assert grant == access.Grant(role="admin", scope="write", streams=None)
+                assert grant.allows(Act.CREATE_STREAM) and not grant.allows(Act.ADMIN)
+                assert await accounts.editor_for_token(session, plain="blt_bob") is None
+                cora = await accounts.create_editor(session, username="cora",
+                                                    password="a long password", role="contributor")
+                await accounts.create_token(session, editor=cora, name="field", scope="read",
+                                            streams=[], expires_in=timedelta(days=1))
+        finally:
+            await db.dispose()
+        with pytest.raises(sa.exc.IntegrityError):
+            await _execute(database_url, "UPDATE api_tokens SET scope = 'root'")
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+
+
+async def test_0009_downgrade_refuses_to_widen_a_token_or_drop_a_contributor(
+    database_url: str,
+) -> None:
+    """The downgrade refuses while a contributor exists, then while an unrevoked token is
+    narrower than write-everywhere-forever; once they are gone it goes through, keeping
+    the other tokens, and the roles are admin and editor again."""
+    db = Database(database_url)
+    try:
+        async with db.write() as session:
+            ada = await accounts.create_editor(session, username="ada",
+                                               password="a long password", role="admin")
+            await accounts.create_editor(session, username="cora",
+                                         password="a long password", role="contributor")
+            await accounts.create_token(session, editor=ada, name="plain")
+            narrow, _plain = await accounts.create_token(session, editor=ada, name="narrow",
+                                                         scope="read")
+            narrow_id = narrow.id
+    finally:
+        await db.dispose()
+    config = migrate.alembic_config(database_url)
+    try:
+        # From 0009 itself: later revisions have nothing to refuse here.
+        await asyncio.to_thread(command.downgrade, config, "0009")
+        with pytest.raises(RuntimeError, match="1 editors are contributors"):
+            await asyncio.to_thread(command.downgrade, config, "0007")
+        await _execute(database_url, "DELETE FROM editors WHERE role = 'contributor'")
+        with pytest.raises(RuntimeError, match="1 unrevoked API tokens"):
+            await asyncio.to_thread(command.downgrade, config, "0007")
+        assert await _execute(database_url, "SELECT version_num FROM alembic_version") == [
+            [("0009",)]]
+        await _execute(database_url, "UPDATE api_tokens SET revoked_at = created_at "
+                       f"WHERE id = {narrow_id}")
+        await asyncio.to_thread(command.downgrade, config, "0007")
+        (rows,) = await _execute(database_url, "SELECT name FROM api_tokens ORDER BY id")
+        assert [r[0] for r in rows] == ["plain", "narrow"]
+        with pytest.raises(sa.exc.IntegrityError):
+            await _execute(database_url, "UPDATE editors SET role = 'contributor'")
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+
+
+async def test_0010_makes_every_post_published_and_refuses_to_drop_waiting_ones(
+    database_url: str,
+) -> None:
+    """A database with posts at 0009 upgrades with each post published (no time, no note);
+    the downgrade refuses while a post waits, with a message saying so, and then works."""
+    config = migrate.alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0009")
+    engine = create_async_engine(database_url)
+    now = {"t": models.utcnow().replace(tzinfo=None), "f": False}
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO streams (id, slug, title, description, status, seq, created_at,"
+                " updated_at) VALUES (1, 's', 'S', '', 'live', 1, :t, :t)"), now)
+            await conn.execute(sa.text(
+                "INSERT INTO posts (id, stream_id, body, html, embeds, media, pinned, revision,"
+                " created_at, headline, tags, contributors) VALUES (7, 1, 'Old text',"
+                " '<p>Old text</p>', '[]', '[]', :f, 1, :t, '', '[]', '[]')"), now)
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        async with engine.begin() as conn:
+            post = (await conn.execute(sa.text(
+                "SELECT body, status, publish_at, note FROM posts WHERE id = 7"))).one()
+            await conn.execute(sa.text(
+                "INSERT INTO editors (id, username, display_name, role, disabled, created_at)"
+                " VALUES (5, 'carol', 'Carol', 'contributor', :f, :t)"), now)
+            await conn.execute(sa.text(
+                "INSERT INTO posts (id, stream_id, author_id, body, html, embeds, media,"
+                " pinned, revision, created_at, headline, tags, contributors, status, note)"
+                " VALUES (8, 1, 5, 'Waiting', '<p>Waiting</p>', '[]', '[]', :f, 1, :t, '',"
+                " '[]', '[]', 'submitted', '')"), now)
+        with pytest.raises(RuntimeError, match="1 posts are not published"):
+            await asyncio.to_thread(command.downgrade, config, "0009")
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE posts SET deleted_at = :t WHERE id = 8"), now)
+        await asyncio.to_thread(command.downgrade, config, "0009")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in sa.inspect(c).get_columns("posts")})
+            kept = (await conn.execute(sa.text("SELECT count(*) FROM posts"))).scalar_one()
+    finally:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        await engine.dispose()
+    assert tuple(post) == ("Old text", "published", None, "")
+    assert "status" not in columns and kept == 2
+
+
 async def test_0011_adds_drafts_and_downgrading_removes_only_them(database_url: str) -> None:
-    """0011 upgrades from 0008 with a drafts table; downgrading to 0008 drops it and keeps
+    """0011 upgrades from 0010 with a drafts table; downgrading to 0010 drops it and keeps
     the streams, and upgrading again gives an empty one."""
     config = migrate.alembic_config(database_url)
     engine = create_async_engine(database_url)
@@ -246,7 +401,7 @@ async def test_0011_adds_drafts_and_downgrading_removes_only_them(database_url: 
                 " contributors, media, uploading, key, version, updated_at) VALUES"
                 " (1, 1, 'Half a post', :f, '', '[]', '[]', '[]', '[]', 'k', 1, :t)"),
                 {"t": now, "f": False})
-        await asyncio.to_thread(command.downgrade, config, "0008")
+        await asyncio.to_thread(command.downgrade, config, "0010")
         assert "drafts" not in await tables()
         async with engine.connect() as conn:
             slugs = (await conn.execute(sa.text("SELECT slug FROM streams"))).scalars().all()

@@ -4,7 +4,7 @@ CSRF, posting without JavaScript, the session cookie on the API, admin pages."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 
 from bulletin.core import content
 from bulletin.live.driver import HubDriver
-from bulletin.store import auth
+from bulletin.store import auth, eventlog
 from bulletin.store.db import Database
-from bulletin.store.models import utcnow
+from bulletin.store.models import ApiToken, utcnow
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import new_stream, snapshot
 
@@ -544,6 +544,46 @@ async def test_posts_are_edited_pinned_and_deleted_through_forms(desk: Any) -> N
     assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")
 
 
+async def test_the_edit_and_delete_forms_refuse_a_stale_revision(
+        desk: Any, db: Database) -> None:
+    """An edit form made before someone else saved comes back with both texts (412) and
+    saves nothing; sent again, it saves over theirs. A delete asked about an older
+    revision shows the post as it is now and asks again."""
+    await _form_stream(desk, "vote")
+    post = (await desk.post("/api/streams/vote/posts", json={"body": "Turnout 52%"},
+                            headers={"X-CSRF-Token": desk.csrf})).json()
+    url = f"/editor/posts/{post['id']}/edit"
+    revision = field((await desk.get(url)).text, "revision")
+    assert revision == "1"
+    await desk.patch(f"/api/posts/{post['id']}", json={"body": "Turnout 50.4%"},
+                     headers={"X-CSRF-Token": desk.csrf})
+    before = await snapshot(db)
+    stale = await desk.post(url, data={"csrf_token": desk.csrf, "revision": revision,
+                                       "body": "Turnout 51%"})
+    assert stale.status_code == 412
+    assert "someone else saved this post" in stale.text
+    assert ">Turnout 51%</textarea>" in stale.text and ">Turnout 50.4%</textarea>" in stale.text
+    assert await snapshot(db) == before
+    again = await desk.post(url, data={"csrf_token": desk.csrf,
+                                       "revision": field(stale.text, "revision"),
+                                       "body": "Turnout 51%"})
+    assert again.status_code == 303
+    assert (await desk.get(f"/api/posts/{post['id']}")).json()["body"] == "Turnout 51%"
+
+    asked = field((await desk.get(f"/editor/posts/{post['id']}/delete")).text, "revision")
+    await desk.patch(f"/api/posts/{post['id']}", json={"body": "Turnout 51.2%"},
+                     headers={"X-CSRF-Token": desk.csrf})
+    refused = await desk.post(f"/editor/posts/{post['id']}/delete",
+                              data={"csrf_token": desk.csrf, "revision": asked})
+    assert refused.status_code == 412 and "Turnout 51.2%" in refused.text
+    assert "someone else changed this post" in refused.text
+    assert (await desk.get(f"/api/posts/{post['id']}")).status_code == 200
+    deleted = await desk.post(f"/editor/posts/{post['id']}/delete", data={
+        "csrf_token": desk.csrf, "revision": field(refused.text, "revision")})
+    assert deleted.status_code == 303
+    assert (await desk.get(f"/api/posts/{post['id']}")).status_code == 404
+
+
 async def test_desk_errors_are_html_pages(desk: Any) -> None:
     """Unknown desk addresses, streams and posts are HTML 404 pages, not JSON."""
     for path in ("/editor/nothing-here", "/editor/streams/missing",
@@ -741,3 +781,64 @@ async def test_desk_changes_that_take_access_away_are_announced_after_commit(
         assert len(seen) == 3
         await sign_out(admin)
         assert seen[-1] == (0, 0, 1)
+
+
+async def test_admins_create_scoped_expiring_tokens_and_see_them_listed(
+    app: Starlette, editor: EditorLogin, db: Database
+) -> None:
+    """The tokens page makes a token with a scope, streams and a lifetime, says so once, and
+    lists each token's scope, streams and expiry; a bad lifetime, an unknown stream or a
+    scope above the editor's role is the form again with the message, and nothing is made."""
+    root = await make_editor(db, "root", role="admin")
+    async with db.write() as session:
+        for slug in ("vote", "match"):
+            await eventlog.create_stream(session, slug=slug, title=slug, description="",
+                                         status="live")
+    async with desk_client(app) as admin:
+        csrf = await sign_in(admin, "root")
+        page = await admin.get("/editor/admin/tokens")
+        assert 'name="scope"' in page.text and 'name="expires_in"' in page.text
+        assert '<option value="write" selected>' in page.text
+        before = await snapshot(db)
+        for form, message in [({"expires_in": "soon"}, "Invalid duration &#39;soon&#39;"),
+                              ({"streams": "vote, nowhere"}, "No stream &#39;nowhere&#39;"),
+                              ({"scope": "admin"}, "alice&#39;s role is editor"),
+                              ({"scope": "root"}, "Scope must be one of read, write, admin")]:
+            refused = await admin.post("/editor/admin/tokens", data={
+                "csrf_token": csrf, "editor_id": str(editor.editor_id), "name": "feed", **form})
+            assert refused.status_code in (404, 422), form
+            assert message in refused.text, form
+            assert 'value="feed"' in refused.text  # the form keeps what was typed
+        assert await snapshot(db) == before
+        made = await admin.post("/editor/admin/tokens", data={
+            "csrf_token": csrf, "editor_id": str(editor.editor_id), "name": "importer",
+            "scope": "read", "streams": "vote match", "expires_in": "12h"})
+        assert made.status_code == 200
+        assert "Scope: read. Streams: match, vote. Expires: 20" in made.text
+        token = field(made.text, "secret")
+        me = (await admin.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
+        assert me["token"]["scope"] == "read" and me["token"]["streams"] == ["match", "vote"]
+        expires = datetime.fromisoformat(me["token"]["expires_at"])
+        assert timedelta(hours=11, minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=12)
+        listed = await admin.get("/editor/admin/tokens")
+        rows = re.findall(r"<tr>(.*?)</tr>", listed.text, re.S)
+        cells = [re.sub(r"<[^>]+>", "", c).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)]
+        assert cells[1:6] == ["alice", "importer", "read", "match, vote",
+                              f"{expires:%H:%M UTC, %-d %b %Y}"]
+        assert f'datetime="{expires:%Y-%m-%dT%H:%M:%SZ}"' in rows[1]
+        assert cells[7] != "never"  # used just now, by /api/me
+        older = [[re.sub(r"<[^>]+>", "", c).strip()
+                  for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)][1:6]
+                 for row in rows[2:]]
+        assert older == [["root", "tests", "admin", "all", "never"],
+                         ["alice", "tests", "write", "all", "never"]]
+        assert root.token not in listed.text and token not in listed.text
+        assert "expired</span>" not in listed.text
+        async with db.write() as session:
+            await session.exec(sa.update(ApiToken).where(
+                ApiToken.name == "importer").values(expires_at=utcnow() - timedelta(minutes=1)))
+        listed = await admin.get("/editor/admin/tokens")
+        rows = re.findall(r"<tr>(.*?)</tr>", listed.text, re.S)
+        assert "expired</span>" in rows[1] and "/revoke" in rows[1]
+        assert all("expired</span>" not in row for row in rows[2:])

@@ -9,7 +9,10 @@ from typing import Any
 
 import httpx
 
+from bulletin.store import accounts
 from bulletin.store.db import Database
+from bulletin.store.models import Editor
+from tests.conftest import EditorLogin, make_editor
 from tests.helpers import events, new_post, new_stream, snapshot
 
 from .test_media import field_photo, upload
@@ -263,3 +266,31 @@ async def test_the_filtered_reader_page_works_without_javascript(
     assert "Jobs report out" not in none.split('id="feed"')[1]
     odd = await client.get("/live/vote", params={"tag": "<b>"})
     assert odd.status_code == 200 and "Jobs report out" in odd.text
+
+
+async def test_contributors_and_stream_bound_tokens_cannot_change_the_directory(
+    editor_client: httpx.AsyncClient, client: httpx.AsyncClient, db: Database,
+    editor: EditorLogin,
+) -> None:
+    """Changing the people directory changes bylines in every story: a contributor gets
+    403 forbidden_for_role, a token bound to one stream 403 stream_not_allowed; both may
+    still read it and sign their posts with it."""
+    zoe = await person(editor_client, "Zoe Mendes")
+    cora = await make_editor(db, "cora", role="contributor")
+    r = await client.post("/api/people", json={"name": "X"}, headers=cora.headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_for_role"
+    r = await client.patch(f"/api/people/{zoe['id']}", json={"name": "X"},
+                           headers=cora.headers)
+    assert r.status_code == 403
+    assert (await client.get("/api/people", headers=cora.headers)).status_code == 200
+    await new_stream(editor_client, "vote")
+    async with db.write() as session:
+        alice = await session.get(Editor, editor.editor_id)
+        assert alice is not None
+        _row, plain = await accounts.create_token(session, editor=alice, name="bound",
+                                                  scope="write", streams=["vote"])
+    r = await client.post("/api/people", json={"name": "X"},
+                          headers={"Authorization": f"Bearer {plain}"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "stream_not_allowed"
+    assert [p["name"] for p in (await editor_client.get("/api/people")).json()["people"]] \
+        == ["Zoe Mendes"]

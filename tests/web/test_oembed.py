@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -434,3 +435,28 @@ async def test_frame_src_names_only_the_players_of_the_cards_on_the_page(
         assert 'data-frames="https://www.youtube-nocookie.com"' in page.text
         assert "<iframe" not in page.text
     assert frame_src(await client.get("/live")) == "'none'"
+
+
+async def test_a_late_card_of_a_scheduled_post_waits_with_it(
+    editor_client: httpx.AsyncClient, fake: FakeProvider
+) -> None:
+    """A card arriving for a scheduled post goes into the post without an event (readers'
+    seq does not move); the post.created of its publishing carries the card."""
+    fake.answers[TWEET] = Reply.json(tweet_answer(fake), delay=WAIT + 0.3)
+    await new_stream(editor_client, "s")
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    created = await editor_client.post("/api/streams/s/posts",
+                                       json={"body": TWEET, "publish_at": later})
+    assert created.status_code == 201, created.text
+    post = created.json()
+    assert post["embeds"][0]["state"] == "pending"
+    deadline = time.monotonic() + TIMEOUT + 3
+    while (await editor_client.get(f"/api/posts/{post['id']}")).json()["embeds"][0][
+            "state"] == "pending":
+        assert time.monotonic() < deadline, "the late card never reached the post"
+        await asyncio.sleep(0.05)
+    assert await events(editor_client, "s") == []
+    approved = await editor_client.post(f"/api/posts/{post['id']}/approve")
+    log = await events(editor_client, "s")
+    assert [e["op"] for e in log] == ["post.created"] and approved.json()["seq"] == 1
+    assert log[0]["post"]["embeds"][0]["state"] == "ready" and "Sunsets" in log[0]["post"]["html"]

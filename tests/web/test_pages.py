@@ -228,14 +228,64 @@ async def test_draft_streams_have_no_reader_page(
     assert "secret" not in (await client.get("/live")).text
 
 
-async def test_stream_list_shows_live_stories_first(
+async def test_stream_list_separates_live_from_ended_newest_first(
         client: httpx.AsyncClient, editor_client: httpx.AsyncClient) -> None:
-    """/live lists the public stories, live before ended."""
-    await make_stream(editor_client, slug="live-one", title="Live one")
-    await make_stream(editor_client, slug="old-one", title="Old one")
+    """/live lists live stories under one heading, the newest first, and ended ones under
+    another, the latest ended first, each with its times as <time datetime>."""
+    for slug in ("first-live", "old-one", "second-live", "older-one"):
+        await make_stream(editor_client, slug=slug, title=slug.replace("-", " ").title())
+    await editor_client.patch("/api/streams/older-one", json={"status": "ended"})
     await editor_client.patch("/api/streams/old-one", json={"status": "ended"})
     text = (await client.get("/live")).text
-    assert text.index("Live one") < text.index("Old one")
+    live_at, ended_at = text.index("<h2 id=\"live-now\">"), text.index("<h2 id=\"ended-stories\">")
+    order = sorted(("Second Live", "First Live", "Old One", "Older One"), key=text.index)
+    assert order == ["Second Live", "First Live", "Old One", "Older One"]
+    assert live_at < text.index("Second Live") < text.index("First Live") < ended_at
+    times = Page(text).tags["time"]
+    assert len(times) == 2 * 2 + 2 * 2  # live: started, updated; ended: started, ended
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t["datetime"] or "")
+               for t in times)
+    assert "Started" in text and "Last updated" in text and "Ended <time" in text
+    assert re.search(r">\d\d:\d\d UTC, \d+ \w{3} \d{4}</time>", text)
+
+
+async def test_stream_list_says_when_nothing_is_live(
+        client: httpx.AsyncClient, editor_client: httpx.AsyncClient) -> None:
+    """With no story at all the page says so in a sentence; with only ended ones it says
+    none is live and lists them below."""
+    empty = (await client.get("/live")).text
+    assert "No story is live right now" in empty and "ended-stories" not in empty
+    await make_stream(editor_client, slug="over", title="Over")
+    await editor_client.patch("/api/streams/over", json={"status": "ended"})
+    text = (await client.get("/live")).text
+    assert "No story is live right now. The latest ended ones are below." in text
+    assert text.index("ended-stories") < text.index("Over</a>")
+
+
+@pytest.mark.parametrize(("accept", "html"), [
+    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),
+    ("text/html", True),
+    ("application/json", False),
+    ("*/*", False),
+    (None, False),
+    ("text/html;q=0.5, application/json", False),
+    ("text/html, application/json;q=0.1, */*;q=0.8", True),
+])
+async def test_the_root_answers_a_browser_with_the_story_list(
+        client: httpx.AsyncClient, editor_client: httpx.AsyncClient,
+        accept: str | None, html: bool) -> None:
+    """GET / is the story list for an Accept that ranks HTML first, the JSON index for API
+    clients; either way it varies on Accept."""
+    await make_stream(editor_client, slug="now", title="Happening now")
+    headers = {} if accept is None else {"Accept": accept}
+    response = await client.get("/", headers=headers)
+    assert response.status_code == 200
+    assert "Accept" in response.headers["vary"].split(", ")
+    if html:
+        assert response.headers["content-type"].startswith("text/html")
+        assert "<h1>Live stories</h1>" in response.text and "Happening now" in response.text
+    else:
+        assert response.json()["links"]["stories"] == "/live"
 
 
 async def test_markup_in_titles_and_posts_is_inert(

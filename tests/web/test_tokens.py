@@ -16,8 +16,8 @@ from bulletin.store.db import Database
 from tests.conftest import EditorLogin, make_editor
 from tests.helpers import snapshot
 
-TOKEN_FIELDS = {"id", "editor_id", "editor", "name", "prefix", "created_at", "last_used_at",
-                "revoked_at", "revoked"}
+TOKEN_FIELDS = {"id", "editor_id", "editor", "name", "prefix", "scope", "streams",
+                "expires_at", "expired", "created_at", "last_used_at", "revoked_at", "revoked"}
 
 
 @pytest.fixture

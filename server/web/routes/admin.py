@@ -1,4 +1,5 @@
-"""The desk's admin pages: editors (create, disable, reset password) and API tokens.
+"""The desk's admin pages: editors (create with a role, disable, reset password) and API
+tokens (create with a scope, streams and a lifetime; list; revoke).
 
 Admins only; everyone else gets a 403 page. A generated password and a new token are
 shown once, on the page that answers the form, and never stored in plain text. Every
@@ -8,14 +9,18 @@ change that takes access away (disabling, a password reset, a revocation) tells
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import timedelta
 
 from sqlmodel import col, func, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from ...core.access import ROLES, SCOPES
 from ...core.errors import ApiError
+from ...durations import parse_duration
 from ...store import accounts
 from ...store.models import EditorSession, utcnow
 from ..deskforms import Desk, desk_endpoint, page, redirect, render
@@ -47,7 +52,7 @@ async def _editors(request: Request, desk: Desk, *, status: int, values: dict[st
             .group_by(col(EditorSession.editor_id)))).all())
     return render(request, desk.signed_in, "editor/admin_editors.html", {
         "editors": editors, "sessions": counts, "values": values, "error": error,
-        "section": "editors",
+        "section": "editors", "roles": ROLES,
     }, status=status)
 
 
@@ -120,26 +125,37 @@ async def tokens_page(request: Request, desk: Desk) -> Response:
 
 
 async def _tokens(request: Request, desk: Desk, *, status: int, error: str | None) -> Response:
+    settings = services(request).settings
     async with services(request).db.read() as session:
         tokens = await accounts.list_all_tokens(session)
         editors = await accounts.list_editors(session)
+    values = {"scope": settings.token_default_scope,
+              "expires_in": settings.token_default_expires_in} | desk.form
     return render(request, desk.signed_in, "editor/admin_tokens.html", {
         "tokens": tokens, "editors": editors, "error": error, "section": "tokens",
-        "values": desk.form,
+        "values": values, "scopes": SCOPES, "now": utcnow(),
     }, status=status)
 
 
 @desk_endpoint(admin=True)
 async def create_token(request: Request, desk: Desk) -> Response:
-    """POST /editor/admin/tokens: a token for an editor, shown once."""
+    """POST /editor/admin/tokens: a token for an editor (with a scope, streams and a
+    lifetime), shown once."""
     editor_id = ascii_int(desk.form.get("editor_id"), max_digits=9)
+    streams = [s for s in re.split(r"[\s,]+", desk.form.get("streams", "")) if s]
     try:
         if editor_id is None:
             raise ApiError(422, "invalid_editor", "choose an editor")
+        # A form without the fields (a script's) gets the defaults; the page's own form
+        # shows them filled in, so that an emptied lifetime means never.
+        settings = services(request).settings
+        expires_in = _lifetime(desk.form.get("expires_in", settings.token_default_expires_in))
         async with services(request).db.write() as session:
             editor = await accounts.editor_by_id(session, editor_id=editor_id)
             token, plain = await accounts.create_token(
-                session, editor=editor, name=desk.form.get("name", ""))
+                session, editor=editor, name=desk.form.get("name", ""),
+                scope=desk.form.get("scope") or settings.token_default_scope,
+                streams=streams, expires_in=expires_in)
     except ApiError as exc:
         return await _tokens(request, desk, status=exc.status,
                              error=exc.message[:1].upper() + exc.message[1:] + ".")
@@ -147,8 +163,21 @@ async def create_token(request: Request, desk: Desk) -> Response:
         "section": "", "heading": f"New API token “{token.name}” for {editor.username}",
         "label": "API token", "secret": plain, "back": TOKENS,
         "note": "Copy it now: it is shown only once, and only a hash of it is stored. "
-                "Send it as Authorization: Bearer <token>.",
+                "Send it as Authorization: Bearer <token>. "
+                f"Scope: {token.scope}. Streams: "
+                + ("all" if token.streams is None else ", ".join(token.streams))
+                + ". Expires: " + ("never." if token.expires_at is None
+                                   else f"{token.expires_at:%Y-%m-%d %H:%M} UTC."),
     })
+
+
+def _lifetime(text: str) -> timedelta | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_duration", str(exc)) from None
 
 
 @desk_endpoint(admin=True)

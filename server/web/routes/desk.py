@@ -20,10 +20,19 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from ...core import content
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import accounts, drafts, eventlog, people, sessions
-from ...store.models import Event
-from ..callers import caller, limit_writes, signed_in
+from ...store.models import Editor, Event, utcnow
+from ..callers import (
+    caller,
+    is_contributor,
+    limit_writes,
+    not_for_contributors,
+    permit,
+    permit_post,
+    signed_in,
+)
 from ..deskforms import (
     Desk,
     client_address,
@@ -34,6 +43,7 @@ from ..deskforms import (
     new_key,
     page,
     post_fields,
+    publish_time,
     read_form,
     redirect,
     render,
@@ -54,6 +64,7 @@ from ..validation import (
     check_post_length,
     checked_post_id,
     checked_slug,
+    future_time,
     parse_body,
     read_body,
     validated,
@@ -61,6 +72,8 @@ from ..validation import (
 from ..writes import commit
 
 POSTS_SHOWN = 50
+# Posts that wait, listed above the published ones: enough for a night's queue.
+WAITING_SHOWN = 100
 # Set on signing in: this browser has signed in to this account before, so its failed
 # sign-ins spend from a budget of their own (see login). Browsers keep a cookie for at
 # most 400 days.
@@ -212,6 +225,7 @@ async def create_stream(request: Request, desk: Desk) -> Response:
     values["status"] = "live" if desk.form.get("status") == "live" else "draft"
     values["idempotency_key"] = desk.form.get("idempotency_key", "")
     try:
+        permit(request, desk.editor, Act.CREATE_STREAM)
         limit_writes(request, desk.editor)
         fields = {k: values[k] for k in ("slug", "title", "description", "status")}
         data, raw = validated(fields, StreamCreate)
@@ -252,6 +266,7 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         # asks for it only when there is one.
         server_draft = await drafts.get_draft(session, editor_id=desk.editor.id,
                                               stream_id=stream.id)
+        waiting = await _waiting(session, stream, desk.editor)
     base = origin(request)
     snippet = (f'<iframe src="{base}/embed/{stream.slug}" '
                f'title="{html.escape(stream.title, quote=True)}: live updates" width="100%" '
@@ -262,30 +277,56 @@ async def _stream(request: Request, desk: Desk, slug: str, *, status: int,
         "snippet": snippet, "reader_url": f"/live/{stream.slug}",
         "compose": {"body": compose.get("body", ""), "pinned": compose.get("pinned") == "1",
                     "key": compose.get("idempotency_key") or new_key(),
+                    "publish_at_local": compose.get("publish_at_local", ""),
                     **field_values(compose)},
-        "people": directory,
+        "people": directory, "contributor": is_contributor(desk.editor), **waiting,
         "server_draft": server_draft.version if server_draft else None,
         "error": error, "max_chars": svc.settings.max_post_chars,
         "readers": svc.live.readers((stream.slug,))[stream.slug],
     }, status=status)
 
 
+async def _waiting(session: AsyncSession, stream: Any, editor: Editor) -> dict[str, Any]:
+    """The stream's posts that wait, as the stream page lists them: those awaiting
+    approval (a contributor's own only) and, for editors, the scheduled ones by time."""
+    mine = editor.id if is_contributor(editor) else None
+    awaiting = []
+    for status in ("submitted", "returned"):
+        views, _next = await eventlog.list_posts(session, stream=stream, before=None,
+                                                 limit=WAITING_SHOWN, status=status,
+                                                 author_id=mine)
+        awaiting.extend(views)
+    upcoming: list[eventlog.PostView] = []
+    if mine is None:
+        upcoming, _next = await eventlog.list_posts(
+            session, stream=stream, before=None, limit=WAITING_SHOWN, status="scheduled")
+    awaiting.sort(key=lambda v: v.post.id or 0)
+    upcoming.sort(key=lambda v: (v.post.publish_at or v.post.created_at, v.post.id or 0))
+    return {"awaiting": [post_context(v) for v in awaiting],
+            "upcoming": [post_context(v) for v in upcoming]}
+
+
 # The post template editor.js clones for posts that arrive live; it fills in the rest.
 BLANK_POST = {"id": "__ID__", "body": "", "html": "", "pinned": False, "author": "",
-              "created_iso": "", "created_text": "", "edited": False, "media": [],
-              "headline": "", "tags": [], "contributors": [], "bylines": ""}
+              "revision": "", "created_iso": "", "created_text": "", "edited": False,
+              "media": [], "headline": "", "tags": [], "contributors": [], "bylines": ""}
 
 
 def post_context(view: eventlog.PostView) -> dict[str, Any]:
     """What the post list shows of a post."""
     post = view.post
     return {"id": post.id, "body": post.body, "html": post.html, "pinned": post.pinned,
+            "revision": post.revision,
             "author": view.author.display_name if view.author else "",
             "created_iso": isotime(post.created_at), "created_text": clock(post.created_at),
             "edited": post.edited_at is not None, "media": list(post.media),
             "headline": post.headline, "tags": list(post.tags),
             "contributors": [p.id for p in view.contributors],
-            "bylines": ", ".join(p.name for p in view.contributors)}
+            "bylines": ", ".join(p.name for p in view.contributors),
+            "status": post.status, "note": post.note,
+            "publish_iso": isotime(post.publish_at), "publish_text": clock(post.publish_at),
+            "publish_local": post.publish_at.strftime("%Y-%m-%dT%H:%M")
+            if post.publish_at else ""}
 
 
 def _slug(slug: str) -> str:
@@ -332,6 +373,7 @@ async def stream_status(request: Request, desk: Desk) -> Response:
 
 
 async def _update_stream(request: Request, desk: Desk, slug: str, **changes: Any) -> None:
+    permit(request, desk.editor, Act.CHANGE_STREAM, stream=slug)
     limit_writes(request, desk.editor)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
@@ -351,25 +393,39 @@ async def create_post(request: Request, desk: Desk) -> Response:
     body = desk.form.get("body", "").replace("\r\n", "\n")
     compose = {"body": body, "pinned": "1" if desk.form.get("pinned") else "",
                "idempotency_key": desk.form.get("idempotency_key", ""),
-               **{k: desk.form.get(k, "") for k in ("headline", "tags", "contributors")}}
+               **{k: desk.form.get(k, "") for k in ("headline", "tags", "contributors",
+                                                    "publish_at_local")}}
+    editor = desk.editor
+    when = publish_time(desk.form)
     try:
+        if compose["pinned"]:
+            permit(request, desk.editor, Act.PIN, stream=slug)
         limit_writes(request, desk.editor)
         data, raw = validated({"body": body, "pinned": bool(compose["pinned"]),
-                               **post_fields(desk.form)}, PostCreate)
+                               **post_fields(desk.form),
+                               **({"publish_at": when} if when else {})}, PostCreate)
         svc = services(request)
         check_post_length(data.body, svc.settings.max_post_chars)
-        editor = desk.editor
+        status = "published"
+        if is_contributor(editor):
+            if data.publish_at is not None:
+                not_for_contributors(editor, "schedule")
+            status = "submitted"
+        elif data.publish_at is not None:
+            future_time(data.publish_at, utcnow())
+            status = "scheduled"
         book = await svc.cards.gather(data.body)
 
         async def create(session: AsyncSession) -> Created:
             view, events = await eventlog.create_post(
                 session, slug=slug, author=editor, body=data.body, pinned=data.pinned,
                 cards=book, headline=data.headline, tags=data.tags,
-                contributors=data.contributors)
+                contributors=data.contributors, status=status, publish_at=data.publish_at)
             await drafts.discard_posted(session, author=editor,
                                         stream_id=view.post.stream_id,
                                         key=compose["idempotency_key"] or None)
-            return 201, view.to_json() | {"seq": events[-1].seq}, slug, events
+            return 201, view.to_desk_json() | {"seq": events[-1].seq if events else None}, \
+                slug, events
 
         outcome = await run_once(request, editor, raw, create,
                                  key=compose["idempotency_key"] or None)
@@ -382,40 +438,58 @@ async def create_post(request: Request, desk: Desk) -> Response:
         return await _stream(request, desk, slug, status=exc.status, compose=compose,
                              error="Write something to post." if empty else friendly(exc))
     post_id = outcome.body["id"]
-    return redirect(request, f"/editor/streams/{slug}#post-{post_id}",
-                    "That post was already published." if outcome.replayed else "Posted.")
+    said = {"submitted": "Sent to the desk for approval.",
+            "scheduled": "Scheduled."}.get(outcome.body.get("status", ""), "Posted.")
+    if outcome.replayed:
+        said = "That post was already published." if said == "Posted." else \
+            "That post was already sent."
+    place = "queue" if outcome.body.get("status", "published") != "published" else \
+        f"post-{post_id}"
+    return redirect(request, f"/editor/streams/{slug}#{place}", said)
 
 
-async def _post(request: Request) -> Any:
+async def _post(request: Request, editor: Editor | None = None) -> Any:
     post_id = checked_post_id(request.path_params["id"])
     async with services(request).db.read() as session:
-        return await eventlog.get_post(session, post_id=post_id, include_drafts=True)
+        return await eventlog.get_post(
+            session, post_id=post_id, include_drafts=True,
+            waiting=True if editor is None or not is_contributor(editor) else editor.id or 0)
 
 
 async def _edit_page(request: Request, desk: Desk, view: eventlog.PostView, *, body: str,
-                     fields: dict[str, Any], error: str | None, status: int = 200
-                     ) -> Response:
+                     fields: dict[str, Any], error: str | None, status: int = 200,
+                     theirs: dict[str, Any] | None = None) -> Response:
     async with services(request).db.read() as session:
         directory = await people.list_people(session)
     return render(request, desk.signed_in, "editor/post_edit.html", {
         "post": view, "body": body, "fields": fields, "people": directory, "error": error,
+        "theirs": theirs,
     }, status=status)
 
 
 @desk_endpoint()
 async def edit_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/edit: the edit form (the no-JavaScript path)."""
-    view = await _post(request)
+    view = await _post(request, desk.editor)
     post = view.post
     return await _edit_page(request, desk, view, body=post.body, error=None, fields={
         "headline": post.headline, "tags": ", ".join(post.tags),
         "contributors": list(post.contributors)})
 
 
+def _revision_field(desk: Desk) -> frozenset[int] | None:
+    """The revision the form was made from (its hidden field), as If-Match would name it;
+    None for a form without one, which changes the post whatever its revision."""
+    raw = desk.form.get("revision", "")
+    return frozenset({int(raw)}) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
 @desk_endpoint()
 async def edit_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines."""
-    view = await _post(request)
+    """POST /editor/posts/{id}/edit: save a corrected text, headline, tags and bylines,
+    unless someone else saved since the form was made: then the form comes back with
+    both texts."""
+    view = await _post(request, desk.editor)
     body = desk.form.get("body", "").replace("\r\n", "\n")
     try:
         data, _raw = validated({"body": body, **post_fields(desk.form)}, PostPatch)
@@ -423,7 +497,16 @@ async def edit_post(request: Request, desk: Desk) -> Response:
         check_post_length(data.body, services(request).settings.max_post_chars)
         await _change_post(request, desk, view.post.id, body=data.body,
                            headline=data.headline, tags=data.tags,
-                           contributors=data.contributors)
+                           contributors=data.contributors,
+                           contributor=is_contributor(desk.editor),
+                           expected_revision=_revision_field(desk))
+    except eventlog.StaleRevision as stale:
+        return await _edit_page(
+            request, desk, await _post(request, desk.editor), body=body,
+            fields=field_values(desk.form), theirs=stale.current, status=412,
+            error="Not saved: someone else saved this post while you were editing. "
+                  "Your text is still in the box and their version is below it: keep "
+                  "yours and save again, or copy what you need from theirs first.")
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -437,29 +520,45 @@ async def edit_post(request: Request, desk: Desk) -> Response:
 @desk_endpoint()
 async def delete_post_page(request: Request, desk: Desk) -> Response:
     """GET /editor/posts/{id}/delete: ask before deleting (the no-JavaScript path)."""
-    view = await _post(request)
-    return render(request, desk.signed_in, "editor/post_delete.html", {"post": view})
+    view = await _post(request, desk.editor)
+    return render(request, desk.signed_in, "editor/post_delete.html",
+                  {"post": view, "changed": False})
 
 
 @desk_endpoint()
 async def delete_post(request: Request, desk: Desk) -> Response:
-    """POST /editor/posts/{id}/delete: delete; readers see it go."""
-    view = await _post(request)
+    """POST /editor/posts/{id}/delete: delete (or cancel a post that waits); readers see
+    a published one go. A post changed since the question was asked is shown again, and
+    the question with it."""
+    view = await _post(request, desk.editor)
+    contributor = is_contributor(desk.editor)
+    await permit_post(request, desk.editor, view.post.id, delete=not contributor,
+                      edit=contributor)
     limit_writes(request, desk.editor)
+    expected = _revision_field(desk)
 
     async def change(session: AsyncSession) -> tuple[None, str, list[Event]]:
         _view, events = await eventlog.delete_post(session, post_id=view.post.id,
-                                                   editor=desk.editor)
+                                                   editor=desk.editor,
+                                                   contributor=contributor,
+                                                   expected_revision=expected)
         return None, view.stream_slug, events
 
-    await commit(services(request), change)
-    return redirect(request, f"/editor/streams/{view.stream_slug}", "Post deleted.")
+    try:
+        await commit(services(request), change)
+    except eventlog.StaleRevision:
+        return render(request, desk.signed_in, "editor/post_delete.html",
+                      {"post": await _post(request, desk.editor), "changed": True},
+                      status=412)
+    return redirect(request, f"/editor/streams/{view.stream_slug}",
+                    "Cancelled: it will not be published." if view.post.status == "scheduled"
+                    else "Post deleted.")
 
 
 @desk_endpoint()
 async def pin_post(request: Request, desk: Desk) -> Response:
     """POST /editor/posts/{id}/pin: make a post a key event (pinned=1) or not (0)."""
-    view = await _post(request)
+    view = await _post(request, desk.editor)
     pinned = desk.form.get("pinned") == "1"
     await _change_post(request, desk, view.post.id, pinned=pinned)
     return redirect(request, f"/editor/streams/{view.stream_slug}#post-{view.post.id}",
@@ -467,6 +566,8 @@ async def pin_post(request: Request, desk: Desk) -> Response:
 
 
 async def _change_post(request: Request, desk: Desk, post_id: int, **changes: Any) -> None:
+    await permit_post(request, desk.editor, post_id, edit="body" in changes,
+                      pin="pinned" in changes)
     limit_writes(request, desk.editor)
     svc = services(request)
     body = changes.get("body")

@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import people
 from ...store.models import Person
-from ..callers import limit_writes
+from ..callers import limit_writes, permit
 from ..deskforms import Desk, desk_endpoint, friendly, page, redirect, render
 from ..services import services
 from ..validation import PersonCreate, PersonPatch, ascii_int, validated
@@ -50,6 +51,7 @@ async def people_page(request: Request, desk: Desk) -> Response:
 async def add_person(request: Request, desk: Desk) -> Response:
     """POST /editor/people: add someone, then back to the list."""
     try:
+        permit(request, desk.editor, Act.PEOPLE)
         limit_writes(request, desk.editor)
         data, _raw = validated(_fields(desk.form), PersonCreate)
         svc = services(request)
@@ -85,6 +87,7 @@ async def save_person(request: Request, desk: Desk) -> Response:
     """POST /editor/people/{id}: save the changes; posts show them from their next read."""
     person = await _person(request)
     try:
+        permit(request, desk.editor, Act.PEOPLE)
         limit_writes(request, desk.editor)
         data, _raw = validated(_fields(desk.form), PersonPatch)
         svc = services(request)

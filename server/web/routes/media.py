@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from ...core import images
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store.eventlog import get_stream
 from ...store.media import MediaUnavailable
@@ -60,7 +61,7 @@ LIMITS = {"alt": 1000, "caption": 2000, "credit": 200, "stream": 100}
 async def upload(request: Request) -> Response:
     """POST /api/media: a photo in the multipart field ``file`` (and ``alt``, ``caption``,
     ``credit``) → 201 with its variants."""
-    editor = await writer(request)
+    editor = await writer(request, Act.UPLOAD)
     svc = services(request)
     limit = svc.settings.max_upload_bytes
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -197,7 +198,7 @@ async def take_down_media(request: Request) -> Response:
     """DELETE /api/media/{id}: take a photo down everywhere (editors only; see
     ``web/photos.py``). 503 when storage would not delete every file: the photo is
     already out of every post, and sending the DELETE again removes the files."""
-    editor = await writer(request)
+    editor = await writer(request, Act.TAKE_DOWN)
     media_id = checked_id(request.path_params["id"], "media")
     done = await take_down_photo(services(request), media_id=media_id, editor=editor)
     if done.files_left:

@@ -17,17 +17,16 @@ from ...core.cards import frame_origins
 from ...core.errors import ApiError
 from ...core.protocol import NO_FILTER, TAG_RE, PostFilter
 from ...store import eventlog
-from ...store.models import MAX_ID, Stream
+from ...store.models import MAX_ID
 from .. import jsonld
 from ..services import services
+from ..storylist import story_list
 from ..templating import Pages, origin
 from ..validation import checked_post_id
 
 # Readers' pages hold nothing personal: a CDN or browser may keep them briefly, and the
 # script catches up from the seq in the page.
 PAGE_CACHE = "public, max-age=5, stale-while-revalidate=30"
-# Enough stories for a newsroom's front page of live coverage.
-STREAM_LIST_LIMIT = 50
 
 
 def _pages(request: Request) -> Pages:
@@ -147,14 +146,8 @@ async def post_page(request: Request) -> Response:
 
 
 async def stream_list(request: Request) -> Response:
-    """GET /live: the stories readers can follow, live ones first."""
-    svc = services(request)
-    async with svc.db.read() as session:
-        streams, _cursor = await eventlog.list_streams(session, include_drafts=False,
-                                                    limit=STREAM_LIST_LIMIT)
-    ordered: list[Stream] = sorted(streams, key=lambda s: s.status != "live")
-    return _pages(request).render(request, "streams.html", {"streams": ordered}, frames=(),
-                                  headers={"Cache-Control": PAGE_CACHE})
+    """GET /live: the stories readers can follow, live ones apart from ended ones."""
+    return await story_list(request)
 
 
 def routes() -> list[BaseRoute]:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import people
 from ...store.models import Person
@@ -47,7 +48,7 @@ async def get_person(request: Request) -> Response:
 
 async def create_person(request: Request) -> Response:
     """POST /api/people → 201."""
-    await writer(request)
+    await writer(request, Act.PEOPLE)
     svc = services(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
                       PersonCreate)
@@ -62,7 +63,7 @@ async def create_person(request: Request) -> Response:
 
 async def update_person(request: Request) -> Response:
     """PATCH /api/people/{id}."""
-    await writer(request)
+    await writer(request, Act.PEOPLE)
     svc = services(request)
     data = parse_body(await read_body(request, max_bytes=svc.settings.max_body_bytes),
                       PersonPatch)

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from ...core.access import Act
 from ...store.eventlog import get_stream, posts_showing
 from ...store.media.records import get, media_json, same_file
-from ..callers import limit_writes
+from ..callers import limit_writes, permit
 from ..deskforms import Desk, desk_endpoint, page, redirect, render
 from ..photos import story_photos, take_down_photo
 from ..services import services
@@ -73,6 +74,7 @@ async def take_down_page(request: Request, desk: Desk) -> Response:
 async def take_down(request: Request, desk: Desk) -> Response:
     """POST /editor/media/{id}/take-down: take the photo down, back to the story's photos."""
     media_id = checked_id(request.path_params["id"], "media")
+    permit(request, desk.editor, Act.TAKE_DOWN)
     limit_writes(request, desk.editor)
     done = await take_down_photo(services(request), media_id=media_id, editor=desk.editor)
     back = desk.form.get("stream", "")

@@ -1,10 +1,12 @@
 """The admin API for API tokens: list them, revoke one (``/api/tokens``).
 
-Admins only: anonymous callers get a 401, other editors a 403 ``forbidden``, both in the
-API's JSON error shape. A token's JSON never carries its hash (nor, of course, the token:
-that is shown once, when it is made). Revoking is idempotent: a second revocation keeps
-the first time. Once a revocation has committed, ``HubDriver.credentials_changed`` is told, so
-that connections already open with the token close too, in every process.
+Admins only: anonymous callers get a 401, other editors a 403 ``forbidden``, an admin's
+token without the ``admin`` scope a 403 ``insufficient_scope`` (one bound to streams:
+``stream_not_allowed``), all in the API's JSON error shape. A token's JSON never carries
+its hash (nor, of course, the token: that is shown once, when it is made). Revoking is
+idempotent: a second revocation keeps the first time. Once a revocation has committed,
+``HubDriver.credentials_changed`` is told, so that connections already open with the token
+close too, in every process.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.access import Act
 from ...core.errors import ApiError, not_found
 from ...store import accounts
 from ...store.models import MAX_ID, ApiToken, Editor
-from ...store.payloads import iso
-from ..callers import caller
+from ...store.payloads import iso, token_access
+from ..callers import caller, permit
 from ..responses import json_response
 from ..services import services
 from ..validation import ascii_int
@@ -30,10 +33,11 @@ log = logging.getLogger("bulletin")
 
 def token_json(token: ApiToken, editor: Editor) -> dict[str, Any]:
     """What the API shows of a token: everything but its hash."""
-    return {"id": token.id, "editor_id": token.editor_id, "editor": editor.username,
-            "name": token.name, "prefix": token.prefix, "created_at": iso(token.created_at),
-            "last_used_at": iso(token.last_used_at), "revoked_at": iso(token.revoked_at),
-            "revoked": token.revoked_at is not None}
+    return token_access(token) | {
+        "editor_id": token.editor_id, "editor": editor.username,
+        "created_at": iso(token.created_at), "last_used_at": iso(token.last_used_at),
+        "revoked_at": iso(token.revoked_at), "revoked": token.revoked_at is not None,
+        "expired": accounts.token_expired(token)}
 
 
 async def _admin(request: Request) -> Editor:
@@ -41,6 +45,7 @@ async def _admin(request: Request) -> Editor:
     assert editor is not None
     if editor.role != "admin":
         raise ApiError(403, "forbidden", "only admins may manage API tokens")
+    permit(request, editor, Act.ADMIN)
     return editor
 
 

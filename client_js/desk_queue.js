@@ -1,0 +1,166 @@
+// The desk's posts that wait: "Awaiting approval" (a contributor's own: "Your posts
+// awaiting approval") and "Upcoming" scheduled posts, above the stream's published posts.
+// Every action in them is a plain form (see docs/editor.md); this module turns the
+// datetime-local fields, which have no time zone, into the editor's own time (shown in
+// it, sent as UTC), and keeps the lists current: after a post that waits is sent from
+// the compose form, and when a post in them is published (by this editor, another, or the
+// scheduler) the lists are read again from the server, which renders them.
+
+import { byId } from "./desk_common.js";
+import { localiseTimes } from "./times.js";
+
+/**
+ * @typedef {{id: number, status?: string, publish_at?: string | null}} QueuedPost
+ */
+
+/**
+ * A datetime-local value ("2026-12-04T20:00", the editor's own time) as UTC ISO 8601;
+ * "" when it is empty or not a time.
+ * @param {string} value
+ * @returns {string}
+ */
+export function localToUtc(value) {
+  if (!value) return "";
+  // Date reads a date-time without a zone as local time.
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? "" : date.toISOString();
+}
+
+/**
+ * A UTC time as the value of a datetime-local field in the editor's own time.
+ * @param {string} iso
+ * @returns {string}
+ */
+export function utcToLocal(iso) {
+  const date = new Date(iso);
+  if (!iso || Number.isNaN(date.getTime())) return "";
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/**
+ * The item of ``list`` that a post goes before, newest first by the time each went out
+ * (then by id), as the server lists them: an approved or scheduled post goes out after
+ * posts with larger ids. Null: at the end.
+ * @param {HTMLElement} list
+ * @param {{id: number, created_at: string}} post
+ * @returns {Element | null}
+ */
+export function placeFor(list, post) {
+  const at = Date.parse(post.created_at);
+  return Array.from(list.children).find((other) => {
+    const time = Date.parse(other.querySelector("time")?.getAttribute("datetime") ?? "");
+    const id = Number(/** @type {HTMLElement} */ (other).dataset.id);
+    return Number.isNaN(time) || Number.isNaN(at) ? id < post.id
+      : time < at || (time === at && id < post.id);
+  }) ?? null;
+}
+
+/** The editor's time zone, as a hint beside each time field. */
+function zoneText() {
+  const minutes = -new Date().getTimezoneOffset();
+  const sign = minutes < 0 ? "−" : "+";
+  const hours = Math.floor(Math.abs(minutes) / 60);
+  const rest = Math.abs(minutes) % 60;
+  const offset = minutes === 0 ? "UTC" : `UTC${sign}${hours}${rest ? `:${String(rest).padStart(2, "0")}` : ""}`;
+  return `(your time, ${offset})`;
+}
+
+/**
+ * Show a container's time fields in the editor's time, and send them as UTC: the form's
+ * hidden ``publish_at`` gets the UTC time as it is submitted.
+ * @param {ParentNode} root
+ */
+function enhanceTimes(root) {
+  for (const hint of root.querySelectorAll("[data-zone-hint]")) hint.textContent = zoneText();
+  for (const input of /** @type {NodeListOf<HTMLInputElement>} */ (
+    root.querySelectorAll("input[data-utc]"))) {
+    input.value = utcToLocal(input.dataset.utc ?? "") || input.value;
+  }
+  for (const form of /** @type {NodeListOf<HTMLFormElement>} */ (
+    root.querySelectorAll("form[data-local-time]"))) {
+    form.addEventListener("submit", () => {
+      const local = /** @type {HTMLInputElement | null} */ (form.elements.namedItem("publish_at_local"));
+      const utc = /** @type {HTMLInputElement | null} */ (form.elements.namedItem("publish_at"));
+      if (local && utc) utc.value = localToUtc(local.value);
+    });
+  }
+}
+
+/** The stream page's lists of posts that wait, and the compose form's "Schedule…". */
+export class DeskQueue {
+  /** @param {Document} doc */
+  constructor(doc) {
+    this.root = byId("queue");
+    this.when = /** @type {HTMLInputElement | null} */ (byId("compose-when"));
+    this.refreshing = false;
+    this.again = false;
+    enhanceTimes(doc);
+  }
+
+  /**
+   * What the compose form adds to its post: the time it should go out, if one is set.
+   * @returns {{publish_at?: string}}
+   */
+  fields() {
+    const utc = localToUtc(this.when?.value ?? "");
+    return utc ? { publish_at: utc } : {};
+  }
+
+  /**
+   * The compose form's post was accepted: clear its time, and when the post waits
+   * (scheduled, or sent for approval) list it here. Returns what to tell the editor
+   * then, or null for a published post (which the post list shows).
+   * @param {QueuedPost} post
+   * @returns {string | null}
+   */
+  accepted(post) {
+    if (this.when) this.when.value = "";
+    const details = byId("compose-schedule");
+    if (details instanceof HTMLDetailsElement) details.open = false;
+    if (!post.status || post.status === "published") return null;
+    this.refresh();
+    if (post.status === "scheduled" && post.publish_at) {
+      return `Scheduled for ${new Date(post.publish_at).toLocaleString([],
+        { dateStyle: "medium", timeStyle: "short" })}.`;
+    }
+    return "Sent to the desk for approval.";
+  }
+
+  /**
+   * A post arrived live: when it is one of the posts listed here, it has been published
+   * (or changed): read the lists again.
+   * @param {{id: number}} post
+   */
+  seen(post) {
+    if (this.root?.querySelector(`[data-id="${post.id}"]`)) this.refresh();
+  }
+
+  /** Read the lists again from the server's page of this stream. */
+  async refresh() {
+    if (!this.root) return;
+    if (this.refreshing) {
+      this.again = true;  // a change during the read: read once more after it
+      return;
+    }
+    this.refreshing = true;
+    this.again = false;
+    try {
+      const response = await fetch(location.pathname, { credentials: "same-origin",
+        headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("queue");
+      if (!fresh || !this.root) return;
+      const adopted = /** @type {HTMLElement} */ (document.importNode(fresh, true));
+      this.root.replaceWith(adopted);
+      this.root = adopted;
+      localiseTimes(adopted);
+      enhanceTimes(adopted);
+    } catch { /* the lists stay as they were until the next change or reload */ } finally {
+      this.refreshing = false;
+      if (this.again) this.refresh();
+    }
+  }
+}

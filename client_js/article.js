@@ -81,18 +81,8 @@ export function photoFigure(photo) {
   }
   if (photo.caption || photo.credit) {
     const caption = document.createElement("figcaption");
-    if (photo.caption) {
-      const text = document.createElement("span");
-      text.className = "photo-caption";
-      text.textContent = photo.caption;
-      caption.append(text);
-    }
-    if (photo.credit) {
-      const credit = document.createElement("span");
-      credit.className = "photo-credit";
-      credit.textContent = photo.credit;
-      caption.append(" ", credit);
-    }
+    if (photo.caption) caption.append(element("span", "photo-caption", photo.caption));
+    if (photo.credit) caption.append(" ", element("span", "photo-credit", photo.credit));
     figure.append(caption);
   }
   return figure;
@@ -157,8 +147,7 @@ export function headParts(post) {
     list.className = "post-bylines";
     list.setAttribute("aria-label", "By");
     for (const person of people) {
-      const item = document.createElement("li");
-      item.className = "byline";
+      const item = element("li", "byline");
       if (person.photo) {
         const img = document.createElement("img");
         img.className = "byline-photo";
@@ -170,25 +159,15 @@ export function headParts(post) {
         img.decoding = "async";
         item.append(img);
       }
-      const name = document.createElement("span");
-      name.className = "byline-name";
-      name.textContent = person.name;
-      item.append(name);
-      if (person.description) {
-        const role = document.createElement("span");
-        role.className = "byline-role";
-        role.textContent = person.description;
-        item.append(" ", role);
-      }
+      item.append(element("span", "byline-name", person.name));
+      if (person.description) item.append(" ", element("span", "byline-role", person.description));
       list.append(item);
     }
     parts.push(list);
   }
   if (post.headline) {
-    const title = document.createElement("h3");
-    title.className = "post-headline";
+    const title = element("h3", "post-headline", post.headline);
     title.id = `post-${post.id}-headline`;
-    title.textContent = post.headline;
     parts.push(title);
   }
   return parts;
@@ -242,4 +221,17 @@ export function pageFilter(main) {
 export function postMatches(post, filter) {
   if (filter.pinned && !post.pinned) return false;
   return filter.tag === null || (post.tags ?? []).includes(filter.tag);
+}
+
+/**
+ * An element with a class and, given one, its text (as text, never as HTML).
+ * @param {string} tag
+ * @param {string} className
+ * @param {string} [text]
+ */
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
 }

@@ -129,11 +129,14 @@ export class PostList {
     // The server rendered and sanitised this HTML; it is what readers see.
     if (body.innerHTML !== post.html) body.innerHTML = post.html ?? "";
     this.fillPhotos(li, body, post.media ?? []);
-    const pin = /** @type {HTMLFormElement} */ (li.querySelector('form[data-action="pin"]'));
-    /** @type {HTMLInputElement} */ (pin.elements.namedItem("pinned")).value =
-      post.pinned ? "0" : "1";
-    /** @type {HTMLButtonElement} */ (pin.querySelector("button")).textContent =
-      post.pinned ? "Unpin" : "Pin";
+    // A contributor's desk has no buttons on published posts.
+    const pin = /** @type {HTMLFormElement | null} */ (li.querySelector('form[data-action="pin"]'));
+    if (pin) {
+      /** @type {HTMLInputElement} */ (pin.elements.namedItem("pinned")).value =
+        post.pinned ? "0" : "1";
+      /** @type {HTMLButtonElement} */ (pin.querySelector("button")).textContent =
+        post.pinned ? "Unpin" : "Pin";
+    }
     localiseTimes(li);
   }
 

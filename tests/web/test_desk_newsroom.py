@@ -120,3 +120,30 @@ async def test_the_edit_page_changes_headline_tags_and_bylines(desk: Any) -> Non
     now = (await desk.get(f"/api/posts/{post['id']}")).json()
     assert (now["headline"], now["tags"], [c["id"] for c in now["contributors"]]) == \
         ("New", ["polls", "results"], [zoe])
+
+
+async def test_a_contributors_desk_shows_only_what_they_may_do(
+    app: Starlette, db: Database, editor: EditorLogin,
+) -> None:
+    """A contributor's desk has no Start a stream form, no Go live / End stream / details
+    form on a story, and no Edit, Pin or Delete on published posts; their compose button
+    submits for approval. An editor's desk has all of them."""
+    from tests.conftest import make_editor
+
+    await make_editor(db, "cora", role="contributor")
+    async with desk_client(app) as alice:
+        alice.csrf = await sign_in(alice)  # type: ignore[attr-defined]
+        await _form_stream(alice, "vote")
+        await alice.post("/api/streams/vote/posts", json={"body": "Published"},
+                         headers={"X-CSRF-Token": alice.csrf})  # type: ignore[attr-defined]
+        page = (await alice.get("/editor/streams/vote")).text
+        assert 'data-action="pin"' in page and "End stream" in page
+        assert 'id="details-heading"' in page
+    async with desk_client(app) as cora:
+        await sign_in(cora, "cora")
+        streams = (await cora.get("/editor")).text
+        assert 'id="new-stream"' not in streams
+        page = (await cora.get("/editor/streams/vote")).text
+        assert 'data-action="pin"' not in page and 'data-action="delete"' not in page
+        assert "End stream" not in page and 'id="details-heading"' not in page
+        assert "Submit for approval" in page

@@ -203,9 +203,10 @@ class Hub:
         return self._take()
 
     def follower_counts(self, *, excluding: Iterable[Subscriber] = ()) -> dict[str, int]:
-        """The connections following each stream (live or waiting for their replay),
-        those in ``excluding`` not counted."""
+        """The connections following each stream (live, filtered or not, or waiting for
+        their replay), those in ``excluding`` not counted."""
         counts = {slug: len(channel.waiting) + sum(map(len, channel.live.values()))
+                  + sum(map(len, channel.filtered.values()))
                   for slug, channel in self.channels.items()}
         for sub in excluding:
             for slug in sub.streams:

@@ -122,3 +122,14 @@ def test_subscribe_frames_carry_a_checked_filter() -> None:
             assert exc.code == "bad_filter" and exc.stream == "s"
         else:
             raise AssertionError(f"accepted {value!r}")
+
+
+def test_filtered_readers_count_as_readers() -> None:
+    """A reader of the key events only is a reader of the story (editors' counts)."""
+    hub = Hub()
+    key_sub, _ = connect(hub)
+    all_sub, _ = connect(hub)
+    load(hub, hub.subscribe(key_sub, "s", None, KEY), seq=0)
+    hub.subscribe(all_sub, "s", None)
+    assert hub.follower_counts() == {"s": 2}
+    assert hub.follower_counts(excluding=[all_sub]) == {"s": 1}

@@ -71,9 +71,9 @@ DETAILS: dict[int, tuple[str, list[str], list[int]]] = {
     1: ("", ["count-centre"], [SAM]),
     2: ("Turnout is the highest since 2003", ["turnout"], [LENA]),
     3: ("", ["results", "district-3"], [LENA]),
-    4: ("", ["district-9", "count-centre"], [SAM]),
+    4: ("Recount requested in District 9", ["district-9", "count-centre"], [SAM]),
     5: ("", ["results", "district-12"], [LENA]),
-    6: ("The Greens keep control of the council", ["results"], [LENA, SAM]),
+    6: ("", ["results"], [LENA, SAM]),
 }
 # The District 3 post, corrected 78 minutes ago: the clerk's turnout figure was 50.4%.
 CORRECTED = 3

@@ -25,6 +25,8 @@ from .services import Services
 from .writes import commit
 
 POLL_SECONDS = 0.5
+# How long stopping waits for a round under way before cancelling it.
+STOP_WAIT_SECONDS = 5.0
 log = logging.getLogger("bulletin.scheduler")
 
 
@@ -35,6 +37,7 @@ class Scheduler:
         self.svc = svc
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         """Begin the rounds (once)."""
@@ -42,15 +45,18 @@ class Scheduler:
             self._task = asyncio.create_task(self._run(), name="bulletin-scheduler")
 
     async def stop(self) -> None:
-        """End the rounds; a round under way is cancelled (its transaction rolls back,
-        and another process, or this one's next start, publishes those posts)."""
+        """End the rounds. A round under way is let finish (a few milliseconds): one
+        cancelled inside a database call would leave the driver's thread answering a loop
+        that may be gone. One that does not finish in ``STOP_WAIT_SECONDS`` is cancelled:
+        its transaction rolls back, and another process, or this one's next start,
+        publishes those posts."""
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
+        self._stopping.set()
         try:
-            await task
-        except asyncio.CancelledError:
+            await asyncio.wait_for(task, STOP_WAIT_SECONDS)
+        except (TimeoutError, asyncio.CancelledError):
             pass
 
     async def publish_due(self) -> int:
@@ -75,10 +81,14 @@ class Scheduler:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping.is_set():
             started = loop.time()
             try:
                 await self.publish_due()
             except Exception:
                 log.exception("could not publish scheduled posts; trying again")
-            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+            try:
+                await asyncio.wait_for(self._stopping.wait(),
+                                       max(0.0, self.interval - (loop.time() - started)))
+            except TimeoutError:
+                pass

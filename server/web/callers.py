@@ -10,6 +10,7 @@ editor they already have.
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import col, select
@@ -24,6 +25,7 @@ from ..store.models import ApiToken, Editor, Post, Stream, utcnow
 from ..store.payloads import iso
 from ..store.sessions import SignedIn
 from .services import services
+from .validation import future_time
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Where signed_in keeps its answer for the rest of the request.
@@ -168,6 +170,20 @@ def not_for_contributors(editor: Editor, action: str) -> None:
         raise ApiError(403, "forbidden_for_role",
                        f"a contributor may not {_DOING.get(action, action)}; an editor or "
                        "admin can", {"role": editor.role, "action": action})
+
+
+def new_post_status(editor: Editor, publish_at: datetime | None) -> str:
+    """The status a new post starts in, the API's and the desk's alike: a contributor's
+    is ``submitted`` (they may not schedule), one with a future ``publish_at``
+    ``scheduled`` (422 for a time not in the future), any other ``published``."""
+    if is_contributor(editor):
+        if publish_at is not None:
+            not_for_contributors(editor, "schedule")
+        return "submitted"
+    if publish_at is not None:
+        future_time(publish_at, utcnow())
+        return "scheduled"
+    return "published"
 
 
 def api_token(request: HTTPConnection) -> ApiToken | None:

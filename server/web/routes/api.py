@@ -20,6 +20,7 @@ from ..callers import (
     api_token,
     caller,
     is_contributor,
+    new_post_status,
     not_for_contributors,
     permit,
     permit_post,
@@ -235,14 +236,7 @@ async def create_post(request: Request) -> Response:
     if data.pinned:
         permit(request, editor, Act.PIN, stream=slug)
     check_post_length(data.body, svc.settings.max_post_chars)
-    status = "published"
-    if is_contributor(editor):
-        if data.publish_at is not None:
-            not_for_contributors(editor, "schedule")
-        status = "submitted"
-    elif data.publish_at is not None:
-        future_time(data.publish_at, utcnow())
-        status = "scheduled"
+    status = new_post_status(editor, data.publish_at)
     # Cards wait about 2 s at most; the rest reach the post as post.embedded later.
     book = await svc.cards.gather(data.body)
 

@@ -23,12 +23,12 @@ from ...core import content
 from ...core.access import Act
 from ...core.errors import ApiError
 from ...store import accounts, drafts, eventlog, people, sessions
-from ...store.models import Editor, Event, utcnow
+from ...store.models import Editor, Event
 from ..callers import (
     caller,
     is_contributor,
     limit_writes,
-    not_for_contributors,
+    new_post_status,
     permit,
     permit_post,
     signed_in,
@@ -64,7 +64,6 @@ from ..validation import (
     check_post_length,
     checked_post_id,
     checked_slug,
-    future_time,
     parse_body,
     read_body,
     validated,
@@ -406,14 +405,7 @@ async def create_post(request: Request, desk: Desk) -> Response:
                                **({"publish_at": when} if when else {})}, PostCreate)
         svc = services(request)
         check_post_length(data.body, svc.settings.max_post_chars)
-        status = "published"
-        if is_contributor(editor):
-            if data.publish_at is not None:
-                not_for_contributors(editor, "schedule")
-            status = "submitted"
-        elif data.publish_at is not None:
-            future_time(data.publish_at, utcnow())
-            status = "scheduled"
+        status = new_post_status(editor, data.publish_at)
         book = await svc.cards.gather(data.body)
 
         async def create(session: AsyncSession) -> Created:

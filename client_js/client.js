@@ -53,6 +53,7 @@ export { BulletinError, backoffDelay };
  *   onError?: (error: BulletinError) => void,
  *   onPresence?: (editors: PresenceEntry[]) => void,
  *   onReaders?: (count: number) => void,
+ *   onQueue?: () => void,
  * }} SubscribeOptions
  * @typedef {(fn: () => void, ms: number) => any} SetTimeoutFn
  * @typedef {(id: any) => void} ClearTimeoutFn
@@ -438,7 +439,7 @@ export class BulletinClient {
    * Call one of a subscription's handlers; what it throws is reported, never propagated.
    * @internal
    * @param {Subscription} sub
-   * @param {"onEvent" | "onReset" | "onSubscribed" | "onError" | "onPresence" | "onReaders"} name
+   * @param {"onEvent" | "onReset" | "onSubscribed" | "onError" | "onPresence" | "onReaders" | "onQueue"} name
    * @param {any} arg
    */
   _call(sub, name, arg) {

@@ -3,8 +3,11 @@
 // Every action in them is a plain form (see docs/editor.md); this module turns the
 // datetime-local fields, which have no time zone, into the editor's own time (shown in
 // it, sent as UTC), and keeps the lists current: after a post that waits is sent from
-// the compose form, and when a post in them is published (by this editor, another, or the
-// scheduler) the lists are read again from the server, which renders them.
+// the compose form, when the server says the stream's posts that wait changed (a `queue`
+// frame: another editor's or a contributor's post submitted, approved, sent back,
+// rescheduled or cancelled, here or on another device), and when a post in them arrives
+// published, the lists are read again from the server, which renders them. Changes that
+// come together (a post.created and its queue frame) are read once.
 
 import { byId } from "./desk_common.js";
 import { localiseTimes } from "./times.js";
@@ -88,6 +91,57 @@ function enhanceTimes(root) {
   }
 }
 
+/**
+ * Mark the fields of the lists that the editor types in (a note, a new time), so that a
+ * fresh copy of the lists can keep what they typed.
+ * @param {HTMLElement} root
+ */
+function watchTyping(root) {
+  root.addEventListener("input", (event) => {
+    const field = event.target;
+    if (field instanceof HTMLElement) field.dataset.typed = "1";
+  });
+}
+
+/**
+ * Keep in the fresh lists what the editor was doing in the old ones: the text of every
+ * field they typed in and each open "Send back…" of a post still listed. A post that is
+ * gone (another editor approved it) takes its half-written note with it.
+ * @param {HTMLElement} old
+ * @param {HTMLElement} fresh
+ */
+function carryOver(old, fresh) {
+  for (const field of /** @type {NodeListOf<HTMLInputElement | HTMLTextAreaElement>} */ (
+    old.querySelectorAll("[data-typed]"))) {
+    const twin = field.id ? fresh.querySelector(`#${CSS.escape(field.id)}`) : null;
+    if (twin instanceof HTMLInputElement || twin instanceof HTMLTextAreaElement) {
+      twin.value = field.value;
+      twin.dataset.typed = "1";
+    }
+  }
+  for (const details of old.querySelectorAll("details[open]")) {
+    const item = details.closest(".queue-item");
+    const twin = item?.id ? fresh.querySelector(`#${CSS.escape(item.id)} details`) : null;
+    if (twin instanceof HTMLDetailsElement) twin.open = true;
+  }
+}
+
+/**
+ * Give the focus back to the same field in the fresh lists, caret and all.
+ * @param {HTMLElement} active the element that had the focus in the old lists
+ * @param {HTMLElement} fresh
+ */
+function refocus(active, fresh) {
+  if (!active.id) return;
+  const twin = fresh.querySelector(`#${CSS.escape(active.id)}`);
+  if (!(twin instanceof HTMLElement)) return;
+  twin.focus();
+  if ((active instanceof HTMLTextAreaElement || active instanceof HTMLInputElement) &&
+      twin instanceof HTMLTextAreaElement && active.selectionStart !== null) {
+    twin.setSelectionRange(active.selectionStart, active.selectionEnd);
+  }
+}
+
 /** The stream page's lists of posts that wait, and the compose form's "Schedule…". */
 export class DeskQueue {
   /** @param {Document} doc */
@@ -96,7 +150,10 @@ export class DeskQueue {
     this.when = /** @type {HTMLInputElement | null} */ (byId("compose-when"));
     this.refreshing = false;
     this.again = false;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.soon = null;
     enhanceTimes(doc);
+    if (this.root) watchTyping(this.root);
   }
 
   /**
@@ -137,8 +194,18 @@ export class DeskQueue {
     if (this.root?.querySelector(`[data-id="${post.id}"]`)) this.refresh();
   }
 
-  /** Read the lists again from the server's page of this stream. */
-  async refresh() {
+  /** Read the lists again from the server's page of this stream, shortly: the changes
+   * that arrive within 100 ms are read once. */
+  refresh() {
+    if (!this.root || this.soon !== null) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      this.read();
+    }, 100);
+  }
+
+  /** @private */
+  async read() {
     if (!this.root) return;
     if (this.refreshing) {
       this.again = true;  // a change during the read: read once more after it
@@ -154,13 +221,18 @@ export class DeskQueue {
       const fresh = page.getElementById("queue");
       if (!fresh || !this.root) return;
       const adopted = /** @type {HTMLElement} */ (document.importNode(fresh, true));
-      this.root.replaceWith(adopted);
-      this.root = adopted;
       localiseTimes(adopted);
       enhanceTimes(adopted);
+      const old = this.root;
+      const active = document.activeElement;
+      carryOver(old, adopted);
+      old.replaceWith(adopted);
+      if (active instanceof HTMLElement && old.contains(active)) refocus(active, adopted);
+      watchTyping(adopted);
+      this.root = adopted;
     } catch { /* the lists stay as they were until the next change or reload */ } finally {
       this.refreshing = false;
-      if (this.again) this.refresh();
+      if (this.again) this.read();
     }
   }
 }

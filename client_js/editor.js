@@ -367,6 +367,7 @@ function followLive(posts, queue) {
     },
     onPresence: (editors) => presence.show(editors),
     onReaders: (count) => presence.readers(count),
+    onQueue: () => queue.refresh(),
     onError(failure) {
       if (liveStatus) liveStatus.textContent = `Live updates stopped: ${failure.message}`;
     },

@@ -141,6 +141,9 @@ export interface SubscribeOptions {
   onPresence?: (editors: PresenceEntry[]) => void;
   /** Editors only (WebSocket): open readers of the stream over every server process. */
   onReaders?: (count: number) => void;
+  /** Editors only (WebSocket): the stream's posts that wait (for approval, or their
+   * time) changed; read the lists again (`GET /api/streams/{slug}/posts?status=…`). */
+  onQueue?: () => void;
 }
 
 export interface BackoffOptions {

@@ -364,7 +364,7 @@ export class WebSocketTransport {
       case "unsubscribed": this._unsubscribed(frame.stream); break;
       case "reset": this._reset(frame); break;
       case "error": this._error(frame); break;
-      case "presence": case "readers": this._newsroom(frame); break;
+      case "presence": case "readers": case "queue": this._newsroom(frame); break;
       default: break; // heartbeat, and frame types this version does not know
     }
   }
@@ -410,7 +410,8 @@ export class WebSocketTransport {
   }
 
   /**
-   * Editors' frames: who is on the stream, how many read it.
+   * Editors' frames: who is on the stream, how many read it, that its posts that wait
+   * changed.
    * @private
    * @param {any} frame
    */
@@ -422,6 +423,8 @@ export class WebSocketTransport {
       c._call(sub, "onPresence", frame.editors);
     } else if (frame.type === "readers" && Number.isSafeInteger(frame.count)) {
       c._call(sub, "onReaders", frame.count);
+    } else if (frame.type === "queue") {
+      c._call(sub, "onQueue", undefined);
     }
   }
 

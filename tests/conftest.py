@@ -223,11 +223,16 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for a test app: generous rate limits, a fixed secret, and no card fetching
     (a test never calls a real provider; tests/web/test_oembed.py points the settings at
-    a fake one)."""
+    a fake one).
+
+    A live test server keeps idle HTTP connections for 30 s, longer than httpx keeps
+    them (5 s): with equal times a client may send on a connection the server is just
+    closing and read nothing back (seen as an httpx.ReadError in CI). Tests of the
+    keep-alive limit set it themselves."""
     return Settings(database_url=database_url, secret_key=TEST_SECRET,
                     secret_key_file=str(tmp_path / "secret"), write_rate=1000.0,
                     write_burst=1000, media_url=(tmp_path / "media").as_uri(),
-                    oembed_enabled=False)
+                    oembed_enabled=False, keepalive_seconds=30.0)
 
 
 @pytest.fixture

@@ -405,13 +405,14 @@ test("presence() is sent once the stream is asked for, and again after a reconne
   assert.equal(ws().sent.length, sent);
 });
 
-test("presence and readers frames reach onPresence and onReaders of their stream only", () => {
+test("presence, readers and queue frames reach onPresence, onReaders and onQueue of their stream only", () => {
   const { client, ws } = setup();
   const seen = { a: [], b: [] };
   for (const slug of ["a", "b"]) {
     follow(client, slug, {
       onPresence: (editors) => seen[slug].push(["presence", editors]),
       onReaders: (count) => seen[slug].push(["readers", count]),
+      onQueue: (...args) => seen[slug].push(["queue", ...args]),
     });
   }
   ws().open();
@@ -420,6 +421,8 @@ test("presence and readers frames reach onPresence and onReaders of their stream
   ws().receive({ type: "readers", stream: "a", count: 12 });
   ws().receive({ type: "readers", stream: "a", count: "12" });
   ws().receive({ type: "presence", stream: "zzz", editors: [] });
+  ws().receive({ type: "queue", stream: "b" });
+  ws().receive({ type: "queue", stream: "zzz" });
   assert.deepEqual(seen.a, [["presence", [ada]], ["readers", 12]]);
-  assert.deepEqual(seen.b, []);
+  assert.deepEqual(seen.b, [["queue", undefined]]);
 });

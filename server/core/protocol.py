@@ -253,6 +253,12 @@ def readers(stream: str, count: int) -> bytes:
     return _dump({"type": "readers", "stream": stream, "count": count})
 
 
+def queue(stream: str) -> bytes:
+    """The posts that wait on ``stream`` changed (editors only). It holds nothing else:
+    each desk reads again the lists its account may see."""
+    return _dump({"type": "queue", "stream": stream})
+
+
 HEARTBEAT = _dump({"type": "heartbeat"})
 
 

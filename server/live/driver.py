@@ -170,6 +170,11 @@ class HubDriver:
         """Readers of each stream on every process, within ``reader_count_seconds``."""
         return self.newsroom.readers(slugs)
 
+    async def queue_changed(self, slugs: Iterable[str]) -> None:
+        """The posts that wait on these streams changed (committed): tell the editors
+        following them, on every process; a broker failure is logged, never raised."""
+        await self.newsroom.queue_changed(slugs)
+
     def refuse(self, sub: Subscriber, code: str, message: str, stream: str | None = None) -> None:
         """Answer a frame the connection should not have sent with an error frame."""
         self.hub.refuse(sub, code, message, stream)

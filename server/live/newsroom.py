@@ -13,9 +13,16 @@
   ``readers`` channel, and tells its editor connections a stream's total (its own count
   and the latest of every other process) when it changed.
 
+- When the posts that wait on a stream change (a contributor's post submitted, sent back
+  or approved, a post scheduled, rescheduled or cancelled: ``queue_changed``), the editor
+  connections here that follow it get a ``queue`` frame, and the other processes hear it
+  on the ``queue`` channel and tell theirs. The frame names the stream only; each desk
+  reads its own lists again, so a contributor never learns of others' posts.
+
 Messages are whole lists and counts, never differences, so a lost one is mended by the
-next. Nothing here touches the hub's fan-out of events: presence goes through
-``Hub.tell`` to the few editor connections only.
+next (a lost ``queue`` notice is mended when the desk next reads its lists). Nothing
+here touches the hub's fan-out of events: these frames go through ``Hub.tell`` to the
+few editor connections only.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ log = logging.getLogger("bulletin.live")
 
 PRESENCE_CHANNEL = "presence"
 READERS_CHANNEL = "readers"
-CHANNELS = (PRESENCE_CHANNEL, READERS_CHANNEL)
+QUEUE_CHANNEL = "queue"
+CHANNELS = (PRESENCE_CHANNEL, READERS_CHANNEL, QUEUE_CHANNEL)
 # A process's lists and counts are dropped after this many intervals without news.
 EXPIRY_INTERVALS = 3
 
@@ -116,6 +124,15 @@ class Newsroom:
         local = self._local_counts()
         return {slug: self.tally.total(slug, local) for slug in slugs}
 
+    async def queue_changed(self, slugs: Iterable[str]) -> None:
+        """The posts that wait on ``slugs`` changed: tell the editors here, then the
+        other processes."""
+        streams = sorted(set(slugs))
+        if not streams:
+            return
+        self._tell_queue(streams)
+        await self._publish(QUEUE_CHANNEL, {"process": self.origin, "streams": streams})
+
     # --- between processes ---------------------------------------------------------------
 
     def received(self, message: BrokerMessage) -> None:
@@ -134,6 +151,12 @@ class Newsroom:
                 entries = [Doing.from_json(e) for e in data["entries"]]
                 self.board.received(origin, slug, entries, _clock())
                 self._tell(self.board.changes((slug,)))
+            elif message.channel == QUEUE_CHANNEL:
+                streams = data["streams"]
+                if not isinstance(streams, list) or not all(
+                        isinstance(s, str) and protocol.SLUG_RE.match(s) for s in streams):
+                    raise ValueError("streams must be a list of stream slugs")
+                self._tell_queue(streams)
             else:
                 counts = data["counts"]
                 if not isinstance(counts, dict) or not all(
@@ -193,6 +216,12 @@ class Newsroom:
     def _tell(self, frames: list[tuple[list[Any], bytes]]) -> None:
         for subs, frame in frames:
             self._run(self.hub.tell(subs, frame, kind="presence"))
+
+    def _tell_queue(self, slugs: Iterable[str]) -> None:
+        for slug in slugs:
+            watchers = self.board.watchers(slug)
+            if watchers:
+                self._run(self.hub.tell(watchers, protocol.queue(slug), kind="queue"))
 
     def _local_counts(self) -> dict[str, int]:
         return self.hub.follower_counts(excluding=self._editors)

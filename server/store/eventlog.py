@@ -45,6 +45,7 @@ from .models import (
 )
 from .payloads import encode, event_json, iso, person_json, post_json, stream_json
 from .people import checked_contributors, drop_photos, people_by_id
+from .waiting import changed as waiting_changed
 
 MAX_PINNED = 50
 
@@ -237,6 +238,7 @@ async def create_post(
     await session.flush()
     view = PostView(post, author, stream.slug, await _people(session, post))
     if view.waiting:
+        waiting_changed(session, stream.slug)
         return view, []
     stream.updated_at = now
     seq = await _next_seq(session, stream)
@@ -311,6 +313,8 @@ async def edit_post(
         ops.append("post.pinned" if pinned else "post.unpinned")
     view = await _view(session, post, stream.slug)
     if not ops or view.waiting:
+        if view.waiting:
+            waiting_changed(session, stream.slug)
         await session.flush()
         return view, []
     stream.updated_at = now
@@ -342,6 +346,7 @@ async def delete_post(
     post.pinned = False
     view = await _view(session, post, stream.slug)
     if view.waiting:
+        waiting_changed(session, stream.slug)
         await session.flush()
         return view, []
     stream.updated_at = now

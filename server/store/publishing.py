@@ -29,6 +29,7 @@ from ..core.errors import conflict
 from ..core.protocol import check_post_transition
 from .eventlog import PostView, _event, _lock_post, _lock_stream, _next_seq, _view
 from .models import Editor, Event, Post, Stream, utcnow
+from .waiting import changed as waiting_changed
 
 # How many due posts of one stream one transaction publishes; the rest go on the next round.
 DUE_BATCH = 100
@@ -54,6 +55,7 @@ async def send_back(
     post, stream = await _lock_post(session, post_id)
     _transition(post, "returned")
     post.status, post.note = "returned", note
+    waiting_changed(session, stream.slug)
     await session.flush()
     return await _view(session, post, stream.slug)
 
@@ -119,6 +121,7 @@ async def _publish(session: AsyncSession, post: Post, stream: Stream, now: datet
     post.status, post.created_at, post.edited_at = "published", now, None
     post.publish_at, post.note = None, ""
     stream.updated_at = now
+    waiting_changed(session, stream.slug)
     await session.flush()
     view = await _view(session, post, stream.slug)
     seq = await _next_seq(session, stream)

@@ -131,3 +131,56 @@ async def test_schedule_sends_the_editors_local_time_as_utc(
         when.strftime("%Y-%m-%dT%H:%M"))
     await expect(alice.locator("#posts > li")).to_have_count(0)
     assert (await api.client.get("/api/streams/sched")).json()["seq"] == 0
+
+
+async def test_an_editors_open_desk_lists_submitted_posts_live_and_keeps_a_note_being_typed(
+        server: LiveServer, api: Api, editor: EditorLogin, database_url: str,
+        new_page: Callable[..., Any]) -> None:
+    """Alice's desk is open before Carol submits: Carol's post appears in "Awaiting
+    approval" without a reload. While Alice writes a note to send the first one back,
+    Carol submits a second and a post is scheduled: the lists grow, and Alice's half-written
+    note, its open "Send back…" and her caret stay as they were."""
+    db = Database(database_url)
+    try:
+        carol = await make_contributor(db, "carol")
+    finally:
+        await db.dispose()
+    await api.stream("night")
+    alice = await new_page(**DESKTOP)
+    await sign_in(alice, server.base, editor.username)
+    await alice.goto(f"{server.base}/editor/streams/night")
+    await expect(alice.locator("#live-status")).to_contain_text("Live", timeout=WAIT_MS)
+    awaiting = alice.locator("#queue .queue-item[data-status='submitted']")
+    await expect(awaiting).to_have_count(0)
+
+    async def submit(body: str) -> int:
+        r = await api.client.post("/api/streams/night/posts", json={"body": body},
+                                  headers={"Authorization": f"Bearer {carol.token}"})
+        assert r.status_code == 201 and r.json()["status"] == "submitted", r.text
+        post_id: int = r.json()["id"]
+        return post_id
+
+    first = await submit("Crowds at the north gate")
+    await expect(awaiting).to_have_count(1, timeout=WAIT_MS)
+    await expect(awaiting).to_contain_text("north gate")
+    await alice.locator(f"#waiting-{first} .send-back summary").click()
+    note = alice.locator(f"#note-{first}")
+    await note.fill("Which gate? Add a source")
+    await note.press("Home")  # the caret at the start: it must stay there
+    await submit("Police close the bridge")
+    later = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    r = await api.client.post("/api/streams/night/posts", json={
+        "body": "**20:00 recap**", "publish_at": later})
+    assert r.status_code == 201, r.text
+    await expect(awaiting).to_have_count(2, timeout=WAIT_MS)
+    await expect(alice.locator("#queue .queue-item[data-status='scheduled']")).to_have_count(
+        1, timeout=WAIT_MS)
+    await expect(alice.locator(f"#note-{first}")).to_have_value("Which gate? Add a source")
+    await expect(alice.locator(f"#note-{first}")).to_be_focused()
+    assert await alice.locator(f"#note-{first}").evaluate("n => n.selectionStart") == 0
+    await alice.keyboard.type("North or south? ")
+    await alice.locator(f"#waiting-{first}").get_by_role("button", name="Send back").click()
+    await expect(alice.locator("[role='status'], .flash").first).to_contain_text(
+        "Sent back", timeout=WAIT_MS)
+    stored = (await api.client.get("/api/streams/night/posts?status=returned")).json()
+    assert [p["note"] for p in stored["posts"]] == ["North or south? Which gate? Add a source"]

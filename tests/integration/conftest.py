@@ -120,6 +120,7 @@ def process_env(postgres_url: str, redis_url: str) -> dict[str, str]:
     return {**os.environ, "BULLETIN_DATABASE_URL": postgres_url,
             "BULLETIN_BROKER_URL": redis_url, "BULLETIN_WRITE_RATE": "1000",
             "BULLETIN_WRITE_BURST": "1000", "BULLETIN_LOG_LEVEL": "warning",
+            "BULLETIN_KEEPALIVE_SECONDS": "30",
             "BULLETIN_SECRET_KEY": "processes-test-secret-0123456789-abcdefghij"}
 
 
@@ -212,8 +213,9 @@ async def subscribe(ws: ClientConnection, slug: str, since: int | None = None) -
     return seq
 
 
-# Frames outside any stream's seq that editors' connections are sent (presence, counts).
-EDITOR_FRAMES = ("presence", "readers")
+# Frames outside any stream's seq that editors' connections are sent (presence, counts,
+# notices that the posts that wait changed).
+EDITOR_FRAMES = ("presence", "readers", "queue")
 
 
 async def events(ws: ClientConnection, count: int, wait: float = 5) -> list[dict[str, Any]]:

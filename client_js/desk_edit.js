@@ -6,7 +6,9 @@
 // changes nothing and answers 412 with the post as it is now. The form then shows their
 // text beside the editor's own and lets them choose: save theirs over (If-Match is then
 // the revision they have now seen), take theirs, or copy from one into the other by hand.
-// The editor's own text stays on the screen until they save or cancel.
+// Where their headline, tags, bylines or photos differ from the editor's, the form lists
+// both; "Take theirs" takes those too. The editor's own text stays on the screen until
+// they save or cancel.
 
 import { announce, failureText, NETWORK_FAILURE, onCtrlEnter, request, showError }
   from "./desk_common.js";
@@ -61,7 +63,76 @@ function sameAs(post, changes) {
 
 /**
  * @typedef {{body: string, media?: PhotoRef[]} & import("./desk_fields.js").FieldValues} Changes
+ * @typedef {{field: string, theirs: string, yours: string}} Difference
  */
+
+/**
+ * Where the other editor's saved post differs from what this editor would save, apart
+ * from the text (shown side by side): headline, tags, bylines and photos, in words.
+ * @param {Post} current their post, as the server has it now
+ * @param {Changes} changes what this editor's save would send
+ * @param {Map<number, string>} names people's names, by id, for this editor's bylines
+ * @returns {Difference[]}
+ */
+export function differences(current, changes, names) {
+  /** @type {Difference[]} */
+  const out = [];
+  const none = "(none)";
+  const headline = current.headline ?? "";
+  if (headline !== changes.headline) {
+    out.push({ field: "Headline", theirs: headline || none, yours: changes.headline || none });
+  }
+  const theirTags = current.tags ?? [];
+  if (JSON.stringify(theirTags) !== JSON.stringify(changes.tags)) {
+    out.push({ field: "Tags", theirs: theirTags.join(", ") || none,
+               yours: changes.tags.join(", ") || none });
+  }
+  const people = current.contributors ?? [];
+  if (JSON.stringify(people.map((p) => p.id)) !== JSON.stringify(changes.contributors)) {
+    out.push({ field: "By", theirs: people.map((p) => p.name).join(", ") || none,
+               yours: changes.contributors.map((id) => names.get(id) ?? `#${id}`).join(", ")
+                 || none });
+  }
+  if (changes.media) {
+    /** @param {{id: number, alt?: string, caption?: string, credit?: string}[]} list */
+    const words = (list) => JSON.stringify(list.map((m) => [m.id, m.alt, m.caption, m.credit]));
+    const theirs = current.media ?? [];
+    if (words(theirs) !== words(changes.media)) {
+      /** @param {number} n */
+      const count = (n) => (n === 0 ? "no photos" : n === 1 ? "1 photo" : `${n} photos`);
+      const same = theirs.length === changes.media.length;
+      out.push({ field: "Photos",
+                 theirs: count(theirs.length) + (same ? " (other order or words)" : ""),
+                 yours: count(changes.media.length) });
+    }
+  }
+  return out;
+}
+
+/**
+ * The list of differences shown in a conflict, as a table: what, theirs, yours.
+ * @param {Difference[]} rows
+ * @param {string} yoursHeading
+ * @returns {HTMLTableElement}
+ */
+function differenceTable(rows, yoursHeading) {
+  const table = /** @type {HTMLTableElement} */ (element("table", "edit-differences"));
+  table.createCaption().textContent = "Also different:";
+  const head = table.createTHead().insertRow();
+  for (const text of ["", "Theirs", yoursHeading]) {
+    const th = element("th", "", text);
+    th.setAttribute("scope", "col");
+    head.append(th);
+  }
+  const body = table.createTBody();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    const th = element("th", "", row.field);
+    th.setAttribute("scope", "row");
+    tr.append(th, element("td", "", row.theirs), element("td", "", row.yours));
+  }
+  return table;
+}
 
 /**
  * The headline, tags and bylines fields for a post being edited: a copy of the compose
@@ -193,11 +264,21 @@ export function openEditor(posts, li) {
 
   /** @type {HTMLElement[]} */
   let conflict = [];
+  /** What a save would send now. @returns {Changes} */
+  const changesNow = () => {
+    /** @type {Changes} */
+    const changes = { body: textarea.value, ...(fields?.values() ?? {
+      headline: li.dataset.headline ?? "", tags: [], contributors: [] }) };
+    if (photosKnown) changes.media = tray.refs();
+    return changes;
+  };
+
   /**
    * Show their version beside the editor's own; a save from now on is made over theirs.
    * @param {Post} current
+   * @param {Changes} changes what the refused save sent
    */
-  const showConflict = (current) => {
+  const showConflict = (current, changes) => {
     revision = current.revision;
     for (const part of conflict) part.remove();
     const notice = element("div", "edit-conflict");
@@ -211,6 +292,9 @@ export function openEditor(posts, li) {
       "was saved yet. Keep yours, take theirs, or copy what you need from one into the " +
       "other, then save.");
     notice.append(heading, explain);
+    const names = fields?.names() ?? new Map();
+    const rows = differences(current, changes, names);
+    if (rows.length) notice.append(differenceTable(rows, "Yours"));
     const side = element("div", "edit-side edit-theirs");
     const theirsLabel = /** @type {HTMLLabelElement} */ (element("label", "", "Their version"));
     theirsLabel.htmlFor = `edit-${id}-theirs`;
@@ -238,14 +322,19 @@ export function openEditor(posts, li) {
     takeTheirs.addEventListener("click", () => {
       // Theirs goes in the box; the editor's text moves to the other side, still there to
       // copy from until the editor closes.
-      const own = textarea.value;
+      const own = changesNow();
       textarea.value = current.body ?? "";
-      theirs.value = own;
+      theirs.value = own.body;
       theirsLabel.textContent = "Your earlier version (not saved)";
       heading.textContent = "Their version is in the box now.";
       explain.textContent = "Yours is beside it until you close the editor. Save to keep " +
         "their version as it is, edit it first, or Cancel.";
+      // Their headline, tags and bylines too; the editor's earlier ones stay listed.
+      fields?.set({ headline: current.headline ?? "", tags: current.tags ?? [],
+                    contributors: current.contributors ?? [] });
       if (photosKnown) tray.show(current.media ?? []);
+      const table = notice.querySelector(".edit-differences");
+      if (table) table.replaceWith(differenceTable(rows, "Your earlier (not saved)"));
       choices.remove();
       textarea.focus();
       schedulePreview();
@@ -275,7 +364,7 @@ export function openEditor(posts, li) {
           announce("Post updated.");
           return true;
         }
-        showConflict(current);
+        showConflict(current, changes);
         return false;
       }
       if (!result.ok) {
@@ -316,11 +405,7 @@ export function openEditor(posts, li) {
     }
     save.disabled = true;
     tray.lock(true);
-    /** @type {Changes} */
-    const changes = { body: textarea.value, ...(fields?.values() ?? {
-      headline: li.dataset.headline ?? "", tags: [], contributors: [] }) };
-    if (photosKnown) changes.media = tray.refs();
-    const ok = await send(changes);
+    const ok = await send(changesNow());
     save.disabled = false;
     save.textContent = "Save";
     tray.lock(false);

@@ -58,6 +58,19 @@ export class PostFields {
     this.set({});
   }
 
+  /**
+   * The names of the directory's people as the bylines field lists them, by id.
+   * @returns {Map<number, string>}
+   */
+  names() {
+    // A choice's label is the box, the name, then the description in a span of its own.
+    /** @param {HTMLInputElement} box */
+    const name = (box) => [...(box.parentElement?.childNodes ?? [])]
+      .filter((node) => node.nodeType === Node.TEXT_NODE)
+      .map((node) => node.textContent).join("").trim();
+    return new Map(this.boxes().map((box) => [Number(box.value), name(box) || `#${box.value}`]));
+  }
+
   /** Whether anything was typed or ticked. */
   filled() {
     const v = this.values();

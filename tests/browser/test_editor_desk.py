@@ -5,6 +5,7 @@ accessibility and a phone-sized screen."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -378,6 +379,50 @@ async def test_two_editors_editing_one_post_lose_no_text(
     await his.get_by_role("button", name="Yes, delete").click()
     await expect(his).to_have_count(0)
     assert (await api.client.get(url)).status_code == 404
+
+
+async def test_a_conflict_lists_their_headline_tags_and_bylines_and_take_theirs_takes_them(
+        server: LiveServer, api: Api, database_url: str, tmp_path: Path,
+        new_page: Callable[..., Any], console: ConsoleErrors) -> None:
+    """While Alice edits a post's text, another editor gives it a headline, tags and a
+    byline. Her save is refused; beside the two texts the desk lists what else differs,
+    theirs and hers; "Take theirs" fills the fields with theirs too, so saving keeps them."""
+    await api.stream("vote")
+    zoe = (await api.client.post("/api/people", json={"name": "Zoe Mendes",
+                                                      "description": "Reporter"})).json()
+    post = await api.post("vote", "Turnout 52%")
+    url = f"/api/posts/{post['id']}"
+    console.allowed.append("412 (Precondition Failed)")
+    alice = await open_stream(new_page, server, "vote", bypass_csp=True)
+    mine = alice.locator(f"#post-{post['id']}")
+    await mine.get_by_role("link", name="Edit").click()
+    await mine.get_by_label("Edit post").fill("Turnout 51%")
+    await mine.get_by_label("Tags").fill("turnout")
+    r = await api.client.patch(url, json={"headline": "Official count", "tags": ["results"],
+                                          "contributors": [zoe["id"]]})
+    assert r.status_code == 200, r.text
+    await mine.get_by_role("button", name="Save", exact=True).click()
+    await expect(mine.get_by_label("Their version")).to_have_value("Turnout 52%",
+                                                                   timeout=WAIT_MS)
+    table = mine.locator(".edit-differences")
+    rows = [" | ".join(cells) for cells in await table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")]
+    assert rows == ["Headline | Official count | (none)", "Tags | results | turnout",
+                    "By | Zoe Mendes | (none)"]
+    await expect(table.locator("thead")).to_contain_text("Yours")
+    await mine.screenshot(path=str(tmp_path / "conflict.png"))
+    assert await axe_violations(alice) == []
+    await mine.get_by_role("button", name="Take theirs").click()
+    await expect(mine.get_by_label("Headline")).to_have_value("Official count")
+    await expect(mine.get_by_label("Tags")).to_have_value("results")
+    await expect(mine.get_by_role("checkbox", name="Zoe Mendes")).to_be_checked()
+    await expect(table.locator("thead")).to_contain_text("Your earlier (not saved)")
+    await mine.get_by_role("button", name="Save", exact=True).click()
+    await expect(mine.get_by_label("Your version")).to_have_count(0, timeout=WAIT_MS)
+    saved = (await api.client.get(url)).json()
+    assert (saved["body"], saved["headline"], saved["tags"]) == (
+        "Turnout 52%", "Official count", ["results"])
+    assert [p["name"] for p in saved["contributors"]] == ["Zoe Mendes"]
 
 
 async def test_an_admin_makes_a_scoped_token_on_a_phone(

@@ -1,6 +1,6 @@
 // A post as readers see it, built the way the server's _story.html draws it: its
-// bylines, headline, photos and tag links, and whether a filtered page shows it. The
-// reader page and the desk's previews use it.
+// bylines, headline, photos and tag links, whether a filtered page shows it, and where it
+// goes in a list newest first. The reader page and the desk use it.
 
 /**
  * @typedef {object} Post
@@ -221,6 +221,46 @@ export function pageFilter(main) {
 export function postMatches(post, filter) {
   if (filter.pinned && !post.pinned) return false;
   return filter.tag === null || (post.tags ?? []).includes(filter.tag);
+}
+
+/**
+ * Whether post ``a`` comes before post ``b`` newest first, as the server lists posts: by
+ * the time each went out (an approved or scheduled post goes out after posts with larger
+ * ids), then by id. A time that cannot be read falls back to the ids.
+ * @param {{id: number, created_at: string}} a
+ * @param {{id: number, created_at: string}} b
+ */
+export function isNewer(a, b) {
+  const at = Date.parse(a.created_at);
+  const bt = Date.parse(b.created_at);
+  if (Number.isNaN(at) || Number.isNaN(bt) || at === bt) return a.id > b.id;
+  return at > bt;
+}
+
+/**
+ * The child of ``list`` that ``post`` goes before, newest first (``isNewer``); null: at
+ * the end. Each child is a post drawn with ``data-id`` and its time of publication as its
+ * first ``<time datetime>`` (the reader's articles and key events, the desk's posts).
+ * @param {Element} list
+ * @param {{id: number, created_at: string}} post
+ * @returns {Element | null}
+ */
+export function placeFor(list, post) {
+  return placeAmong(Array.from(list.children), post);
+}
+
+/**
+ * The one of ``elements`` (posts drawn as for ``placeFor``, newest first) that ``post``
+ * goes before; null: after them all.
+ * @param {Element[]} elements
+ * @param {{id: number, created_at: string}} post
+ * @returns {Element | null}
+ */
+export function placeAmong(elements, post) {
+  return elements.find((other) => isNewer(post, {
+    id: Number(/** @type {HTMLElement} */ (other).dataset.id),
+    created_at: other.querySelector("time")?.getAttribute("datetime") ?? "",
+  })) ?? null;
 }
 
 /**

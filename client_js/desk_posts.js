@@ -6,7 +6,7 @@ import { announce, byId, failureText, NETWORK_FAILURE, request, showError }
   from "./desk_common.js";
 import { ifMatch, openEditor } from "./desk_edit.js";
 import { smallest } from "./desk_photos.js";
-import { placeFor } from "./desk_queue.js";
+import { placeFor } from "./article.js";
 import { localiseTimes } from "./times.js";
 
 /**

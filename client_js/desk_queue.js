@@ -42,24 +42,6 @@ export function utcToLocal(iso) {
     `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-/**
- * The item of ``list`` that a post goes before, newest first by the time each went out
- * (then by id), as the server lists them: an approved or scheduled post goes out after
- * posts with larger ids. Null: at the end.
- * @param {HTMLElement} list
- * @param {{id: number, created_at: string}} post
- * @returns {Element | null}
- */
-export function placeFor(list, post) {
-  const at = Date.parse(post.created_at);
-  return Array.from(list.children).find((other) => {
-    const time = Date.parse(other.querySelector("time")?.getAttribute("datetime") ?? "");
-    const id = Number(/** @type {HTMLElement} */ (other).dataset.id);
-    return Number.isNaN(time) || Number.isNaN(at) ? id < post.id
-      : time < at || (time === at && id < post.id);
-  }) ?? null;
-}
-
 /** The editor's time zone, as a hint beside each time field. */
 function zoneText() {
   const minutes = -new Date().getTimezoneOffset();

@@ -12,7 +12,8 @@
 //   (its cards included: built by the server from escaped values). A card that arrives
 //   later (post.embedded) replaces the post's body like an edit, without "Updated".
 
-import { headParts, headline, pageFilter, photoFigure, postMatches, tagLinks, timeElement }
+import { headParts, headline, isNewer, pageFilter, photoFigure, placeAmong, placeFor, postMatches,
+  tagLinks, timeElement }
   from "./article.js";
 import { allowedFrames, enhanceCards } from "./cards.js";
 import { BulletinClient } from "./client.js";
@@ -161,18 +162,19 @@ export function startReader(main, options = {}) {
   }
 
   /**
-   * A post that an edit or a pin brought into a filtered page: in its place by id, if
-   * that place is on the page (an older one comes with "Load older updates").
+   * A post that an edit or a pin brought into a filtered page: in its place newest first
+   * (as the server lists them), if that place is on the page (an older one comes with
+   * "Load older updates").
    * @param {Post} post
    */
   function insertPost(post) {
     const articles = /** @type {HTMLElement[]} */ ([...feed.querySelectorAll(":scope > article")]);
-    const after = articles.find((a) => Number(a.dataset.id) < post.id);
+    const after = placeAmong(articles, post);
     const more = main.querySelector("#load-older") !== null;
     if (!after && more && articles.length) return;
     if (!after && !articles.length && olderPage) return;
     const first = articles[0];
-    if (first && Number(first.dataset.id) < post.id && !atTop()) {
+    if (first && after === first && !atTop()) {
       pending.set(post.id, post);
       renderNewButton();
       return;
@@ -251,7 +253,7 @@ export function startReader(main, options = {}) {
       location.assign(filterQuery ? `${basePath}?${filterQuery}` : basePath);
       return;
     }
-    const posts = [...pending.values()].sort((a, b) => b.id - a.id);
+    const posts = [...pending.values()].sort((a, b) => (isNewer(a, b) ? -1 : 1));
     pending.clear();
     renderNewButton();
     const articles = posts.filter((p) => !articleFor(p.id)).map(buildArticle);
@@ -321,10 +323,7 @@ export function startReader(main, options = {}) {
         text.textContent = headline(post);
         link.append(text);
         item.replaceChildren(link);
-        if (!existing) {
-          const after = [...keyList.children].find((li) => Number(/** @type {HTMLElement} */ (li).dataset.id) < post.id);
-          keyList.insertBefore(item, after ?? null);
-        }
+        if (!existing) keyList.insertBefore(item, placeFor(keyList, post));
         localiseTimes(item);
       }
       keySection.toggleAttribute("hidden", keyList.children.length === 0);

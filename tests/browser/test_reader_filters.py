@@ -8,8 +8,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bulletin.store.db import Database
 from tests.browser.conftest import axe_violations
 from tests.integration.conftest import Api, LiveServer
+from tests.web.test_publishing import make_contributor
 
 from .test_reader import WAIT_MS, feed_texts
 
@@ -95,3 +97,48 @@ async def test_a_tag_page_keeps_to_its_tag_and_draws_headlines_and_bylines(
 
     assert tight(live_html) == tight(server_html)
     assert await axe_violations(page) == []
+
+
+async def test_a_late_approved_key_event_goes_on_top_as_the_server_lists_it(
+        server: LiveServer, api: Api, new_page: Callable[..., Any],
+        database_url: str) -> None:
+    """A contributor's post written before others (a smaller id) goes out when approved:
+    the open page puts it first in the key events and first among the held "new updates",
+    as the server lists it on a reload (newest first by the time each went out)."""
+    db = Database(database_url)
+    try:
+        carol = await make_contributor(db, "carol")
+    finally:
+        await db.dispose()
+    await api.stream("vote")
+    for i in range(12):
+        await api.post("vote", f"Update {i}\n\n" + "More words here. " * 12)
+    r = await api.client.post("/api/streams/vote/posts", json={"body": "From the north gate"},
+                              headers={"Authorization": f"Bearer {carol.token}"})
+    assert r.status_code == 201, r.text
+    waiting = r.json()["id"]
+    r = await api.client.post("/api/streams/vote/posts", json={"body": "Key: turnout record",
+                                                               "pinned": True})
+    assert r.status_code == 201, r.text
+    page = await _live(new_page, f"{server.base}/live/vote",
+                       viewport={"width": 800, "height": 600})
+    await page.evaluate("window.scrollTo(0, 2500)")
+    await api.post("vote", "Held: newer than the key event")
+    r = await api.client.post(f"/api/posts/{waiting}/approve")
+    assert r.status_code == 200, r.text
+    r = await api.client.patch(f"/api/posts/{waiting}", json={"pinned": True})
+    assert r.status_code == 200, r.text
+    keys = page.locator("#key-events-list .key-headline")
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#key-events-list li').length === 2", timeout=WAIT_MS)
+    assert await keys.all_inner_texts() == ["From the north gate", "Key: turnout record"]
+    await page.wait_for_function(
+        "() => document.querySelector('#new-updates').innerText.includes('2 new updates')",
+        timeout=WAIT_MS)
+    await page.locator("#new-updates").click()
+    assert (await feed_texts(page))[:3] == [
+        "From the north gate", "Held: newer than the key event", "Key: turnout record"]
+    await page.reload()
+    assert await keys.all_inner_texts() == ["From the north gate", "Key: turnout record"]
+    assert (await feed_texts(page))[:3] == [
+        "From the north gate", "Held: newer than the key event", "Key: turnout record"]

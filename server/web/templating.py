@@ -89,10 +89,12 @@ def animation(variants: list[dict[str, Any]]) -> str:
 
 
 def isotime(value: datetime | None) -> str:
-    """A UTC timestamp for ``<time datetime>``: 2026-11-25T18:04:05Z."""
+    """A UTC timestamp for ``<time datetime>``: 2026-11-25T18:04:05.123Z, to the
+    millisecond as the API's times are, so that scripts that order posts by it (posts
+    made in the same second) agree with the server and with posts drawn from events."""
     if value is None:
         return ""
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def clock(value: datetime | None) -> str:

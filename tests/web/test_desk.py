@@ -826,7 +826,8 @@ async def test_admins_create_scoped_expiring_tokens_and_see_them_listed(
                  for c in re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)]
         assert cells[1:6] == ["alice", "importer", "read", "match, vote",
                               f"{expires:%H:%M UTC, %-d %b %Y}"]
-        assert f'datetime="{expires:%Y-%m-%dT%H:%M:%SZ}"' in rows[1]
+        assert f'datetime="{expires:%Y-%m-%dT%H:%M:%S}.{expires.microsecond // 1000:03d}Z"' \
+            in rows[1]
         assert cells[7] != "never"  # used just now, by /api/me
         older = [[re.sub(r"<[^>]+>", "", c).strip()
                   for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)][1:6]

@@ -103,7 +103,7 @@ async def test_reader_page_json_ld_is_a_live_blog_posting(
     assert data["description"] == "Every result."
     assert data["url"] == "http://testserver/live/vote"
     for key in ("datePublished", "dateModified", "coverageStartTime"):
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data[key]), key
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data[key]), key
     assert "coverageEndTime" not in data
     [update] = data["liveBlogUpdate"]
     assert update["@type"] == "BlogPosting"
@@ -243,7 +243,7 @@ async def test_stream_list_separates_live_from_ended_newest_first(
     assert live_at < text.index("Second Live") < text.index("First Live") < ended_at
     times = Page(text).tags["time"]
     assert len(times) == 2 * 2 + 2 * 2  # live: started, updated; ended: started, ended
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t["datetime"] or "")
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t["datetime"] or "")
                for t in times)
     assert "Started" in text and "Last updated" in text and "Ended <time" in text
     assert re.search(r">\d\d:\d\d UTC, \d+ \w{3} \d{4}</time>", text)

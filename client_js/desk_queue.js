@@ -130,12 +130,21 @@ export class DeskQueue {
   constructor(doc) {
     this.root = byId("queue");
     this.when = /** @type {HTMLInputElement | null} */ (byId("compose-when"));
+    this.submit = byId("compose-submit");
+    // With a time set, the compose button says what it will do.
+    this.when?.addEventListener("input", () => this.label());
+    this.label();
     this.refreshing = false;
     this.again = false;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.soon = null;
     enhanceTimes(doc);
     if (this.root) watchTyping(this.root);
+  }
+
+  /** The compose button: "Schedule" while a time is set, else "Post". */
+  label() {
+    if (this.submit && this.when) this.submit.textContent = this.when.value ? "Schedule" : "Post";
   }
 
   /**
@@ -156,6 +165,7 @@ export class DeskQueue {
    */
   accepted(post) {
     if (this.when) this.when.value = "";
+    this.label();
     const details = byId("compose-schedule");
     if (details instanceof HTMLDetailsElement) details.open = false;
     if (!post.status || post.status === "published") return null;

@@ -250,7 +250,7 @@ function setUpCompose(form, posts, queue) {
     busy = true;
     save();
     showError(error, "");
-    status.textContent = "Posting…";
+    status.textContent = queue.fields().publish_at ? "Scheduling…" : "Posting…";
     button.disabled = true;
     textarea.readOnly = true;
     tray.lock(true);

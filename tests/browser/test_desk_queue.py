@@ -119,9 +119,12 @@ async def test_schedule_sends_the_editors_local_time_as_utc(
     await expect(alice.locator("#compose-schedule [data-zone-hint]")).to_contain_text(
         "your time, UTC+")
     await alice.locator(".compose").screenshot(path=str(_shots(tmp_path) / "desk-schedule.png"))
-    await alice.get_by_role("button", name="Post").click()
+    # With a time set, the button says what it will do.
+    await expect(alice.locator("#compose-submit")).to_have_text("Schedule")
+    await alice.get_by_role("button", name="Schedule", exact=True).click()
     await expect(alice.locator("#compose-status")).to_contain_text("Scheduled for",
                                                                    timeout=WAIT_MS)
+    await expect(alice.locator("#compose-submit")).to_have_text("Post")
     stored = (await api.client.get("/api/streams/sched/posts?status=scheduled")).json()
     assert [p["publish_at"] for p in stored["posts"]] == [
         when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:00.000Z")]

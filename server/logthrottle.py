@@ -23,7 +23,7 @@ INTERVAL_SECONDS = 10.0
 # Causes remembered at most; a flood of distinct messages starts the table over rather
 # than growing it.
 MAX_CAUSES = 1000
-UNTHROTTLED = frozenset({"uvicorn.access"})
+UNTHROTTLED = frozenset({"uvicorn.access", "bulletin.access", "bulletin.summary"})
 
 
 class _Cause:

@@ -156,6 +156,10 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
     lingering = Lingering()
     options: dict[str, Any] = {
         "log_level": settings.log_level,
+        # Logging is set up once per process, by logsetup.configure (the CLI, each worker):
+        # uvicorn only sets its loggers' level, and its access log is ours (bulletin.access).
+        "log_config": None,
+        "access_log": False,
         "http": BulletinHttpProtocol.configured(settings, lingering),
         "ws": BulletinWebSocketProtocol.configured(settings, lingering),
         # Idle seconds between keep-alive requests (uvicorn's own timer).
@@ -178,5 +182,5 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
 def serve(app: Starlette, settings: Settings, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM."""
     server_config = config(app, settings, host=host, port=port)
-    logthrottle.install()  # after uvicorn.Config, which sets up the log handlers
+    logthrottle.install()  # on the handlers logsetup.configure made (idempotent)
     BulletinServer(server_config, app).run()

@@ -115,6 +115,9 @@ def configure(settings: Settings, *, worker: int = 0, stream: TextIO | None = No
     handler = logging.StreamHandler(stream)
     handler.set_name("bulletin")
     handler.setFormatter(JsonLines() if wants_json(settings, stream) else TextLines())
+    # A flood of one failure is a few lines a minute (only this handler: others, such as
+    # a test's capture, see every record).
+    handler.addFilter(logthrottle.ThrottleFilter())
     handler.addFilter(LineContext(worker))
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "bulletin"]:
@@ -131,5 +134,4 @@ def configure(settings: Settings, *, worker: int = 0, stream: TextIO | None = No
     access.propagate = False
     # A client that sends a malformed X-Request-ID gets a new one: not worth a warning.
     logging.getLogger("asgi_correlation_id").setLevel(logging.ERROR)
-    logthrottle.install()
     return handler

@@ -25,7 +25,6 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from . import logthrottle
 from .core import closecodes
 from .live.uvicorn_http import BulletinHttpProtocol, Lingering, shutdown_grace
 from .live.uvicorn_ws import BulletinWebSocketProtocol
@@ -181,6 +180,4 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
 
 def serve(app: Starlette, settings: Settings, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM."""
-    server_config = config(app, settings, host=host, port=port)
-    logthrottle.install()  # on the handlers logsetup.configure made (idempotent)
-    BulletinServer(server_config, app).run()
+    BulletinServer(config(app, settings, host=host, port=port), app).run()

@@ -14,19 +14,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .driver import HubDriver
+from ..core.hub import Hub
 
 log = logging.getLogger("bulletin.summary")
 _COUNTERS = ("connects", "disconnects", "published", "received")
 
 
+class Counted(Protocol):
+    """What the summary reads: the hub driver's counters (live/driver.py) and its hub."""
+
+    hub: Hub
+    ws: int
+    sse: int
+    connects: int
+    disconnects: int
+    published: int
+    received: int
+
+
 class Summary:
     """Reads a driver's counters and writes the difference since the last line."""
 
-    def __init__(self, driver: HubDriver) -> None:
+    def __init__(self, driver: Counted) -> None:
         self.driver = driver
         self._last = self._counts()
 

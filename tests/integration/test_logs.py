@@ -57,8 +57,10 @@ async def test_the_summary_line_counts_readers_events_and_resets(
         caplog: pytest.LogCaptureFixture) -> None:
     """Every log_summary_seconds a line gives the open WebSocket and SSE connections, and
     for the interval the connects, disconnects, events published, evictions and resets;
-    a reset also writes a WARNING of its own."""
+    a reset also writes a WARNING of its own. The SSE reader's access line comes when its
+    stream ends, at DEBUG."""
     caplog.set_level(logging.INFO, logger="bulletin")
+    caplog.set_level(logging.DEBUG, logger="bulletin.access")
     server: LiveServer = await start_server(log_summary_seconds=0.1, replay_limit=2)
     api = Api(server.base, editor)
     try:
@@ -93,6 +95,9 @@ async def test_the_summary_line_counts_readers_events_and_resets(
         resets = [r for r in caplog.records
                   if r.name == "bulletin.live" and "sent reset" in r.getMessage()]
         assert len(resets) == 1 and resets[0].levelno == logging.WARNING
+        streams = [r.__dict__ for r in caplog.records if r.name == "bulletin.access"
+                   and r.__dict__["route"] == "/api/streams/{slug}/events"]
+        assert [(r["levelname"], r["status"]) for r in streams] == [("DEBUG", 200)]
     finally:
         await api.client.aclose()
 

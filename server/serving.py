@@ -154,7 +154,7 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
     """uvicorn settings for serving Bulletin (``overrides``: more uvicorn.Config arguments)."""
     lingering = Lingering()
     options: dict[str, Any] = {
-        "log_level": settings.log_level,
+        "log_level": settings.log_level.lower(),
         # Logging is set up once per process, by logsetup.configure (the CLI, each worker):
         # uvicorn only sets its loggers' level, and its access log is ours (bulletin.access).
         "log_config": None,

@@ -141,3 +141,12 @@ def test_bad_log_settings_are_refused(name: str, value: str) -> None:
     naming the variable."""
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_level_may_be_written_in_capitals(configure: Callable[..., io.StringIO]) -> None:
+    """BULLETIN_LOG_LEVEL=WARNING is the same as warning."""
+    settings = Settings.from_env({"BULLETIN_LOG_LEVEL": "WARNING", "BULLETIN_LOG_FORMAT": "json"})
+    out = configure(log_format="json", log_level=settings.log_level)
+    logging.getLogger("bulletin.live").info("hidden")
+    logging.getLogger("bulletin.live").warning("shown")
+    assert [line["message"] for line in _json_lines(out)] == ["shown"]

@@ -437,8 +437,9 @@ class HubDriver:
     def _database_failed(self, exc: Exception) -> None:
         if self._database_down is None:
             self._database_down = asyncio.get_running_loop().time()
-            database_log.warning("the database failed a read (%r); live readers are served from "
-                        "memory, and reads are retried until it answers", exc)
+            database_log.warning("the database failed a read (%r); live readers are served "
+                                 "from memory and reads are retried; a line says when it "
+                                 "answers again", exc)
 
     def _database_back(self) -> None:
         assert self._database_down is not None

@@ -128,13 +128,13 @@ def _port(value: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    # Warnings from libraries (Alembic is chatty at INFO); our own notices at INFO.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bulletin").setLevel(logging.INFO)
     try:
+        from .logsetup import configure
         from .settings import Settings
 
         settings = Settings.from_env()
+        # Warnings from libraries (Alembic is chatty at INFO); ours from BULLETIN_LOG_LEVEL.
+        configure(settings)
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "db":

@@ -7,9 +7,10 @@ frame, a read that fails while the database is away, a malformed request). Each 
 that cause says how many were dropped. A traceback is printed only with the first line of
 an interval, so a flood costs a few lines a minute, not a traceback per frame.
 
-``install()`` puts the filter on the handlers that ``bulletin serve`` logs through (the
-root logger's and uvicorn's). Access-log lines are never throttled: they are one per
-request by design and operators turn them off by level.
+``logsetup.configure`` puts a filter on the one handler that Bulletin's processes log
+through; ``install()`` puts one on every handler of the root logger and uvicorn's.
+Access-log lines are never throttled: they are one per request by design and operators
+turn them off by level; nor are the periodic summary lines.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ INTERVAL_SECONDS = 10.0
 # Causes remembered at most; a flood of distinct messages starts the table over rather
 # than growing it.
 MAX_CAUSES = 1000
-UNTHROTTLED = frozenset({"uvicorn.access"})
+UNTHROTTLED = frozenset({"uvicorn.access", "bulletin.access", "bulletin.summary"})
 
 
 class _Cause:

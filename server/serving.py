@@ -25,7 +25,6 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from . import logthrottle
 from .core import closecodes
 from .live.uvicorn_http import BulletinHttpProtocol, Lingering, shutdown_grace
 from .live.uvicorn_ws import BulletinWebSocketProtocol
@@ -155,7 +154,11 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
     """uvicorn settings for serving Bulletin (``overrides``: more uvicorn.Config arguments)."""
     lingering = Lingering()
     options: dict[str, Any] = {
-        "log_level": settings.log_level,
+        "log_level": settings.log_level.lower(),
+        # Logging is set up once per process, by logsetup.configure (the CLI, each worker):
+        # uvicorn only sets its loggers' level, and its access log is ours (bulletin.access).
+        "log_config": None,
+        "access_log": False,
         "http": BulletinHttpProtocol.configured(settings, lingering),
         "ws": BulletinWebSocketProtocol.configured(settings, lingering),
         # Idle seconds between keep-alive requests (uvicorn's own timer).
@@ -177,6 +180,4 @@ def config(app: Starlette, settings: Settings, *, host: str, port: int,
 
 def serve(app: Starlette, settings: Settings, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM."""
-    server_config = config(app, settings, host=host, port=port)
-    logthrottle.install()  # after uvicorn.Config, which sets up the log handlers
-    BulletinServer(server_config, app).run()
+    BulletinServer(config(app, settings, host=host, port=port), app).run()

@@ -22,6 +22,8 @@ MIN_SECRET_LENGTH = 32
 # The API token scopes (core/access.py SCOPES, which the settings may not import; a test
 # keeps the two equal).
 TOKEN_SCOPES = ("read", "write", "admin")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_FORMATS = ("", "json", "text")
 
 
 class SettingsError(ValueError):
@@ -109,7 +111,15 @@ class Settings:
     # Seconds a stopping server waits for connections and requests to finish; past it the
     # process exits whatever is still running.
     shutdown_seconds: float = 10.0
+    # Level of Bulletin's own loggers (bulletin.*) and uvicorn's: critical, error,
+    # warning, info, debug (or trace, uvicorn's finest).
     log_level: str = "info"
+    # How log lines are written to stderr: "json" (one object a line), "text" (for
+    # people), or empty: text when stderr is a terminal, json otherwise.
+    log_format: str = ""
+    # Seconds between the summary lines each process writes (readers, connects,
+    # disconnects, events, evictions, resets in the interval).
+    log_summary_seconds: float = 60.0
     # --- limits on what one client can make the server do -------------------------------
     # Frames a WebSocket connection may send per second (token bucket, with this burst:
     # an app may subscribe to max_subscriptions streams at once); a client over it is
@@ -219,9 +229,15 @@ class Settings:
                      "max_queued_loads", "max_header_bytes", "header_timeout_seconds",
                      "body_timeout_seconds", "keepalive_seconds",
                      "credential_check_seconds", "account_failures_per_minute",
-                     "presence_seconds", "reader_count_seconds"):
+                     "presence_seconds", "reader_count_seconds", "log_summary_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                                f"got {self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"{PREFIX}LOG_FORMAT must be json or text (or empty: text on "
+                                f"a terminal, json otherwise), got {self.log_format!r}")
         if self.token_default_scope not in TOKEN_SCOPES:
             raise SettingsError(f"{PREFIX}TOKEN_DEFAULT_SCOPE must be one of "
                                 f"{', '.join(TOKEN_SCOPES)}, got {self.token_default_scope!r}")

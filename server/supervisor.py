@@ -52,17 +52,17 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(settings: Settings, host: str, port: int, sock: socket.socket) -> None:
-    """One worker: the app under BulletinServer on the shared socket (runs in the child)."""
-    from . import logthrottle
+def run_worker(settings: Settings, host: str, port: int, sock: socket.socket,
+               number: int = 0) -> None:
+    """One worker: the app under BulletinServer on the shared socket (runs in the child);
+    ``number`` (1..N) is on its log lines."""
+    from .logsetup import configure
     from .serving import BulletinServer, config
     from .web.app import create_app
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bulletin").setLevel(logging.INFO)
+    configure(settings, worker=number)
     app = create_app(settings)
     worker_config = config(app, settings, host=host, port=port)
-    logthrottle.install()  # after uvicorn.Config, which sets up the log handlers
     BulletinServer(worker_config, app).run(sockets=[sock])
 
 
@@ -98,7 +98,7 @@ class Supervisor:
                  self.host, self.port)
         status = 0
         try:
-            self.workers = [self._start() for _ in range(self.count)]
+            self.workers = [self._start(index + 1) for index in range(self.count)]
             quick_deaths = 0
             while not self._stop.wait(POLL_SECONDS):
                 for index, worker in enumerate(self.workers):
@@ -120,7 +120,7 @@ class Supervisor:
                                 f" in {delay:.0f} s" if delay else "")
                     if delay and self._stop.wait(delay):
                         break
-                    self.workers[index] = self._start()
+                    self.workers[index] = self._start(index + 1)
         finally:
             self._stop_all()
             self._sock.close()
@@ -129,9 +129,10 @@ class Supervisor:
         log.info("supervisor %d: stopped", os.getpid())
         return status
 
-    def _start(self) -> Worker:
+    def _start(self, number: int) -> Worker:
+        # The number (1..N, kept by its replacement) is on the worker's log lines.
         process = self._context.Process(
-            target=run_worker, args=(self.settings, self.host, self.port, self._sock),
+            target=run_worker, args=(self.settings, self.host, self.port, self._sock, number),
             name="bulletin-worker")
         process.start()
         log.info("worker %d started", process.pid)

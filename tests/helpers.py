@@ -1,12 +1,19 @@
-"""Helpers for tests: table snapshots and quick API calls."""
+"""Helpers for tests: table snapshots, quick API calls, and logging set up as a process
+sets it up."""
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
+from bulletin import logsetup
+from bulletin.settings import Settings
 from bulletin.store.db import Database
 
 TABLES = ("editors", "api_tokens", "streams", "posts", "post_revisions", "events",
@@ -52,3 +59,26 @@ async def events(client: httpx.AsyncClient, slug: str, since: int = 0) -> list[d
     assert response.status_code == 200, response.text
     result: list[dict[str, Any]] = response.json()["events"]
     return result
+
+
+@contextmanager
+def process_logging(settings: Settings, *, worker: int = 0,
+                    stream: io.StringIO | None = None) -> Iterator[io.StringIO]:
+    """Logging as logsetup.configure sets it up in a process, into a string; afterwards
+    its handler is gone and the loggers' levels are as they were."""
+    names = ("", *logsetup.OWN_LOGGERS, "uvicorn.access", "asgi_correlation_id")
+    levels = {name: logging.getLogger(name).level for name in names}
+    access = logging.getLogger("uvicorn.access")
+    access_handlers, access_propagate = list(access.handlers), access.propagate
+    out = io.StringIO() if stream is None else stream
+    handler = logsetup.configure(settings, worker=worker, stream=out)
+    try:
+        yield out
+    finally:
+        root = logging.getLogger()
+        for old in [h for h in root.handlers if h.get_name() == handler.get_name()]:
+            root.removeHandler(old)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        access.handlers[:] = access_handlers
+        access.propagate = access_propagate

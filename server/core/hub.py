@@ -125,7 +125,10 @@ class Hub:
         self.max_refused = max_refused
         self.channels: dict[str, Channel] = {}
         self.subscribers: dict[Subscriber, None] = {}
+        # Plain counters, read on a tick (the summary line): slow subscribers closed, and
+        # resets sent.
         self.evicted = 0
+        self.resets = 0
         self._needs: list[Need] = []
         self._dirty: list[Channel] = []
         self._tokens = 0
@@ -440,6 +443,7 @@ class Hub:
 
     def _reset(self, channel: Channel, sub: Subscriber) -> None:
         assert channel.head is not None
+        self.resets += 1
         self._leave(sub, channel.slug)
         self._send(sub, protocol.reset(channel.slug, channel.head), kind="reset")
 

@@ -25,6 +25,13 @@ Connections opened with a token or a desk session are checked against the databa
 ``credential_check_seconds``, and at once when any process announces a revocation on the
 broker's control channel (``credentials_changed``): a revoked token, a disabled editor or
 an ended session closes its connections with 4001 unauthorized.
+
+What an operator reads: no line per connection (a reconnect storm of 100,000 readers
+must not write 100,000 lines), but plain counters (``connects``, ``disconnects``, the
+open ``ws`` and ``sse`` connections, events ``published`` and ``received``; the hub's
+``evicted`` and ``resets``) that ``live/summary.py`` reads on a tick, and one throttled
+WARNING per noteworthy event: a slow connection closed, resets sent, the database failing
+and answering again.
 """
 
 from __future__ import annotations
@@ -51,8 +58,11 @@ from .brokers import Broker
 from .brokers.base import BrokerClosed, BrokerUnavailable, Resync, stream_channel
 from .newsroom import CHANNELS as NEWSROOM_CHANNELS
 from .newsroom import Newsroom
+from .summary import Summary
 
 log = logging.getLogger("bulletin.live")
+# The database's outages and returns, as the hub's reads see them.
+database_log = logging.getLogger("bulletin.database")
 T = TypeVar("T")
 
 RETRY_FIRST = 0.1
@@ -105,13 +115,24 @@ class HubDriver:
         self.frame_limiter = RateLimiter(rate=settings.address_frames_per_second,
                                          burst=settings.address_frame_burst)
         self.newsroom = Newsroom(hub=self.hub, broker=broker, settings=settings, run=self.run)
+        # Counters for the summary line (per connection or per batch, never per frame).
+        self.connects = 0
+        self.disconnects = 0
+        self.ws = 0
+        self.sse = 0
+        self.published = 0
+        self.received = 0
+        self._resets_told = 0
+        # When the database first failed a read, while it keeps failing.
+        self._database_down: float | None = None
 
     async def start(self) -> None:
         """Start reading the broker, sending heartbeats and checking credentials."""
         for channel in (CONTROL_CHANNEL, *NEWSROOM_CHANNELS):
             self._channel_ops.put_nowait(("subscribe", channel, None))
         for coro in (self._pump(), self._ticker(), self._channel_worker(),
-                     self._credential_checker(), self.newsroom.run()):
+                     self._credential_checker(), self.newsroom.run(),
+                     Summary(self).run(self.settings.log_summary_seconds)):
             self._spawn(coro)
 
     async def credentials_changed(self) -> None:
@@ -149,6 +170,11 @@ class HubDriver:
         ``credential`` closes it; ``editor`` lets it send and receive presence."""
         sub = self.hub.connect(outlet, encoding, drafts=drafts, credential=credential)
         self.newsroom.connected(sub, editor)
+        self.connects += 1
+        if encoding is Encoding.SSE:
+            self.sse += 1
+        else:
+            self.ws += 1
         return sub
 
     def subscribe(self, sub: Subscriber, slug: str, since: int | None,
@@ -187,6 +213,15 @@ class HubDriver:
         """The connection has gone."""
         self.run(self.hub.disconnect(sub))
         self.newsroom.gone(sub)
+        self.disconnects += 1
+        if sub.encoding is Encoding.SSE:
+            self.sse -= 1
+        else:
+            self.ws -= 1
+        if sub.closed is closecodes.SLOW:
+            log.warning("closed a slow %s connection: more than %d bytes unsent; it resumes "
+                        "when it reconnects", "SSE" if sub.encoding is Encoding.SSE
+                        else "WebSocket", self.settings.send_queue_bytes)
 
     async def publish(self, slug: str, events: Sequence[Event]) -> None:
         """Send committed events to this process's readers and, through the broker, to
@@ -198,6 +233,7 @@ class HubDriver:
         """
         if not events:
             return
+        self.published += len(events)
         self._deliver(event.payload for event in events)
         for event in events:
             try:
@@ -211,6 +247,8 @@ class HubDriver:
 
     def run(self, needs: Iterable[Need]) -> None:
         """Carry out what the hub asked for, in the background."""
+        if self.hub.resets != self._resets_told:
+            self._tell_resets()
         for need in needs:
             if self._closing:
                 return
@@ -230,6 +268,12 @@ class HubDriver:
             elif isinstance(need, Joined):
                 assert isinstance(need.subscriber, Subscriber)
                 self.newsroom.joined(need.subscriber, need.stream)
+
+    def _tell_resets(self) -> None:
+        count, self._resets_told = self.hub.resets - self._resets_told, self.hub.resets
+        log.warning("sent reset to %d subscription(s) that resumed from further back than "
+                    "%d events or from ahead of the stream; they reload it over HTTP",
+                    count, self.settings.replay_limit)
 
     def _deliver(self, payloads: Iterable[str]) -> None:
         """Hand events this process committed to its own hub, without the broker."""
@@ -273,6 +317,7 @@ class HubDriver:
                     events.append(PreparedEvent.from_payload(message.payload))
                 except (ValueError, KeyError, TypeError):
                     log.error("dropped a malformed broker message on %s", message.channel)
+            self.received += len(events)
             self.run(self.hub.events_committed(events))
             if resync:
                 self.run(self.hub.resync())
@@ -371,9 +416,14 @@ class HubDriver:
                 self._queued -= 1
             try:
                 load.reading = True
-                return await read()
+                result = await read()
             except Exception as exc:
                 failure = exc
+                self._database_failed(exc)
+            else:
+                if self._database_down is not None:
+                    self._database_back()
+                return result
             finally:
                 load.reading = False
                 self._gate.release()
@@ -383,6 +433,19 @@ class HubDriver:
             log.warning("%s failed (%r); retrying in %.1fs", what, failure, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
+
+    def _database_failed(self, exc: Exception) -> None:
+        if self._database_down is None:
+            self._database_down = asyncio.get_running_loop().time()
+            database_log.warning("the database failed a read (%r); live readers are served "
+                                 "from memory and reads are retried; a line says when it "
+                                 "answers again", exc)
+
+    def _database_back(self) -> None:
+        assert self._database_down is not None
+        down = asyncio.get_running_loop().time() - self._database_down
+        self._database_down = None
+        database_log.warning("the database answers again, after %.1f s", down)
 
     async def _credential_checker(self) -> None:
         """Close connections whose token or session no longer holds."""

@@ -25,11 +25,17 @@ settings):
   ``close_grace_seconds`` later (at shutdown: at most half the shutdown limit), so that a
   client that never reads cannot hold a socket and its kernel buffers (the bytes the
   kernel holds count too: ``uvicorn_http.Lingering``).
+
+No line per connection: uvicorn's line per handshake (``"WebSocket /ws" [accepted]``) and
+websockets' (``connection open``, ``connection closed``) are DEBUG here, not INFO, so that
+a reconnect storm of 100,000 readers does not write 100,000 lines; the live summary line
+(live/summary.py) counts connections instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -126,6 +132,22 @@ class _Flag:
         return True
 
 
+class _ConnectionLog(logging.LoggerAdapter[logging.Logger]):
+    """uvicorn's WebSocket logger with the INFO lines it and websockets write per
+    connection (accepted, rejected, open, closed) lowered to DEBUG; warnings and errors
+    pass unchanged."""
+
+    @property
+    def level(self) -> int:
+        return self.logger.level  # uvicorn reads it to decide on TRACE lines
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.logger.debug(msg, *args, **kwargs)
+
+
+_CONNECTION_LOG = _ConnectionLog(logging.getLogger("uvicorn.error"))
+
+
 class BulletinWebSocketProtocol(Configurable, WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O protocol with the raw-frame extension, a going-away close, the
     limits above, and less memory per connection (readers hold thousands of them)."""
@@ -135,6 +157,7 @@ class BulletinWebSocketProtocol(Configurable, WebSocketsSansIOProtocol):
         self.queue = _ReceiveQueue()  # type: ignore[assignment]
         self.writable = _Flag()  # type: ignore[assignment]
         self.limits = self.settings or default_settings()
+        self.logger = self.conn.logger = _CONNECTION_LOG  # type: ignore[assignment]
         # uvicorn waits this long for the peer's close frame before closing; the reset
         # after close_grace_seconds bounds the whole close.
         self.close_timeout = self.limits.close_grace_seconds

@@ -23,7 +23,8 @@ from ..live.driver import HubDriver
 from ..settings import Settings
 from ..store.db import Database, DatabaseBusy, is_locked
 from ..store.media import MediaUnavailable, media_store_from_url
-from . import openapi
+from ..store.payloads import encode
+from . import openapi, requestlog
 from .assets import Assets
 from .cardmaker import CardMaker
 from .imaging import ImageWorkers
@@ -106,6 +107,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *photos.routes(), *directory.routes(), *queue.routes(), *desk.catch_all(),
                 *tokens.routes(), *media.routes(), *people.routes()],
         middleware=[
+            # Outermost: the id is set before anything logs, and the 500 carries it.
+            Middleware(requestlog.RequestIds),
+            Middleware(requestlog.AccessLog),
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]
               if settings.allowed_hosts else []),
@@ -115,7 +119,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_methods=["GET", "POST", "PATCH", "DELETE"],
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
                                "Last-Event-ID"],
-                expose_headers=["Retry-After", "Idempotent-Replayed"], max_age=600,
+                expose_headers=["Retry-After", "Idempotent-Replayed", requestlog.HEADER],
+                max_age=600,
             ),
         ],
         exception_handlers={
@@ -198,19 +203,28 @@ async def _media_unavailable(request: Request, exc: Exception) -> Response:
         503, headers={"Retry-After": "2"})
 
 
-# Pages for people answer an unexpected error in HTML; everything else in the API's JSON.
+# Pages for people answer an unexpected error in HTML (unless they ask for JSON);
+# everything else, /api/ first, in the API's JSON.
 _HTML_PREFIXES = ("/live", "/embed", "/editor")
-_HTML_ERROR = (b"<!doctype html><html lang=en><meta charset=utf-8><title>Something went wrong"
-               b"</title><h1>Something went wrong</h1><p>The server could not answer this "
-               b"request. Nothing was changed; please try again in a moment.</p></html>")
-_JSON_ERROR = (b'{"error":{"code":"internal_error","message":"the server could not answer '
-               b'this request; retry shortly","details":null}}')
+_HTML_ERROR = ("<!doctype html><html lang=en><meta charset=utf-8><title>Something went wrong"
+               "</title><h1>Something went wrong</h1><p>The server could not answer this "
+               "request. Nothing was changed; please try again in a moment.</p>"
+               "<p><small>Request {request_id}</small></p></html>")
+_INTERNAL_MESSAGE = "the server could not answer this request; retry shortly"
+
+
+def _wants_html(scope: Scope) -> bool:
+    if not str(scope.get("path", "")).startswith(_HTML_PREFIXES):
+        return False
+    accept = dict(scope.get("headers") or []).get(b"accept", b"")
+    return b"application/json" not in accept
 
 
 class UnexpectedErrors:
-    """Any exception a handler did not expect is a 500 in the JSON error shape (an HTML
-    page on the reader's and editor's pages), never plain text, and one log line per
-    cause per interval (the log throttle keeps the traceback to the first)."""
+    """Any exception a handler did not expect is a 500 in the JSON error shape, with the
+    request id (an HTML page on the reader's and editor's pages), never plain text, and
+    one log line per cause per interval (the log throttle keeps the traceback to the
+    first), which carries the request id too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -232,15 +246,21 @@ class UnexpectedErrors:
         except ClientDisconnect:
             return  # the client left mid-request (or its body timed out): nothing to answer
         except Exception as exc:
+            route = getattr(scope.get("route"), "path", None) or scope.get("path")
             log.error("unexpected %s on %s %s", type(exc).__name__, scope.get("method"),
-                      scope.get("path"), exc_info=exc)
+                      route, exc_info=exc)
             if started:
                 return  # the response is under way: the connection is closed
-            html = str(scope.get("path", "")).startswith(_HTML_PREFIXES)
-            body = _HTML_ERROR if html else _JSON_ERROR
+            request_id = requestlog.current()
+            if _wants_html(scope):
+                body = _HTML_ERROR.format(request_id=request_id or "-").encode()
+                kind = b"text/html; charset=utf-8"
+            else:
+                body = encode({"error": {"code": "internal_error", "message": _INTERNAL_MESSAGE,
+                                         "details": None, "request_id": request_id}}).encode()
+                kind = b"application/json"
             await send({"type": "http.response.start", "status": 500, "headers": [
-                (b"content-type", b"text/html; charset=utf-8" if html
-                 else b"application/json"),
+                (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
                 (b"x-content-type-options", b"nosniff"),

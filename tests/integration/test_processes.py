@@ -4,6 +4,7 @@ several processes, a process killed with SIGKILL under load, and `--workers`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -141,10 +142,12 @@ def _workers(supervisor: subprocess.Popen[str]) -> set[int]:
 
 async def test_workers_share_the_port_and_a_killed_worker_is_replaced(
     serve: Callable[..., Started], pg_editor: EditorLogin, readers: Callable[..., Reader],
+    process_env: dict[str, str],
 ) -> None:
     """`serve --workers 2` serves one port from two processes whose readers all get every
     post; a worker killed with SIGKILL is replaced, its readers resume on the port with
     nothing lost, and SIGTERM stops the lot."""
+    process_env["BULLETIN_LOG_LEVEL"] = "info"  # for the supervisor's last line
     supervisor, base = serve("--workers", "2")
     assert len(_workers(supervisor)) == 2
     await create_stream(base, pg_editor)
@@ -179,4 +182,6 @@ async def test_workers_share_the_port_and_a_killed_worker_is_replaced(
     output = await asyncio.to_thread(_stop, supervisor)
     assert supervisor.returncode == 0, output
     assert f"worker {victim} exited with status -9" in output
-    assert output.rstrip().endswith("stopped")
+    last = json.loads(output.rstrip().splitlines()[-1])
+    assert (last["logger"], last["worker"]) == ("bulletin.supervisor", 0)
+    assert last["message"].endswith("stopped")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -189,5 +190,70 @@ async def test_a_read_that_keeps_failing_gives_up_and_says_so(
         failures = [r for r in caplog.records if r.name == "bulletin.live"]
         assert len(failures) == live_module.LOAD_ATTEMPTS
         assert all(r.exc_info is None and "\n" not in r.getMessage() for r in failures)
+    finally:
+        await live.stop()
+
+
+class SlowOutlet(Outlet):
+    """An outlet whose client takes nothing: every write leaves it over any limit."""
+
+    def write(self, data: bytes) -> int:
+        super().write(data)
+        return 1 << 40
+
+
+async def test_a_slow_connection_closed_is_one_warning_and_counted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A connection closed as slow writes one WARNING when it ends, and the summary counts
+    it with the connects and disconnects of the interval."""
+    from bulletin.core import closecodes
+    from bulletin.live.summary import Summary
+
+    live = await started()
+    try:
+        summary = Summary(live)
+        fine = live.connect(Outlet(), Encoding.SSE)
+        slow = live.connect(SlowOutlet(), Encoding.FRAME)
+        assert summary.fields(60)["ws"] == 1
+        with caplog.at_level(logging.INFO, logger="bulletin"):
+            live.hub.heartbeat()
+            assert slow.closed is closecodes.SLOW and fine.closed is None
+            live.disconnect(slow)
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "slow WebSocket connection" in warnings[0].getMessage()
+        assert summary.fields(60) == {"ws": 0, "sse": 1, "connects": 0, "disconnects": 1,
+                                      "published": 0, "received": 0, "evictions": 1,
+                                      "resets": 0, "interval_s": 60}
+        live.disconnect(fine)
+        assert summary.fields(60)["sse"] == 0
+    finally:
+        await live.stop()
+
+
+async def test_a_database_outage_is_one_line_and_its_end_another(
+        reads: Reads, caplog: pytest.LogCaptureFixture) -> None:
+    """Reads failing while the database is away say so once on bulletin.database, and the
+    first read that succeeds again says it is back."""
+    reads.fail = True
+    reads.release.set()
+    live = await started()
+    try:
+        with caplog.at_level(logging.WARNING, logger="bulletin"):
+            live.subscribe(live.connect(Outlet(), Encoding.MESSAGE), "s", None)
+            for _ in range(200):
+                if len(reads.started) >= 2:
+                    break
+                await asyncio.sleep(0.01)
+            reads.fail = False
+            ok = Outlet()
+            live.subscribe(live.connect(ok, Encoding.MESSAGE), "s", None)
+            for _ in range(200):
+                if any(f["type"] == "subscribed" for f in ok.frames()):
+                    break
+                await asyncio.sleep(0.01)
+        lines = [r.getMessage() for r in caplog.records if r.name == "bulletin.database"]
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("the database failed a read")
+        assert lines[1].startswith("the database answers again")
     finally:
         await live.stop()

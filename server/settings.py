@@ -109,6 +109,8 @@ class Settings:
     # Seconds a stopping server waits for connections and requests to finish; past it the
     # process exits whatever is still running.
     shutdown_seconds: float = 10.0
+    # With --workers: a worker whose event loop has not beaten for this long is replaced.
+    worker_timeout_seconds: float = 30.0
     log_level: str = "info"
     # --- limits on what one client can make the server do -------------------------------
     # Frames a WebSocket connection may send per second (token bucket, with this burst:
@@ -213,6 +215,7 @@ class Settings:
                      "events_page_size", "write_burst", "replay_limit", "window_events",
                      "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
                      "heartbeat_seconds", "ping_seconds", "shutdown_seconds",
+                     "worker_timeout_seconds",
                      "session_idle_minutes", "session_max_hours", "frames_per_second",
                      "frame_burst", "address_frames_per_second", "address_frame_burst",
                      "max_fragments", "close_grace_seconds", "max_loads",

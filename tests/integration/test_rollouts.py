@@ -1,23 +1,33 @@
 """Rollouts with real processes: concurrent `bulletin db upgrade` on a fresh PostgreSQL
-database and SQLite file, `db current` and `db check` for deploy scripts, and `serve
---no-migrate` on a database that is not at head."""
+database and SQLite file, `db current` and `db check` for deploy scripts, `serve
+--no-migrate` on a database that is not at head, and `serve --workers`: a rolling restart
+on SIGHUP under live readers, SIGTERM in the middle of one, and a worker that stops
+answering its supervisor."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 from alembic import command
 from bulletin.store import migrate
-from tests.conftest import POSTGRES_URL, _asyncpg_dsn, run_async, service_unavailable
+from tests.conftest import POSTGRES_URL, EditorLogin, _asyncpg_dsn, run_async, service_unavailable
 from tests.test_cli import BULLETIN, _stop, _wait_ready, free_port, run, start_server
+
+from .readers import Reader, WsReader, exactly_once_in_order
+from .test_processes import Started, _workers, create_stream, stream_seq, ws
 
 SECRET = "rollouts-test-secret-0123456789-abcdefghijk"
 
@@ -154,3 +164,150 @@ def test_serve_no_migrate_refuses_a_database_behind_and_serves_one_at_head(
         _wait_ready(base, server)
     finally:
         _stop(server)
+
+
+# --- rolling restarts and silent workers (bulletin serve --workers) ------------------------
+
+class Poller:
+    """GET /readyz on a new connection again and again, counting how each one went."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.answers: dict[int, int] = {}
+        self.refused = 0
+        self.failures: list[str] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=self.base, limits=limits, timeout=5) as client:
+            while not self._stop.is_set():
+                try:
+                    status = (await client.get("/readyz")).status_code
+                    self.answers[status] = self.answers.get(status, 0) + 1
+                except httpx.ConnectError:
+                    self.refused += 1
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                await asyncio.sleep(0.02)
+
+
+async def _posting(base: str, editor: EditorLogin, stop: asyncio.Event) -> None:
+    """Post to the stream until told to stop (a post cut off by a worker stopping is left
+    to the log: readers are checked against the stream's head, not against the posts)."""
+    async with httpx.AsyncClient(base_url=base, headers=editor.headers, timeout=10) as client:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                await client.post("/api/streams/s/posts", json={"body": f"rollout {i}"})
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.02)
+
+
+async def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:.0f} s: {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_sighup_replaces_every_worker_one_at_a_time_keeping_the_port_and_every_event(
+    serve: Callable[..., Started], pg_editor: EditorLogin, readers: Callable[..., Reader],
+) -> None:
+    """SIGHUP to `serve --workers 2` while posts flow: every worker is replaced, /readyz
+    never refuses a connection, and WebSocket readers moved by going-away resume with
+    `since` and end with every event exactly once, in order."""
+    supervisor, base = serve("--workers", "2")
+    before = _workers(supervisor)
+    assert len(before) == 2
+    await create_stream(base, pg_editor)
+    group = [readers(WsReader, [ws(base)]) for _ in range(6)]
+    await asyncio.wait_for(asyncio.gather(*(r.subscribed.wait() for r in group)), 10)
+    poller = Poller(base)
+    poller.start()
+    stop = asyncio.Event()
+    posting = asyncio.create_task(_posting(base, pg_editor, stop))
+    await group[0].wait_for(5)
+
+    began = time.monotonic()
+    supervisor.send_signal(signal.SIGHUP)
+    await _until(lambda: (lambda now: len(now) == 2 and not now & before)(_workers(supervisor)),
+                 90, "both workers replaced")
+    rolled = time.monotonic() - began
+    head_at_roll = await stream_seq(base)
+    for reader in group:
+        await reader.wait_for(head_at_roll + 5)
+    stop.set()
+    await posting
+    await poller.stop()
+
+    head = await stream_seq(base)
+    for reader in group:
+        await reader.wait_for(head)
+    await asyncio.sleep(0.3)
+    for reader in group:
+        exactly_once_in_order(reader, head)
+    assert all(reader.connections >= 2 for reader in group)  # every worker they were on went
+    assert poller.refused == 0, poller.answers
+    assert set(poller.answers) == {200} and poller.answers[200] > 10, poller.answers
+    output = await asyncio.to_thread(_stop, supervisor)
+    assert supervisor.returncode == 0, output
+    assert "rolling restart of 2 workers done" in output
+    print(f"rolling restart of 2 workers: {rolled:.1f} s; /readyz {poller.answers}, "
+          f"failures {poller.failures}")
+
+
+async def test_sigterm_during_a_rolling_restart_stops_every_worker(
+    serve: Callable[..., Started],
+) -> None:
+    """SIGTERM while a rolling restart waits for its new worker: the supervisor stops the
+    old workers and the new one, and exits 0."""
+    supervisor, _base = serve("--workers", "2")
+    supervisor.send_signal(signal.SIGHUP)
+    await _until(lambda: len(_workers(supervisor)) == 3, 30, "a third worker started")
+    everyone = _workers(supervisor)
+    output = await asyncio.to_thread(_stop, supervisor)
+    assert supervisor.returncode == 0, output
+    assert not [pid for pid in everyone if _exists(pid)]
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_worker_whose_event_loop_stops_is_replaced(
+    serve: Callable[..., Started], process_env: dict[str, str],
+) -> None:
+    """A worker stopped with SIGSTOP (its loop beats no more) is killed and replaced once
+    BULLETIN_WORKER_TIMEOUT_SECONDS has passed; the port keeps answering."""
+    process_env["BULLETIN_WORKER_TIMEOUT_SECONDS"] = "3"  # the dict `serve` starts with
+    supervisor, base = serve("--workers", "2")
+    victim = min(_workers(supervisor))
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        await _until(lambda: (lambda now: len(now) == 2 and victim not in now)(
+            _workers(supervisor)), 30, f"worker {victim} replaced")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGCONT)
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        assert (await client.get("/readyz")).status_code == 200
+    output = await asyncio.to_thread(_stop, supervisor)
+    assert supervisor.returncode == 0, output
+    assert f"worker {victim} missed its heartbeats for 3 s; replacing it" in output

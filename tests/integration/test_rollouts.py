@@ -269,18 +269,30 @@ async def test_sighup_replaces_every_worker_one_at_a_time_keeping_the_port_and_e
           f"failures {poller.failures}")
 
 
-async def test_sigterm_during_a_rolling_restart_stops_every_worker(
+async def test_sighups_during_a_rolling_restart_make_one_more_and_sigterm_stops_it(
     serve: Callable[..., Started],
 ) -> None:
-    """SIGTERM while a rolling restart waits for its new worker: the supervisor stops the
-    old workers and the new one, and exits 0."""
+    """Two SIGHUPs during a rolling restart make one more rolling restart after it, not
+    two; SIGTERM in the middle of that one stops the old workers and the new one, and the
+    supervisor exits 0."""
     supervisor, _base = serve("--workers", "2")
+    seen = _workers(supervisor)
     supervisor.send_signal(signal.SIGHUP)
-    await _until(lambda: len(_workers(supervisor)) == 3, 30, "a third worker started")
-    everyone = _workers(supervisor)
+
+    def new_workers() -> int:
+        seen.update(_workers(supervisor))
+        return len(seen) - 2
+
+    await _until(lambda: new_workers() >= 1, 30, "the first new worker started")
+    supervisor.send_signal(signal.SIGHUP)
+    supervisor.send_signal(signal.SIGHUP)
+    # The first rolling restart starts two new workers; the second, a third.
+    await _until(lambda: new_workers() >= 3, 90, "the second rolling restart began")
     output = await asyncio.to_thread(_stop, supervisor)
     assert supervisor.returncode == 0, output
-    assert not [pid for pid in everyone if _exists(pid)]
+    assert output.count("SIGHUP: restarting the 2 workers one at a time") == 2, output
+    assert output.count("rolling restart of 2 workers done") == 1, output
+    assert not [pid for pid in seen if _exists(pid)]
 
 
 def _exists(pid: int) -> bool:

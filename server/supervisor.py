@@ -206,8 +206,9 @@ class Supervisor:
             if not worker.process.is_alive():
                 self._replace_dead(index, worker)
             elif worker.silent_for(now) > self._limit(worker):
-                log.error("worker %d missed its heartbeats for %.0f s; replacing it",
-                          worker.pid, worker.silent_for(now))
+                log.error("worker %d %s for %.1f s (limit %g s); replacing it", worker.pid,
+                          "missed its heartbeats" if worker.ready else "did not become ready",
+                          worker.silent_for(now), self._limit(worker))
                 self._retire(worker, HUNG_GRACE_SECONDS)
                 self.workers[index] = self._start()
         self._reap()

@@ -129,6 +129,26 @@ def test_db_current_and_check_at_head_behind_and_empty(fresh_database: str) -> N
                             f"is {head}; run bulletin db upgrade\n")
 
 
+def test_db_check_refuses_a_revision_from_a_newer_version(tmp_path: Path) -> None:
+    """A database migrated by a newer Bulletin (a revision these scripts do not know) is
+    not at head: `db current` says so, `db check` exits 1."""
+    import sqlite3
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    migrate.upgrade(url)
+    with sqlite3.connect(tmp_path / "b.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    env = _env(url)
+    head = migrate.current_head()
+    current, check = run(["db", "current"], env), run(["db", "check"], env)
+    assert (current.returncode, current.stdout) == (
+        0, f"9999 (unknown to this version of Bulletin, whose head is {head})\n")
+    assert check.returncode == 1
+    assert check.stderr == ("bulletin: error: the database is at 9999, a revision this "
+                            f"version of Bulletin does not know (its head is {head}): a "
+                            "newer version migrated it\n")
+
+
 def test_db_check_tells_an_unreachable_database_apart() -> None:
     """`db check` and `db current` exit 3, naming the database, when it cannot be reached."""
     with socket.socket() as bound:  # bound, not listening: connections are refused

@@ -20,8 +20,18 @@ T = TypeVar("T")
 log = logging.getLogger("bulletin")
 
 
+# Exit statuses of `bulletin db check` and `serve --no-migrate`, for deploy scripts (2 is
+# a usage error, as argparse answers).
+EXIT_NOT_AT_HEAD = 1
+EXIT_UNREACHABLE = 3
+
+
 class CliError(Exception):
-    """A failure to report on one line, with exit status 1."""
+    """A failure to report on one line, with an exit status (1 unless told)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,11 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="create a demo live stream and editor, and print how to use them")
     serve.add_argument("--workers", type=_workers, default=1,
                        help="server processes sharing the port (default 1); more than one "
-                            "needs a shared broker (BULLETIN_BROKER_URL=redis://...)")
+                            "needs a shared broker (BULLETIN_BROKER_URL=redis://...); "
+                            "SIGHUP restarts them one at a time")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="do not apply migrations at start; refuse to start unless the "
+                            "database is at head (exit 1; 3 if it cannot be reached)")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
-    db_commands.add_parser("upgrade", help="apply every pending migration")
+    db_commands.add_parser("upgrade", help="apply every pending migration (safe to run "
+                                           "from several processes at once)")
+    db_commands.add_parser("current", help="print the database's revision and whether it "
+                                           "is the head")
+    db_commands.add_parser("check", help="exit 0 if the database is at head, 1 if not, "
+                                         "3 if it cannot be reached")
 
     editor = commands.add_parser("editor", help="manage editors")
     editor_commands = editor.add_subparsers(dest="editor_command", required=True,
@@ -138,15 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "db":
-            _upgrade(settings)
-            print("database is up to date")
-            return 0
+            return _DB_COMMANDS[args.db_command](settings, args)
         if args.command == "editor":
             return _EDITOR_COMMANDS[args.editor_command](settings, args)
         return _TOKEN_COMMANDS[args.token_command](settings, args)
     except CliError as exc:
         print(f"bulletin: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.status
     except Exception as exc:
         from .settings import SettingsError
 
@@ -163,6 +180,57 @@ def _upgrade(settings: Any) -> None:
         migrate.upgrade(settings.database_url)
     except Exception as exc:
         raise CliError(_database_failure(settings.database_url, exc)) from None
+
+
+def _db_upgrade(settings: Any, args: argparse.Namespace) -> int:
+    _upgrade(settings)
+    print("database is up to date")
+    return 0
+
+
+def _db_current(settings: Any, args: argparse.Namespace) -> int:
+    state = _schema(settings)
+    if state.at_head:
+        print(f"{state.head} (head)")
+    elif state.current is None:
+        print(f"none (empty database; head is {state.head})")
+    elif not state.known:
+        print(f"{state.current} (unknown to this version of Bulletin, whose head is "
+              f"{state.head})")
+    else:
+        print(f"{state.current} (behind: head is {state.head})")
+    return 0
+
+
+def _db_check(settings: Any, args: argparse.Namespace) -> int:
+    print(f"at head: {_require_head(settings).head}")
+    return 0
+
+
+def _require_head(settings: Any) -> Any:
+    """The database's schema; raises (exit 1) unless it is at head, or (exit 3) if it
+    cannot be read."""
+    state = _schema(settings)
+    if state.at_head:
+        return state
+    if state.current is None:
+        problem = f"empty: no schema yet, head is {state.head}; run bulletin db upgrade"
+    elif not state.known:
+        problem = (f"at {state.current}, a revision this version of Bulletin does not know "
+                   f"(its head is {state.head}): a newer version migrated it")
+    else:
+        problem = f"behind: at {state.current}, head is {state.head}; run bulletin db upgrade"
+    raise CliError(f"the database is {problem}", status=EXIT_NOT_AT_HEAD)
+
+
+def _schema(settings: Any) -> Any:
+    from .store import migrate
+
+    try:
+        return migrate.schema(settings.database_url)
+    except Exception as exc:
+        raise CliError(_database_failure(settings.database_url, exc),
+                       status=EXIT_UNREACHABLE) from None
 
 
 def _database_failure(url: str, exc: BaseException) -> str:
@@ -376,6 +444,8 @@ def _when(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
+_DB_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
+    "upgrade": _db_upgrade, "current": _db_current, "check": _db_check}
 _EDITOR_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "create": _editor_create, "disable": _editor_disable, "enable": _editor_enable}
 _TOKEN_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
@@ -391,7 +461,10 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
                        f"set BULLETIN_BROKER_URL=redis://host:6379/0 "
                        f"(the in-process {settings.broker_url} reaches one process only)")
     _check_port(args.host, args.port)
-    _upgrade(settings)
+    if args.no_migrate:
+        _require_head(settings)
+    else:
+        _upgrade(settings)
     settings = settings.with_secret()
     if args.demo:
         from .store.demo import seed

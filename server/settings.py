@@ -111,6 +111,8 @@ class Settings:
     # Seconds a stopping server waits for connections and requests to finish; past it the
     # process exits whatever is still running.
     shutdown_seconds: float = 10.0
+    # With --workers: a worker whose event loop has not beaten for this long is replaced.
+    worker_timeout_seconds: float = 30.0
     # Level of Bulletin's own loggers (bulletin.*) and uvicorn's: critical, error,
     # warning, info, debug (or trace, uvicorn's finest).
     log_level: str = "info"
@@ -223,6 +225,7 @@ class Settings:
                      "events_page_size", "write_burst", "replay_limit", "window_events",
                      "send_queue_bytes", "max_subscriptions", "max_frame_bytes",
                      "heartbeat_seconds", "ping_seconds", "shutdown_seconds",
+                     "worker_timeout_seconds",
                      "session_idle_minutes", "session_max_hours", "frames_per_second",
                      "frame_burst", "address_frames_per_second", "address_frame_burst",
                      "max_fragments", "close_grace_seconds", "max_loads",

@@ -10,7 +10,9 @@ an interval, so a flood costs a few lines a minute, not a traceback per frame.
 ``logsetup.configure`` puts a filter on the one handler that Bulletin's processes log
 through; ``install()`` puts one on every handler of the root logger and uvicorn's.
 Access-log lines are never throttled: they are one per request by design and operators
-turn them off by level; nor are the periodic summary lines.
+turn them off by level; nor are the periodic summary lines, nor the supervisor's (a
+worker started, replaced, rolled: few, caused by the operator or a worker's life, never
+by a client, and each one matters).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ INTERVAL_SECONDS = 10.0
 # Causes remembered at most; a flood of distinct messages starts the table over rather
 # than growing it.
 MAX_CAUSES = 1000
-UNTHROTTLED = frozenset({"uvicorn.access", "bulletin.access", "bulletin.summary"})
+UNTHROTTLED = frozenset({"uvicorn.access", "bulletin.access", "bulletin.summary",
+                         "bulletin.supervisor"})
 
 
 class _Cause:

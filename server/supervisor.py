@@ -125,6 +125,8 @@ class Worker:
     started: float
     beat: ctypes.c_double
     number: int
+    # Whether "ready" was logged for it.
+    announced: bool = False
 
     @property
     def ready(self) -> bool:
@@ -208,6 +210,9 @@ class Supervisor:
                 return
             if not worker.process.is_alive():
                 self._replace_dead(index, worker)
+            elif worker.ready and not worker.announced:
+                worker.announced = True
+                log.info("worker %d ready after %.1f s", worker.pid, now - worker.started)
             elif worker.silent_for(now) > self._limit(worker):
                 log.error("worker %d %s for %.1f s (limit %g s); replacing it", worker.pid,
                           "missed its heartbeats" if worker.ready else "did not become ready",
@@ -287,6 +292,7 @@ class Supervisor:
                       fresh.process.exitcode)
             self._retire(fresh, HUNG_GRACE_SECONDS)
             return False
+        fresh.announced = True
         old, self.workers[index] = self.workers[index], fresh
         log.info("worker %d ready after %.1f s; stopping worker %d", fresh.pid,
                  time.monotonic() - fresh.started, old.pid)

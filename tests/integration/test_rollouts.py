@@ -245,10 +245,12 @@ async def _until(condition: Callable[[], bool], seconds: float, what: str) -> No
 
 async def test_sighup_replaces_every_worker_one_at_a_time_keeping_the_port_and_every_event(
     serve: Callable[..., Started], pg_editor: EditorLogin, readers: Callable[..., Reader],
+    process_env: dict[str, str],
 ) -> None:
     """SIGHUP to `serve --workers 2` while posts flow: every worker is replaced, /readyz
     never refuses a connection, and WebSocket readers moved by going-away resume with
     `since` and end with every event exactly once, in order."""
+    process_env["BULLETIN_LOG_LEVEL"] = "info"  # the supervisor's lines are read
     supervisor, base = serve("--workers", "2")
     before = _workers(supervisor)
     assert len(before) == 2
@@ -290,11 +292,12 @@ async def test_sighup_replaces_every_worker_one_at_a_time_keeping_the_port_and_e
 
 
 async def test_sighups_during_a_rolling_restart_make_one_more_and_sigterm_stops_it(
-    serve: Callable[..., Started],
+    serve: Callable[..., Started], process_env: dict[str, str],
 ) -> None:
     """Two SIGHUPs during a rolling restart make one more rolling restart after it, not
     two; SIGTERM in the middle of that one stops the old workers and the new one, and the
     supervisor exits 0."""
+    process_env["BULLETIN_LOG_LEVEL"] = "info"  # the supervisor's lines are read
     supervisor, _base = serve("--workers", "2")
     seen = _workers(supervisor)
     supervisor.send_signal(signal.SIGHUP)
@@ -315,6 +318,36 @@ async def test_sighups_during_a_rolling_restart_make_one_more_and_sigterm_stops_
     assert not [pid for pid in seen if _exists(pid)]
 
 
+class _Output:
+    """What a running process has written to its stdout pipe so far, read without
+    blocking; ``done`` gives the pipe back to ``_stop``, which reads the rest."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.fd = process.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.chunks: list[bytes] = []
+
+    def read(self) -> str:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.chunks.append(chunk)
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def done(self) -> None:
+        self.read()
+        os.set_blocking(self.fd, True)
+
+
 def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -329,7 +362,13 @@ async def test_a_worker_whose_event_loop_stops_is_replaced(
     """A worker stopped with SIGSTOP (its loop beats no more) is killed and replaced once
     BULLETIN_WORKER_TIMEOUT_SECONDS has passed; the port keeps answering."""
     process_env["BULLETIN_WORKER_TIMEOUT_SECONDS"] = "3"  # the dict `serve` starts with
+    process_env["BULLETIN_LOG_LEVEL"] = "info"  # the supervisor's "ready" lines are read
     supervisor, base = serve("--workers", "2")
+    # /readyz answers once one worker serves; a worker that never beat has the longer
+    # startup allowance, so wait until both have said they are ready.
+    early = _Output(supervisor)
+    await _until(lambda: early.read().count(" ready after ") >= 2, 60, "both workers ready")
+    early.done()
     victim = min(_workers(supervisor))
     os.kill(victim, signal.SIGSTOP)
     try:
@@ -340,7 +379,7 @@ async def test_a_worker_whose_event_loop_stops_is_replaced(
             os.kill(victim, signal.SIGCONT)
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:
         assert (await client.get("/readyz")).status_code == 200
-    output = await asyncio.to_thread(_stop, supervisor)
+    output = early.text + await asyncio.to_thread(_stop, supervisor)
     assert supervisor.returncode == 0, output
     assert f"worker {victim} missed its heartbeats for " in output
     assert "(limit 3 s); replacing it" in output

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from .metricsdir import MetricsDir
+from .serving import listen
 from .settings import Settings
 
 log = logging.getLogger("bulletin.supervisor")
@@ -42,17 +44,11 @@ POLL_SECONDS = 0.2
 
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket every worker accepts on."""
-    family, kind, proto, _name, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    return listen(host, port)
 
 
-def run_worker(settings: Settings, host: str, port: int, sock: socket.socket) -> None:
+def run_worker(settings: Settings, host: str, port: int, sock: socket.socket,
+               metrics_sock: socket.socket | None = None) -> None:
     """One worker: the app under BulletinServer on the shared socket (runs in the child)."""
     from . import logthrottle
     from .serving import BulletinServer, config
@@ -63,7 +59,8 @@ def run_worker(settings: Settings, host: str, port: int, sock: socket.socket) ->
     app = create_app(settings)
     worker_config = config(app, settings, host=host, port=port)
     logthrottle.install()  # after uvicorn.Config, which sets up the log handlers
-    BulletinServer(worker_config, app).run(sockets=[sock])
+    BulletinServer(worker_config, app).run(
+        sockets=[sock] if metrics_sock is None else [sock, metrics_sock])
 
 
 @dataclass
@@ -88,10 +85,18 @@ class Supervisor:
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")
         self._sock: socket.socket | None = None
+        # The metrics: their own port's socket (shared like the main one), and the
+        # directory the workers' multiprocess files go in (server/metricsdir.py).
+        self._metrics_sock: socket.socket | None = None
+        self._metrics: MetricsDir | None = None
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit status."""
         self._sock = bind(self.host, self.port)
+        if self.settings.metrics:
+            self._metrics = MetricsDir()
+            if self.settings.metrics_port:
+                self._metrics_sock = bind(self.host, self.settings.metrics_port)
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("supervisor %d: starting %d workers on %s:%d", os.getpid(), self.count,
@@ -105,6 +110,8 @@ class Supervisor:
                     if worker.process.is_alive():
                         continue
                     code = worker.process.exitcode
+                    if self._metrics is not None:
+                        self._metrics.worker_died(worker.process.pid)
                     if code == STARTUP_FAILURE:
                         log.error("worker %d could not start; stopping", worker.process.pid)
                         self._stop.set()
@@ -124,6 +131,10 @@ class Supervisor:
         finally:
             self._stop_all()
             self._sock.close()
+            if self._metrics_sock is not None:
+                self._metrics_sock.close()
+            if self._metrics is not None:
+                self._metrics.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info("supervisor %d: stopped", os.getpid())
@@ -131,7 +142,8 @@ class Supervisor:
 
     def _start(self) -> Worker:
         process = self._context.Process(
-            target=run_worker, args=(self.settings, self.host, self.port, self._sock),
+            target=run_worker,
+            args=(self.settings, self.host, self.port, self._sock, self._metrics_sock),
             name="bulletin-worker")
         process.start()
         log.info("worker %d started", process.pid)

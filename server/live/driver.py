@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ..core import closecodes, protocol
@@ -105,6 +107,15 @@ class HubDriver:
         self.frame_limiter = RateLimiter(rate=settings.address_frames_per_second,
                                          burst=settings.address_frame_burst)
         self.newsroom = Newsroom(hub=self.hub, broker=broker, settings=settings, run=self.run)
+        # Read by the metrics when scraped, like the hub's counters: events this process
+        # published, reads that mended a gap and the events they brought, broker Resyncs.
+        self.published = 0
+        self.gap_reads = 0
+        self.repaired = 0
+        self.resyncs = 0
+        # Called with each event's seconds from its commit to the end of its fan-out here,
+        # when the metrics are on (None: not measured).
+        self.observe_latency: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         """Start reading the broker, sending heartbeats and checking credentials."""
@@ -198,6 +209,7 @@ class HubDriver:
         """
         if not events:
             return
+        self.published += len(events)
         self._deliver(event.payload for event in events)
         for event in events:
             try:
@@ -242,6 +254,20 @@ class HubDriver:
             except (ValueError, KeyError, TypeError):
                 log.error("could not deliver a malformed event locally")
         self.run(self.hub.events_committed(events))
+        if self.observe_latency is not None:
+            self._measure(events)
+
+    def _measure(self, events: list[PreparedEvent]) -> None:
+        """Report each event's time from its commit to now (its fan-out is done)."""
+        assert self.observe_latency is not None
+        now = time.time()
+        for event in events:
+            if event.at is not None:
+                try:
+                    written = datetime.fromisoformat(event.at).timestamp()
+                except ValueError:
+                    continue
+                self.observe_latency(max(0.0, now - written))
 
     # --- background work -------------------------------------------------------------
 
@@ -274,7 +300,10 @@ class HubDriver:
                 except (ValueError, KeyError, TypeError):
                     log.error("dropped a malformed broker message on %s", message.channel)
             self.run(self.hub.events_committed(events))
+            if self.observe_latency is not None and events:
+                self._measure(events)
             if resync:
+                self.resyncs += 1
                 self.run(self.hub.resync())
                 # A revocation announced meanwhile may be among what was lost.
                 self._check_now.set()
@@ -346,6 +375,9 @@ class HubDriver:
         except LoadGaveUp:
             self.run(self.hub.events_failed(need.stream, need.after))
             return
+        if need.repair:
+            self.gap_reads += 1
+            self.repaired += len(events)
         self.run(self.hub.events_loaded(need.stream, need.after, events))
 
     async def _bounded(self, what: str, read: Callable[[], Awaitable[T]], load: _Load, *,

@@ -253,9 +253,21 @@ class HubDriver:
                 events.append(PreparedEvent.from_payload(payload))
             except (ValueError, KeyError, TypeError):
                 log.error("could not deliver a malformed event locally")
+        fresh = self._fresh(events) if self.observe_latency is not None else None
         self.run(self.hub.events_committed(events))
-        if self.observe_latency is not None:
-            self._measure(events)
+        if fresh:
+            self._measure(fresh)
+
+    def _fresh(self, events: list[PreparedEvent]) -> list[PreparedEvent]:
+        """The events the hub will fan out now: followed, and not already applied (the
+        broker's copy of an event this process committed is not)."""
+        channels = self.hub.channels
+        fresh = []
+        for event in events:
+            channel = channels.get(event.stream)
+            if channel is not None and channel.head is not None and event.seq > channel.head:
+                fresh.append(event)
+        return fresh
 
     def _measure(self, events: list[PreparedEvent]) -> None:
         """Report each event's time from its commit to now (its fan-out is done)."""
@@ -299,9 +311,10 @@ class HubDriver:
                     events.append(PreparedEvent.from_payload(message.payload))
                 except (ValueError, KeyError, TypeError):
                     log.error("dropped a malformed broker message on %s", message.channel)
+            fresh = self._fresh(events) if self.observe_latency is not None else None
             self.run(self.hub.events_committed(events))
-            if self.observe_latency is not None and events:
-                self._measure(events)
+            if fresh:
+                self._measure(fresh)
             if resync:
                 self.resyncs += 1
                 self.run(self.hub.resync())

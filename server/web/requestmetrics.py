@@ -32,8 +32,11 @@ class RequestMetrics:
         self.app = app
         self.metrics_port = metrics_port
         self._templates: dict[Any, str] | None = None
-        # (route, method, status) → the counter's and the histogram's children.
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # (route, method, status) → the counter's child and its labels.
+        self._children: dict[tuple[str, str, int], tuple[Any, tuple[str, str, str]]] = {}
+        # The same → the histogram's child, made on the first request it times (event
+        # streams are never timed, so they get no empty histogram).
+        self._timers: dict[tuple[str, str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,14 +58,14 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        children: tuple[Any, Any] | None = None
+        labels: tuple[str, str, str] | None = None
         streaming = False
 
         async def watch(message: Message) -> None:
-            nonlocal children, streaming
+            nonlocal labels, streaming
             if message["type"] == "http.response.start":
-                children = self._child(metrics, scope, message["status"])
-                children[0].inc()
+                counter, labels = self._counter(metrics, scope, message["status"])
+                counter.inc()
                 for name, value in message.get("headers", ()):
                     if name == b"content-type" and value.startswith(b"text/event-stream"):
                         streaming = True
@@ -71,8 +74,11 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, watch)
         finally:
-            if children is not None and not streaming:
-                children[1].observe(time.perf_counter() - started)
+            if labels is not None and not streaming:
+                timer = self._timers.get(labels)
+                if timer is None:
+                    timer = self._timers[labels] = metrics.durations.labels(*labels)
+                timer.observe(time.perf_counter() - started)
 
     async def _own_port(self, scope: Scope, send: Send, metrics: Metrics | None) -> None:
         """The metrics port: ``/metrics`` to those allowed, a 404 to everything else."""
@@ -86,16 +92,16 @@ class RequestMetrics:
             (b"content-length", str(len(_NOT_FOUND)).encode())]})
         await send({"type": "http.response.body", "body": _NOT_FOUND})
 
-    def _child(self, metrics: Metrics, scope: Scope, status: int) -> tuple[Any, Any]:
+    def _counter(self, metrics: Metrics, scope: Scope,
+                 status: int) -> tuple[Any, tuple[str, str, str]]:
         route = self._template(scope)
         method = scope["method"] if scope["method"] in METHODS else "other"
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
+        found = self._children.get(key)
+        if found is None:
             labels = (route, method, str(status))
-            children = self._children[key] = (metrics.requests.labels(*labels),
-                                              metrics.durations.labels(*labels))
-        return children
+            found = self._children[key] = (metrics.requests.labels(*labels), labels)
+        return found
 
     def _template(self, scope: Scope) -> str:
         endpoint = scope.get("endpoint")

@@ -85,6 +85,24 @@ async def test_metrics_follow_readers_and_posts(server: LiveServer, api: Api) ->
     assert ("bulletin_stream_readers", frozenset({("stream", "election")})) not in values
 
 
+async def test_an_event_stream_is_counted_but_not_timed(server: LiveServer, api: Api) -> None:
+    """An SSE reader shows in the sse gauge, and its request is counted when it starts but
+    not put in the duration histogram (it lasts as long as the reader stays)."""
+    await api.stream("vote")
+    labels = frozenset({("route", "/api/streams/{slug}/events"), ("method", "GET"),
+                        ("status", "200")})
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client, \
+            client.stream("GET", f"{server.base}/api/streams/vote/events",
+                          headers={"Accept": "text/event-stream"}) as response:
+        assert response.status_code == 200
+        values = await until(server.base, "bulletin_connections",
+                             frozenset({("transport", "sse")}), 1)
+        assert values[("bulletin_http_requests_total", labels)] == 1
+    values = await until(server.base, "bulletin_connections",
+                         frozenset({("transport", "sse")}), 0)
+    assert ("bulletin_http_request_duration_seconds_count", labels) not in values
+
+
 async def test_a_forwarded_header_does_not_make_a_reader_local(server: LiveServer) -> None:
     """Behind the trusted proxy the client is who the proxy says, so a reader's own
     X-Forwarded-For (kept first by a proxy that appends) gets a 404, as does a remote one."""
@@ -130,24 +148,33 @@ def _worker_readers(directory: Path, pid: int) -> float:
 
 async def test_one_scrape_sums_every_worker_and_survives_a_kill(
     serve: Callable[..., tuple[subprocess.Popen[str], str]], pg_editor: EditorLogin,
+    process_env: dict[str, str],
 ) -> None:
-    """Under `serve --workers 2`, one scrape counts the readers of both workers; after a
-    worker is killed with SIGKILL and replaced, the gauge counts the survivors; the shared
-    directory is gone once the supervisor stops."""
-    supervisor, base = serve("--workers", "2")
-    await create_stream(base, pg_editor)
+    """Under `serve --workers 2` (metrics on a port of their own), one scrape counts the
+    readers of both workers; after a worker is killed with SIGKILL and replaced, the gauge
+    counts the survivors; the shared directory is gone once the supervisor stops."""
+    metrics_port = free_port()
+    process_env["BULLETIN_METRICS_PORT"] = str(metrics_port)
+    supervisor, main = serve("--workers", "2")
+    base = f"http://127.0.0.1:{metrics_port}"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{main}/metrics")).status_code == 404
+    await create_stream(main, pg_editor)
     workers = sorted(_workers(supervisor))
     directory = _shared_dir(workers[0])
     sockets: list[ClientConnection] = []
     for _ in range(5):  # the kernel picks the worker: open more until both have some
         for _ in range(6):
-            sockets.append(await ws_connect(ws(base)))
+            sockets.append(await ws_connect(ws(main)))
             await subscribe(sockets[-1], "s")
         await until(base, "bulletin_connections", WEBSOCKET, len(sockets))
         shares = {pid: _worker_readers(directory, pid) for pid in workers}
         if all(shares.values()):
             break
     assert sum(shares.values()) == len(sockets) and all(shares.values()), shares
+    memory = {labels for (name, labels) in (await scrape(base))
+              if name == "process_resident_memory_bytes"}
+    assert {dict(labels)["pid"] for labels in memory} == {str(pid) for pid in workers}
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
     for _ in range(100):
@@ -160,7 +187,7 @@ async def test_one_scrape_sums_every_worker_and_survives_a_kill(
     survivors = shares[workers[1]]
     await until(base, "bulletin_connections", WEBSOCKET, survivors)
     for _ in range(2):
-        sockets.append(await ws_connect(ws(base)))
+        sockets.append(await ws_connect(ws(main)))
         await subscribe(sockets[-1], "s")
     values = await until(base, "bulletin_connections", WEBSOCKET, survivors + 2)
     assert values[("bulletin_connections_opened_total", frozenset())] >= len(sockets)

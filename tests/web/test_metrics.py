@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from bulletin.settings import Settings, SettingsError
 from bulletin.web.app import create_app
@@ -101,6 +102,14 @@ async def test_metrics_can_be_turned_off(app_with: object) -> None:
     """BULLETIN_METRICS=0: no /metrics, even from loopback."""
     app = await app_with(metrics=False)  # type: ignore[operator]
     assert (await scrape_from(app, "127.0.0.1")).status_code == 404
+
+
+def test_every_endpoint_has_one_template(app: Starlette) -> None:
+    """Requests are labelled by their endpoint's template: no endpoint may serve two."""
+    seen: dict[object, str] = {}
+    for route in app.routes:
+        if isinstance(route, Route):
+            assert seen.setdefault(route.endpoint, route.path) == route.path, route.path
 
 
 def test_settings_refuse_a_malformed_allow_list() -> None:

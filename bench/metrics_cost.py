@@ -8,6 +8,12 @@ deliveries per second (docs/benchmarks.md: "Metrics").
 
     .venv/bin/python bench/metrics_cost.py                  # the figures in the docs
     .venv/bin/python bench/metrics_cost.py --quick          # a smoke run
+    .venv/bin/python bench/metrics_cost.py --parts          # what each part costs, alone
+
+``--parts`` times, in this process and best of several tries (so that other work on the
+machine barely shows), what turning the metrics on adds: one scrape with as many readers
+as the burst has, the HTTP middleware around one request, and the latency measurement of
+one event; and, from those, what they add to the burst's own CPU.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +98,105 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"settings": vars(args).copy(), "rounds": rounds}
 
 
+class _Outlet:
+    def write(self, data: bytes) -> int:
+        return 0
+
+    def close(self, code: Any) -> None:
+        pass
+
+
+def _best(fn: Any, repeat: int, number: int) -> float:
+    """Best seconds per call of ``fn`` over ``repeat`` tries of ``number`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - started) / number)
+    return best
+
+
+async def parts(args: argparse.Namespace) -> dict[str, Any]:
+    """Each added cost, alone (see the module's docstring)."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from bulletin.core.hub import Hub
+    from bulletin.core.needs import LoadStream, StreamInfo
+    from bulletin.core.prepared import Encoding
+    from bulletin.live.brokers.base import BrokerState
+    from bulletin.settings import Settings
+    from bulletin.web.metrics import Metrics
+    from bulletin.web.requestmetrics import RequestMetrics
+
+    settings = Settings(secret_key="k" * 40)
+    hub = Hub()
+
+    class Broker:
+        state = BrokerState.CONNECTED
+        reconnects = 0
+
+    class Db:
+        def pool_in_use(self) -> int:
+            return 0
+
+    class Live:  # what Metrics reads of a HubDriver
+        def __init__(self) -> None:
+            self.hub, self.broker, self.db = hub, Broker(), Db()
+            self.published = self.gap_reads = self.repaired = self.resyncs = 0
+            self.observe_latency = None
+
+    for n in range(args.subscribers):
+        sub = hub.connect(_Outlet(), Encoding.FRAME)
+        needs = hub.subscribe(sub, f"s{n % 50}", None)
+        for need in needs:
+            if isinstance(need, LoadStream):
+                hub.stream_loaded(need.stream, need.token, StreamInfo("live", 0), [])
+    metrics = Metrics(settings)
+    metrics.start(Live())  # type: ignore[arg-type]
+    scrape = _best(metrics.render, 5, 20)
+
+    async def endpoint(request: Any) -> JSONResponse:
+        return JSONResponse({"ok": True}, 201)
+
+    inner = Starlette(routes=[Route("/api/streams/{slug}/posts", endpoint, methods=["POST"])])
+    inner.state.metrics = metrics
+    measured = RequestMetrics(inner)
+    scope = {"type": "http", "method": "POST", "path": "/api/streams/bench/posts",
+             "raw_path": b"/api/streams/bench/posts", "query_string": b"", "headers": [],
+             "root_path": "", "scheme": "http", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 5000), "http_version": "1.1"}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def requests(app: Any, number: int) -> float:
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(number):
+                await app(dict(scope, app=inner), receive, send)
+            best = min(best, (time.perf_counter() - started) / number)
+        return best
+
+    bare = await requests(inner, 2000)
+    wrapped = await requests(measured, 2000)
+    observe = _best(lambda: metrics.latency.observe(0.004), 5, 20000)
+    # The burst: posts requests and events, one scrape a second for its length.
+    seconds = args.burst_seconds
+    added = args.burst_posts * (max(0.0, wrapped - bare) + observe) + seconds * scrape
+    return {"subscribers": args.subscribers, "scrape_ms": round(scrape * 1000, 3),
+            "middleware_us_per_request": round((wrapped - bare) * 1e6, 2),
+            "latency_observe_us_per_event": round(observe * 1e6, 2),
+            "burst_seconds": seconds, "added_ms_per_burst": round(added * 1000, 1),
+            "added_share_of_burst": round(added / seconds, 5)}
+
+
 def summary(results: dict[str, Any]) -> str:
     lines = ["| round | metrics | deliveries/s | server µs/delivery | lost | dup | scrapes |",
              "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -120,7 +226,13 @@ def main() -> int:
     parser.add_argument("--sources", type=int, default=4)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--parts", action="store_true", help="time each added cost alone")
+    parser.add_argument("--burst-seconds", type=float, default=8.3,
+                        help="--parts: the burst's length (5,000 x 200 at 120,000/s)")
     args = parser.parse_args()
+    if args.parts:
+        print(json.dumps(asyncio.run(parts(args)), indent=2))
+        return 0
     if args.quick:
         args.subscribers, args.burst_posts, args.rounds = 100, 20, 1
     if (os.cpu_count() or 1) < 2:

@@ -5,9 +5,11 @@ in one scrape, right again after a worker is killed and replaced."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from websockets.asyncio.client import ClientConnection
@@ -22,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from tests.conftest import EditorLogin
 
 from .conftest import Api, LiveServer, free_port, subscribe, ws_connect
+from .test_nginx import nginx  # noqa: F401  (the fixture)
 from .test_processes import _workers, create_stream, ws
 
 Values = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -111,6 +115,35 @@ async def test_a_forwarded_header_does_not_make_a_reader_local(server: LiveServe
             r = await client.get("/metrics", headers={"X-Forwarded-For": forwarded})
             assert r.status_code == 404, forwarded
         assert (await client.get("/metrics")).status_code == 200
+
+
+def _outside_address() -> str:
+    """An address of this machine that is not loopback, to call from as a reader would."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only a route is chosen
+            address: str = probe.getsockname()[0]
+        except OSError:
+            address = "127.0.0.1"
+    if ipaddress.ip_address(address).is_loopback:
+        pytest.skip("this machine has no address but loopback")
+    return address
+
+
+async def test_readers_through_the_documented_nginx_get_a_404(
+        server: LiveServer, nginx: Callable[[list[int]], str]) -> None:  # noqa: F811
+    """nginx (docs/nginx.conf) connects to Bulletin from loopback but passes on the
+    reader's address: a reader calling from outside gets a 404 for /metrics through it,
+    even with a forged X-Forwarded-For: 127.0.0.1; a local call through it still reads."""
+    base = nginx([server.port])
+    outside = httpx.AsyncHTTPTransport(local_address=_outside_address())
+    async with httpx.AsyncClient(transport=outside) as client:
+        for headers in ({}, {"X-Forwarded-For": "127.0.0.1"}):
+            r = await client.get(f"{base}/metrics", headers=headers)
+            assert r.status_code == 404, headers
+        assert (await client.get(f"{base}/api/streams")).status_code == 200
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{base}/metrics")).status_code == 200
 
 
 async def test_a_port_of_its_own(start_server: Callable[..., Any]) -> None:

@@ -4,7 +4,8 @@
 worker and names it in ``PROMETHEUS_MULTIPROC_DIR``, which the workers inherit: each writes
 its metrics there (``web/metrics.py``), and a scrape of any worker reads them all. When a
 worker dies its live gauges' files are removed (``mark_process_dead``), so that the gauges
-sum the workers alive; its counters stay, so that totals never go back. The directory is
+sum the workers alive; its counters stay, so that totals never go back. (A worker that
+stops gracefully removes its own: ``Metrics.stop``.) The directory is
 removed when the supervisor stops.
 """
 

@@ -28,9 +28,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -157,6 +164,10 @@ class Metrics:
         self.allowed = [ipaddress.ip_network(entry, strict=False)
                         for entry in settings.metrics_allow]
         self.live: HubDriver | None = None
+        # No ``_created`` series beside each counter and histogram (they double the text,
+        # and the multiprocess mode has none): prometheus-client's own switch, for the
+        # process.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=False)
         # In multiprocess mode the metrics are read from the files, not from a registry.
         own = None if multiprocess_dir else self.registry
@@ -194,13 +205,18 @@ class Metrics:
             self._task = asyncio.get_running_loop().create_task(self._copying(live))
 
     async def stop(self) -> None:
-        """Stop copying; the last values stay until the supervisor marks the worker dead."""
+        """Stop measuring; with several workers, take this worker's gauges out of the
+        sums (its counters stay), as the supervisor does for a worker that died."""
         if self.live is not None:
             self.live.observe_latency = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self.multiprocess_dir:
+            # A worker retired on purpose (a rolling restart) must not leave its readers
+            # counted until something else notices.
+            mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
 
     def allows(self, host: str | None) -> bool:
         """Whether a client at ``host`` may read the metrics."""

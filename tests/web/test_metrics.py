@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bulletin.settings import Settings, SettingsError
 from bulletin.web.app import create_app
-from bulletin.web.metrics import LIVE
+from bulletin.web.metrics import LIVE, Metrics
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -110,6 +110,17 @@ def test_every_endpoint_has_one_template(app: Starlette) -> None:
     for route in app.routes:
         if isinstance(route, Route):
             assert seen.setdefault(route.endpoint, route.path) == route.path, route.path
+
+
+def test_who_may_read() -> None:
+    """Loopback in every spelling, and the allowed networks, may read; nobody else, nor a
+    client whose address is unknown or not an address."""
+    metrics = Metrics(Settings(secret_key="k" * 40, metrics_allow=("10.0.0.0/8", "2001:db8::/32")))
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "10.1.2.3",
+                 "::ffff:10.1.2.3", "2001:db8::5"):
+        assert metrics.allows(host), host
+    for host in ("203.0.113.9", "11.0.0.1", "2001:db9::5", "testclient", "", None):
+        assert not metrics.allows(host), host
 
 
 def test_settings_refuse_a_malformed_allow_list() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -188,6 +189,18 @@ class Settings:
     oembed_wait_seconds: float = 2.0
     # Largest oEmbed answer read (bytes; a larger one is refused).
     oembed_max_bytes: int = 512 * 1024
+    # --- metrics: GET /metrics in Prometheus's text format (docs/monitoring.md) ----------
+    # Serve them at all (0: no /metrics, and nothing measured).
+    metrics: bool = True
+    # Who may read them besides loopback: addresses or networks (10.0.0.0/8,192.168.1.5),
+    # as the client address is known after trusted proxies (forwarded_allow_ips); anyone
+    # else gets a 404.
+    metrics_allow: tuple[str, ...] = ()
+    # A port of their own (on the server's host), and then not on the main port; 0: the
+    # main port.
+    metrics_port: int = 0
+    # Streams with the most readers that get series of their own (the rest are summed).
+    metrics_streams: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -220,6 +233,7 @@ class Settings:
                 f"BULLETIN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
         self._validate_media()
         self._validate_oembed()
+        self._validate_metrics()
         for name in ("max_body_bytes", "max_upload_bytes", "max_image_pixels",
                      "media_workers", "max_post_chars", "page_size", "max_page_size",
                      "events_page_size", "write_burst", "replay_limit", "window_events",
@@ -265,6 +279,20 @@ class Settings:
                 "BULLETIN_PRODUCTION=1: otherwise a request's Host header sets the links "
                 "in pages that caches share")
         return self
+
+    def _validate_metrics(self) -> None:
+        for entry in self.metrics_allow:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"{PREFIX}METRICS_ALLOW: expected addresses or networks such as "
+                    f"10.0.0.0/8, got {entry!r}") from None
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"{PREFIX}METRICS_PORT must be a port number (0: the main "
+                                f"port), got {self.metrics_port}")
+        if self.metrics_streams < 0:
+            raise SettingsError(f"{PREFIX}METRICS_STREAMS must not be negative")
 
     def _validate_oembed(self) -> None:
         for name in ("oembed_timeout_seconds", "oembed_wait_seconds", "oembed_max_bytes"):

@@ -45,7 +45,8 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
-from .serving import BulletinServer
+from .metricsdir import MetricsDir
+from .serving import BulletinServer, listen
 from .settings import Settings
 
 log = logging.getLogger("bulletin.supervisor")
@@ -67,22 +68,17 @@ HUNG_GRACE_SECONDS = 5.0
 
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket every worker accepts on."""
-    family, kind, proto, _name, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    return listen(host, port)
 
 
 # --- the worker (runs in the child) -------------------------------------------------------
 
 def run_worker(secret_key: str, host: str, port: int, sock: socket.socket,
-               beat: ctypes.c_double, number: int = 0) -> None:
-    """One worker: the app under BulletinServer on the shared socket, beating to ``beat``;
-    ``number`` (1..N, kept by its replacement) is on its log lines."""
+               beat: ctypes.c_double, number: int = 0,
+               metrics_sock: socket.socket | None = None) -> None:
+    """One worker: the app under BulletinServer on the shared socket (and the metrics'
+    own, if any), beating to ``beat``; ``number`` (1..N, kept by its replacement) is on
+    its log lines."""
     from .logsetup import configure
     from .serving import config
     from .web.app import create_app
@@ -92,7 +88,8 @@ def run_worker(secret_key: str, host: str, port: int, sock: socket.socket,
     configure(settings, worker=number)
     app = create_app(settings)
     worker_config = config(app, settings, host=host, port=port)
-    WorkerServer(worker_config, app, beat).run(sockets=[sock])
+    WorkerServer(worker_config, app, beat).run(
+        sockets=[sock] if metrics_sock is None else [sock, metrics_sock])
 
 
 class WorkerServer(BulletinServer):
@@ -164,10 +161,18 @@ class Supervisor:
         # the time after which it is killed.
         self._joining: Worker | None = None
         self._leaving: list[tuple[Worker, float]] = []
+        # The metrics: their own port's socket (shared like the main one), and the
+        # directory the workers' multiprocess files go in (server/metricsdir.py).
+        self._metrics_sock: socket.socket | None = None
+        self._metrics: MetricsDir | None = None
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT, rolling on SIGHUP; returns the exit status."""
         self._sock = bind(self.host, self.port)
+        if self.settings.metrics:
+            self._metrics = MetricsDir()
+            if self.settings.metrics_port:
+                self._metrics_sock = bind(self.host, self.settings.metrics_port)
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         log.info("supervisor %d: starting %d workers on %s:%d", os.getpid(), self.count,
@@ -182,6 +187,10 @@ class Supervisor:
         finally:
             self._stop_all()
             self._sock.close()
+            if self._metrics_sock is not None:
+                self._metrics_sock.close()
+            if self._metrics is not None:
+                self._metrics.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info("supervisor %d: stopped", os.getpid())
@@ -195,7 +204,8 @@ class Supervisor:
         beat = self._context.RawValue(ctypes.c_double, 0.0)  # no lock a worker could die holding
         process = self._context.Process(
             target=run_worker, name="bulletin-worker",
-            args=(self.settings.secret_key, self.host, self.port, self._sock, beat, number))
+            args=(self.settings.secret_key, self.host, self.port, self._sock, beat, number,
+                  self._metrics_sock))
         process.start()
         log.info("worker %d started", process.pid)
         return Worker(process, time.monotonic(), beat, number)
@@ -226,6 +236,7 @@ class Supervisor:
         return timeout if worker.ready else max(timeout, STARTUP_SECONDS)
 
     def _replace_dead(self, index: int, worker: Worker) -> None:
+        self._gone(worker)
         code = worker.process.exitcode
         if code == STARTUP_FAILURE:
             log.error("worker %d could not start; stopping", worker.pid)
@@ -243,6 +254,12 @@ class Supervisor:
             return
         self.workers[index] = self._start(worker.number)
 
+    def _gone(self, worker: Worker) -> None:
+        """A worker has exited: its live gauges no longer count (a graceful stop removes
+        its own; a killed one cannot)."""
+        if self._metrics is not None and worker.pid is not None:
+            self._metrics.worker_died(worker.pid)
+
     def _retire(self, worker: Worker, grace: float) -> None:
         """Tell a worker to stop (once: a second SIGTERM would make uvicorn skip the
         graceful part); ``_reap`` kills it if it is still there after ``grace``."""
@@ -255,6 +272,7 @@ class Supervisor:
         for worker, deadline in list(self._leaving):
             if not worker.process.is_alive():
                 worker.process.join()
+                self._gone(worker)
                 self._leaving.remove((worker, deadline))
             elif now > deadline and worker.pid is not None:
                 log.warning("worker %d did not stop in time; killing it", worker.pid)

@@ -88,3 +88,16 @@ def test_quick_uploads_benchmark_delivers_every_post_and_stores_every_photo(
         assert len(uploads) == results["settings"]["photos"]
         assert {u["status"] for u in uploads} == {201}
     assert "| median (" in proc.stdout
+
+
+def test_metrics_cost_parts_time_each_added_cost() -> None:
+    """`bench/metrics_cost.py --parts` times a scrape, the HTTP middleware and the latency
+    measurement, and what they add to a burst (no figure asserted)."""
+    proc = subprocess.run(
+        [sys.executable, "bench/metrics_cost.py", "--parts", "--subscribers", "200"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(proc.stdout)
+    assert figures["subscribers"] == 200
+    for name in ("scrape_ms", "latency_observe_us_per_event", "added_ms_per_burst"):
+        assert figures[name] > 0, name

@@ -35,6 +35,7 @@ from typing import Any
 
 from . import closecodes, protocol
 from .closecodes import CloseCode
+from .counters import HubCounters
 from .needs import CancelLoad, Joined, LoadEvents, LoadStream, Need, StreamInfo, Unfollow
 from .prepared import Encoding, Outlet, PreparedEvent
 from .protocol import PUBLIC_STATUSES
@@ -125,10 +126,11 @@ class Hub:
         self.max_refused = max_refused
         self.channels: dict[str, Channel] = {}
         self.subscribers: dict[Subscriber, None] = {}
-        # Plain counters, read on a tick (the summary line): slow subscribers closed, and
-        # resets sent.
+        # Plain counters, read on a tick (the summary line) and when scraped (the
+        # metrics): slow subscribers closed here, the rest in ``counters``.
         self.evicted = 0
-        self.resets = 0
+        # Read by the metrics when scraped (core/counters.py).
+        self.counters = HubCounters()
         self._needs: list[Need] = []
         self._dirty: list[Channel] = []
         self._tokens = 0
@@ -140,6 +142,9 @@ class Hub:
         """Register a new connection."""
         sub = Subscriber(outlet, encoding, drafts, credential)
         self.subscribers[sub] = None
+        counters = self.counters
+        counters.connected += 1
+        counters.open[encoding] += 1
         return sub
 
     def credentials(self) -> set[Hashable]:
@@ -155,7 +160,10 @@ class Hub:
 
     def disconnect(self, sub: Subscriber) -> list[Need]:
         """Forget a connection that has ended."""
-        self.subscribers.pop(sub, None)
+        if sub in self.subscribers:  # not closed by the hub: the peer went away
+            del self.subscribers[sub]
+            self.counters.open[sub.encoding] -= 1
+            self.counters.left += 1
         for slug in list(sub.streams):
             self._leave(sub, slug)
         return self._take()
@@ -239,6 +247,7 @@ class Hub:
                 slug, self._tokens, deque(maxlen=self.window_size))
             self._needs.append(LoadStream(slug, channel.token))
         sub.streams[slug] = False
+        self.counters.subscribed += 1
         if only:
             if sub.filters is None:
                 sub.filters = {}
@@ -443,8 +452,8 @@ class Hub:
 
     def _reset(self, channel: Channel, sub: Subscriber) -> None:
         assert channel.head is not None
-        self.resets += 1
         self._leave(sub, channel.slug)
+        self.counters.resets += 1
         self._send(sub, protocol.reset(channel.slug, channel.head), kind="reset")
 
     @property
@@ -482,6 +491,7 @@ class Hub:
         """Advance the channel by one event; ``_flush`` fans it out."""
         channel.head = event.seq
         channel.window.append(event)
+        self.counters.events += 1
         if event.status is not None:
             channel.status = event.status
         if event.post_id is not None and event.op != "post.created":
@@ -542,14 +552,17 @@ class Hub:
         dirty, self._dirty = self._dirty, []
         limit = self.max_pending
         slow: list[Subscriber] = []
+        frames = 0
         for channel in dirty:
             events, channel.pending = channel.pending, []
             channel.active = True
             for encoding, subs in channel.live.items():
                 if subs:
-                    _fan_out(events, encoding, subs, limit, slow)
+                    frames += _fan_out(events, encoding, subs, limit, slow)
             for (encoding, only), subs in channel.filtered.items():
-                _fan_out([e.for_filter(only) for e in events], encoding, subs, limit, slow)
+                frames += _fan_out([e.for_filter(only) for e in events], encoding, subs,
+                                   limit, slow)
+        self.counters.frames += frames
         for sub in slow:
             self._evict(sub, closecodes.SLOW)
 
@@ -570,6 +583,7 @@ class Hub:
         if sub.closed is not None:
             return
         sub.active = True
+        self.counters.frames += 1
         if sub.outlet.write(data) > self.max_pending:
             self._evict(sub, closecodes.SLOW)
 
@@ -631,21 +645,27 @@ class Hub:
             self.evicted += 1
         for slug in list(sub.streams):
             self._leave(sub, slug)
-        self.subscribers.pop(sub, None)
+        counters = self.counters
+        if sub in self.subscribers:
+            del self.subscribers[sub]
+            counters.open[sub.encoding] -= 1
+        counters.closed[code.code] = counters.closed.get(code.code, 0) + 1
         sub.outlet.close(code)
 
 
 def _fan_out(events: list[PreparedEvent], encoding: Encoding, subs: dict[Subscriber, None],
-             limit: int, slow: list[Subscriber]) -> None:
-    """Write ``events`` to every one of ``subs``: the same bytes object to each."""
+             limit: int, slow: list[Subscriber]) -> int:
+    """Write ``events`` to every one of ``subs``: the same bytes object to each; returns
+    the number of writes."""
     if encoding is Encoding.MESSAGE and len(events) > 1:
         for sub in subs:  # one message per event
             write = sub.outlet.write
             if max([write(e.payload) for e in events]) > limit:
                 slow.append(sub)
-        return
+        return len(subs) * len(events)
     data = (events[0].encoded(encoding) if len(events) == 1
             else b"".join(e.encoded(encoding) for e in events))
     for sub in subs:
         if sub.outlet.write(data) > limit:
             slow.append(sub)
+    return len(subs)

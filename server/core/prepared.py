@@ -42,8 +42,8 @@ class PreparedEvent:
     """One committed event with its encodings, each built once (again only if a later
     change to its post restates it)."""
 
-    __slots__ = ("_facts", "_frame", "_sse", "_stub", "op", "payload", "post_id", "seq",
-                 "status", "stream")
+    __slots__ = ("_facts", "_frame", "_sse", "_stub", "at", "op", "payload", "post_id",
+                 "seq", "status", "stream")
 
     def __init__(self, stream: str, seq: int, op: str, payload: bytes,
                  status: str | None = None, post_id: int | None = None) -> None:
@@ -55,6 +55,8 @@ class PreparedEvent:
         self.status = status
         # The post a post.* event carries, whose later changes restate this event.
         self.post_id = post_id
+        # When it was written (ISO 8601, from the payload): for the delivery latency.
+        self.at: str | None = None
         self._frame: bytes | None = None
         self._sse: bytes | None = None
         # For filtered subscriptions (built on demand): the post's JSON, and the stub.
@@ -72,7 +74,10 @@ class PreparedEvent:
         if not isinstance(post_id, int) or isinstance(post_id, bool):
             post_id = None
         raw = payload.encode() if isinstance(payload, str) else payload
-        return cls(data["stream"], data["seq"], data["op"], raw, status, post_id)
+        event = cls(data["stream"], data["seq"], data["op"], raw, status, post_id)
+        at = data.get("at")
+        event.at = at if isinstance(at, str) else None
+        return event
 
     def post(self) -> dict[str, Any] | None:
         """The post state this event carries (decoded anew: only changes need it)."""

@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ..core import closecodes, protocol
@@ -115,16 +117,25 @@ class HubDriver:
         self.frame_limiter = RateLimiter(rate=settings.address_frames_per_second,
                                          burst=settings.address_frame_burst)
         self.newsroom = Newsroom(hub=self.hub, broker=broker, settings=settings, run=self.run)
-        # Counters for the summary line (per connection or per batch, never per frame).
+        # Plain counters (per connection or per batch, never per frame), read on a tick by
+        # the summary line and when scraped by the metrics: connections opened and closed
+        # and open now by transport, events this process published and received from the
+        # broker, reads that mended a gap and the events they brought, broker Resyncs.
         self.connects = 0
         self.disconnects = 0
         self.ws = 0
         self.sse = 0
         self.published = 0
         self.received = 0
+        self.gap_reads = 0
+        self.repaired = 0
+        self.resyncs = 0
         self._resets_told = 0
         # When the database first failed a read, while it keeps failing.
         self._database_down: float | None = None
+        # Called with each event's seconds from its commit to the end of its fan-out here,
+        # when the metrics are on (None: not measured).
+        self.observe_latency: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         """Start reading the broker, sending heartbeats and checking credentials."""
@@ -247,7 +258,7 @@ class HubDriver:
 
     def run(self, needs: Iterable[Need]) -> None:
         """Carry out what the hub asked for, in the background."""
-        if self.hub.resets != self._resets_told:
+        if self.hub.counters.resets != self._resets_told:
             self._tell_resets()
         for need in needs:
             if self._closing:
@@ -270,7 +281,8 @@ class HubDriver:
                 self.newsroom.joined(need.subscriber, need.stream)
 
     def _tell_resets(self) -> None:
-        count, self._resets_told = self.hub.resets - self._resets_told, self.hub.resets
+        resets = self.hub.counters.resets
+        count, self._resets_told = resets - self._resets_told, resets
         log.warning("sent reset to %d subscription(s) that resumed from further back than "
                     "%d events or from ahead of the stream; they reload it over HTTP",
                     count, self.settings.replay_limit)
@@ -285,7 +297,33 @@ class HubDriver:
                 events.append(PreparedEvent.from_payload(payload))
             except (ValueError, KeyError, TypeError):
                 log.error("could not deliver a malformed event locally")
+        fresh = self._fresh(events) if self.observe_latency is not None else None
         self.run(self.hub.events_committed(events))
+        if fresh:
+            self._measure(fresh)
+
+    def _fresh(self, events: list[PreparedEvent]) -> list[PreparedEvent]:
+        """The events the hub will fan out now: followed, and not already applied (the
+        broker's copy of an event this process committed is not)."""
+        channels = self.hub.channels
+        fresh = []
+        for event in events:
+            channel = channels.get(event.stream)
+            if channel is not None and channel.head is not None and event.seq > channel.head:
+                fresh.append(event)
+        return fresh
+
+    def _measure(self, events: list[PreparedEvent]) -> None:
+        """Report each event's time from its commit to now (its fan-out is done)."""
+        assert self.observe_latency is not None
+        now = time.time()
+        for event in events:
+            if event.at is not None:
+                try:
+                    written = datetime.fromisoformat(event.at).timestamp()
+                except ValueError:
+                    continue
+                self.observe_latency(max(0.0, now - written))
 
     # --- background work -------------------------------------------------------------
 
@@ -318,8 +356,12 @@ class HubDriver:
                 except (ValueError, KeyError, TypeError):
                     log.error("dropped a malformed broker message on %s", message.channel)
             self.received += len(events)
+            fresh = self._fresh(events) if self.observe_latency is not None else None
             self.run(self.hub.events_committed(events))
+            if fresh:
+                self._measure(fresh)
             if resync:
+                self.resyncs += 1
                 self.run(self.hub.resync())
                 # A revocation announced meanwhile may be among what was lost.
                 self._check_now.set()
@@ -391,6 +433,9 @@ class HubDriver:
         except LoadGaveUp:
             self.run(self.hub.events_failed(need.stream, need.after))
             return
+        if need.repair:
+            self.gap_reads += 1
+            self.repaired += len(events)
         self.run(self.hub.events_loaded(need.stream, need.after, events))
 
     async def _bounded(self, what: str, read: Callable[[], Awaitable[T]], load: _Load, *,

@@ -45,7 +45,7 @@ class Summary:
         driver = self.driver
         counts = {name: getattr(driver, name) for name in _COUNTERS}
         counts["evictions"] = driver.hub.evicted
-        counts["resets"] = driver.hub.resets
+        counts["resets"] = driver.hub.counters.resets
         return counts
 
     def fields(self, interval: float) -> dict[str, Any]:

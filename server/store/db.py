@@ -91,6 +91,11 @@ class Database:
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
+    def pool_in_use(self) -> int:
+        """Connections checked out of the pool now (for the metrics; 0 without a pool)."""
+        checkedout = getattr(self.engine.pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()

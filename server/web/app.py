@@ -29,6 +29,8 @@ from .assets import Assets
 from .cardmaker import CardMaker
 from .imaging import ImageWorkers
 from .latecards import resume
+from .metrics import Metrics
+from .requestmetrics import RequestMetrics
 from .routes import (
     admin,
     api,
@@ -69,6 +71,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await broker.connect()
         live = HubDriver(settings=settings, db=db, broker=broker)
         await live.start()
+        metrics = Metrics.from_env(settings) if settings.metrics else None
+        if metrics is not None:
+            metrics.start(live)
+        app.state.metrics = metrics
         media_store = media_store_from_url(settings.media_location, settings)
         imaging = ImageWorkers(settings.media_workers)
         cards = CardMaker(settings, media=media_store, imaging=imaging)
@@ -97,6 +103,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Late cards publish through the hub driver: stop them first.
             await cards.close()
             await imaging.close()
+            if metrics is not None:
+                await metrics.stop()
             await live.stop()
             await broker.disconnect()
             await db.dispose()
@@ -110,6 +118,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Outermost: the id is set before anything logs, and the 500 carries it.
             Middleware(requestlog.RequestIds),
             Middleware(requestlog.AccessLog),
+            *([Middleware(RequestMetrics, metrics_port=settings.metrics_port)]
+              if settings.metrics else []),
             Middleware(UnexpectedErrors),
             *([Middleware(AllowedHosts, hosts=settings.allowed_hosts)]
               if settings.allowed_hosts else []),

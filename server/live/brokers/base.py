@@ -58,6 +58,10 @@ class Broker(Protocol):
     def state(self) -> BrokerState:
         """The connection's state (for readiness checks and logs)."""
 
+    @property
+    def reconnects(self) -> int:
+        """Times the connection was made again after it was lost (for the metrics)."""
+
     async def connect(self) -> None:
         """Start; call once before anything else. An unreachable broker is not an error
         here: the broker keeps retrying in the background (state RECONNECTING)."""

@@ -26,6 +26,11 @@ class MemoryBroker:
         """CONNECTED between connect and disconnect: there is nothing to lose touch with."""
         return BrokerState.CONNECTED if self._connected else BrokerState.CLOSED
 
+    @property
+    def reconnects(self) -> int:
+        """Never: there is no connection to lose."""
+        return 0
+
     async def connect(self) -> None:
         """Start accepting messages."""
         self._connected = True

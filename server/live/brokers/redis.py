@@ -63,6 +63,7 @@ class RedisBroker:
     def __init__(self, url: str, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self.url, self.prefix = split_url(url)
         self._state = BrokerState.CLOSED
+        self._reconnects = 0
         # Channels (without prefix) someone here follows: subscribed again on reconnect.
         self._channels: set[str] = set()
         # The subscriber connection, once its SUBSCRIBE for every channel was sent.
@@ -193,12 +194,18 @@ class RedisBroker:
         """Messages dropped because the consumer was a whole queue behind."""
         return self._inbox.dropped
 
+    @property
+    def reconnects(self) -> int:
+        """Times the subscriber connection was made again after it was lost."""
+        return self._reconnects
+
     # --- the subscriber connection -------------------------------------------------------
 
     async def _run(self) -> None:
         """Connect, subscribe, read until the connection fails; again, with back-off."""
         delay = BACKOFF_FIRST
         failures = 0
+        connected = False
         while True:
             try:
                 conn = await self._open()
@@ -214,6 +221,9 @@ class RedisBroker:
                 log.warning("reconnected to the broker at %s after %d attempts",
                             self._shown(), failures)
             delay, failures = BACKOFF_FIRST, 0
+            if connected:
+                self._reconnects += 1
+            connected = True
             try:
                 await self._read(conn)
             except _FAILURES as exc:

@@ -10,13 +10,37 @@ INSTALLED := $(VENV)/.installed
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 TSC := client_js/node_modules/.bin/tsc
 
-.PHONY: run test lint format clean
+.PHONY: run test test-oldest lint format clean
 
 run: $(INSTALLED)
 	$(BIN)/bulletin serve --demo
 
 test: $(INSTALLED) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast tests against the oldest version of every dependency that pyproject.toml
+# allows (each direct dependency pinned to its floor by .ci/oldest_constraints.py), on the
+# oldest Python it allows, in a virtual environment of their own. No browser, no nginx.
+OLDEST := .venv-oldest
+OLDEST_PYTHON ?= python3.11
+# The wings' tests (the web's against SQLite only: tests/store covers PostgreSQL), the
+# command line and the transport limits (real `bulletin serve` processes: uvicorn's
+# private parts at work).
+OLDEST_TESTS ?= tests/core tests/live tests/store tests/web tests/test_cli.py \
+	tests/test_version.py tests/integration/test_transport_limits.py
+
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider -k "not postgres or store" \
+		$(OLDEST_TESTS) $(PYTEST_ARGS)
+
+$(OLDEST)/.installed: pyproject.toml .ci/oldest_constraints.py
+	$(OLDEST_PYTHON) -m venv --clear $(OLDEST)
+	$(OLDEST_PYTHON) .ci/oldest_constraints.py constraints > $(OLDEST)/constraints.txt
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -c $(OLDEST)/constraints.txt -e . \
+		$$($(OLDEST_PYTHON) .ci/oldest_constraints.py requirements)
+	$(OLDEST)/bin/python -m pip freeze --exclude-editable > $(OLDEST)/installed.txt
+	@touch $@
 
 # axe-core (npm) for the browser tests' accessibility audit. Without npm the audit skips
 # with its reason (and fails under BULLETIN_REQUIRE_BROWSER=1, as on CI).
@@ -31,13 +55,13 @@ $(TSC): client_js/package-lock.json
 	cd client_js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.bin/tsc
 
 lint: $(INSTALLED) $(TSC)
-	$(BIN)/ruff check server tests alembic bench
+	$(BIN)/ruff check server tests alembic bench .ci
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	cd client_js && node_modules/.bin/tsc -p tsconfig.json
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix server tests alembic bench
+	$(BIN)/ruff check --fix server tests alembic bench .ci
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3.11, python3.12 ...)"; exit 1; }
@@ -49,4 +73,4 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 clean:
-	rm -rf $(VENV) tests/browser/node_modules client_js/node_modules bulletin.db bulletin.db-wal bulletin.db-shm .bulletin-secret
+	rm -rf $(VENV) $(OLDEST) tests/browser/node_modules client_js/node_modules bulletin.db bulletin.db-wal bulletin.db-shm .bulletin-secret

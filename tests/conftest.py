@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -64,6 +65,18 @@ def _asyncpg_dsn(url: str, database: str | None = None) -> str:
     if database is not None:
         parsed = parsed.set(database=database)
     return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def bulletin_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from this checkout, once per session (pip fetches the build backend
+    from the index)."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "--quiet", "--wheel-dir", str(out), str(Path(__file__).resolve().parents[1])],
+                   check=True, capture_output=True, text=True, timeout=300)
+    (found,) = out.glob("bulletin-*.whl")
+    return found
 
 
 @pytest.fixture(scope="session")

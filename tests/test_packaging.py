@@ -14,15 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel built from this checkout (pip fetches the build backend from the index)."""
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "--quiet", "--wheel-dir", str(out), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    (found,) = out.glob("bulletin-*.whl")
-    return found
+@pytest.fixture
+def wheel(bulletin_wheel: Path) -> Path:
+    """The wheel built from this checkout (once per session: tests/conftest.py)."""
+    return bulletin_wheel
 
 
 def test_the_wheel_holds_bulletin_and_no_server(wheel: Path) -> None:
@@ -34,8 +29,24 @@ def test_the_wheel_holds_bulletin_and_no_server(wheel: Path) -> None:
     for needed in ("bulletin/cli.py", "bulletin/core/hub.py", "bulletin/web/client_js/client.js",
                    "bulletin/web/client_js/protocol.js", "bulletin/web/client_js/index.d.ts",
                    "bulletin/web/templates/reader.html", "bulletin/store/migrations/env.py",
-                   "bulletin/py.typed"):
+                   "bulletin/py.typed", "bulletin/web/static/reader.css",
+                   "bulletin/store/migrations/script.py.mako",
+                   "bulletin/store/migrations/versions/0001_initial_schema.py"):
         assert needed in names, needed
+
+
+def test_the_wheel_ships_the_license(wheel: Path) -> None:
+    """The MIT licence travels with the wheel (pyproject's ``license-files``) and its
+    metadata names it with an SPDX expression, with the project's URLs."""
+    archive = zipfile.ZipFile(wheel)
+    (license_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert archive.read(license_name) == (ROOT / "LICENSE").read_bytes()
+    assert b"MIT License" in archive.read(license_name)
+    (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    metadata = archive.read(metadata_name).decode()
+    assert "License-Expression: MIT" in metadata
+    for label in ("Homepage", "Documentation", "Changelog", "Issues"):
+        assert f"Project-URL: {label}, https://" in metadata, label
 
 
 def test_the_installed_wheel_imports_bulletin_and_runs_the_cli(

@@ -38,8 +38,16 @@ import asyncio
 import logging
 from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
+
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+except ImportError as exc:  # pragma: no cover - an install that ignored pyproject's floor
+    from importlib.metadata import version
+
+    raise ImportError(f"Bulletin needs uvicorn>=0.52.1 (its sans-I/O WebSocket protocol, "
+                      f"tests/live/test_uvicorn_internals.py); uvicorn {version('uvicorn')} "
+                      "is installed") from exc
 
 from ..core import closecodes
 from ..core.closecodes import CloseCode

@@ -111,3 +111,62 @@ async def test_websocket_and_sse_readers_through_nginx_receive_every_post(
         checks = [(await client.get("/readyz")).json()["checks"] for _ in range(4)]
     assert checks == [{"database": "ok", "broker": "ok"}] * 4
     await api.client.aclose()
+
+
+def test_gzip_covers_css_js_and_json_and_never_event_streams() -> None:
+    """The documented file compresses CSS, JavaScript and JSON, and text/event-stream is
+    not among the types it compresses."""
+    conf = CONF.read_text()
+    assert re.search(r"(?m)^\s*gzip on;", conf)
+    (types,) = re.findall(r"(?m)^\s*gzip_types([^;]+);", conf)
+    listed = set(types.split())
+    assert {"text/css", "text/javascript", "application/javascript",
+            "application/json"} <= listed
+    assert "text/event-stream" not in listed and "*" not in listed
+
+
+async def test_nginx_gzips_assets_and_json_but_not_server_sent_events(
+    serve: Callable[..., tuple[Any, str]], pg_editor: EditorLogin,
+    nginx: Callable[[list[int]], str],
+) -> None:
+    """Through the documented nginx, a client that accepts gzip gets the page's CSS and
+    JavaScript and the API's JSON compressed (and they decode to what Bulletin sent),
+    while an SSE stream of the same client stays uncompressed and unbuffered: the post
+    arrives at once."""
+    _process, direct = serve()
+    base = nginx([int(direct.rsplit(":", 1)[1])])
+    api = Api(base, pg_editor)
+    await api.stream("s")
+    await api.post("s", "gzip or not")
+    gzip = {"Accept-Encoding": "gzip"}
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        page = await client.get("/live/s", headers={"Accept": "text/html", **gzip})
+        assert page.headers.get("content-encoding") == "gzip"
+        css = re.search(r'href="(/static/[^"]+\.css)"', page.text)
+        js = re.search(r'src="(/static/[^"]+\.js)"', page.text)
+        assert css and js, "the reader page links no stylesheet or script"
+        for path, kind in ((css[1], "text/css"), (js[1], "text/javascript"),
+                           ("/api/openapi.json", "application/json")):
+            response = await client.get(path, headers=gzip)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith(kind), path
+            assert response.headers.get("content-encoding") == "gzip", path
+            assert "Accept-Encoding" in response.headers.get("vary", ""), path
+            plain = await client.get(path, headers={"Accept-Encoding": "identity"})
+            assert "content-encoding" not in plain.headers, path
+            assert response.content == plain.content, path  # httpx decoded the gzip
+        sse = {"Accept": "text/event-stream", **gzip}
+        async with client.stream("GET", "/api/streams/s/events", params={"since": 0},
+                                 headers=sse) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert "content-encoding" not in stream.headers
+            lines = stream.aiter_lines()
+            await asyncio.wait_for(_until(lines, "gzip or not"), 5)
+    await api.client.aclose()
+
+
+async def _until(lines: Any, text: str) -> None:
+    async for line in lines:
+        if line.startswith("data:") and text in line:
+            return
+    raise AssertionError(f"the stream ended without {text!r}")

@@ -114,6 +114,18 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
     if not os.path.exists(AXE):  # noqa: ASYNC240
         browser_unavailable(f"axe-core not installed at {AXE} (make test runs npm ci in "
                             "tests/browser; it needs npm)")
+    # A post that just arrived slides in (its opacity rising) and fades its highlight:
+    # audited mid-way, its text would fail the contrast check that the page, once still,
+    # passes. Let such finite animations and transitions end first (not the infinite
+    # ones, like the live badge's pulse).
+    await page.evaluate(
+        """() => Promise.race([
+            Promise.all(document.getAnimations()
+                .filter(a => a.playState === "running"
+                        && a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+                .map(a => a.finished.catch(() => null))),
+            new Promise(done => setTimeout(done, 10000)),
+        ])""")
     await page.add_script_tag(path=str(AXE))
     found: list[dict[str, Any]] = await page.evaluate(
         """async () => {

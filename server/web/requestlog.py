@@ -46,6 +46,12 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def route_template(scope: Scope) -> str | None:
+    """The path template of the route that served the request (``/api/posts/{id}``),
+    as the router left it in ``scope["route"]``; None when no route matched."""
+    return getattr(scope.get("route"), "path", None)
+
+
 def current() -> str | None:
     """The id of the HTTP request being served (None outside one)."""
     return correlation_id.get()
@@ -84,7 +90,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, watch)
         finally:
-            route = getattr(scope.get("route"), "path", None)
+            route = route_template(scope)
             quiet = (stream or route in QUIET_ROUTES) and (status or 0) < 500
             level = logging.DEBUG if quiet else logging.INFO
             if log.isEnabledFor(level):

@@ -10,14 +10,13 @@ is measured by the hub's counters instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
+from .requestlog import route_template
 
 PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -31,7 +30,6 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics_port: int = 0) -> None:
         self.app = app
         self.metrics_port = metrics_port
-        self._templates: dict[Any, str] | None = None
         # (route, method, status) → the counter's child and its labels.
         self._children: dict[tuple[str, str, int], tuple[Any, tuple[str, str, str]]] = {}
         # The same → the histogram's child, made on the first request it times (event
@@ -104,21 +102,7 @@ class RequestMetrics:
         return found
 
     def _template(self, scope: Scope) -> str:
-        endpoint = scope.get("endpoint")
-        if endpoint is None:
-            return UNMATCHED
-        if self._templates is None:
-            self._templates = _templates(scope["app"].routes)
-        return self._templates.get(endpoint, UNMATCHED)
-
-
-def _templates(routes: list[BaseRoute]) -> dict[Callable[..., Any], str]:
-    """Each endpoint's path template (the first route's, if several share one)."""
-    found: dict[Callable[..., Any], str] = {}
-    for route in routes:
-        if isinstance(route, Route):
-            found.setdefault(route.endpoint, route.path)
-    return found
+        return route_template(scope) or UNMATCHED
 
 
 async def _answer(send: Send, metrics: Metrics) -> None:
